@@ -1,0 +1,66 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+// One target per stage of the pipeline (see ../shared/DESIGN.md); dependencies point one
+// way: frontend -> IR <- passes <- planner, and the runtime sees only the bytecode.
+let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
+
+let package = Package(
+    name: "mpcc",
+    products: [
+        .executable(name: "mpcc", targets: ["mpcc"]),
+        .executable(name: "mpcr", targets: ["mpcr"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // libprotobuf-c from Debian (apt: libprotobuf-c-dev), found through pkg-config.
+        .systemLibrary(
+            name: "CProtobufC", pkgConfig: "libprotobuf-c",
+            providers: [.apt(["libprotobuf-c-dev"])]),
+        // protoc-c output for our own minimal onnx.proto (regenerate with generate.sh).
+        .target(
+            name: "ONNXProto", dependencies: ["CProtobufC"],
+            exclude: ["onnx.proto", "generate.sh"]),
+
+        .target(name: "NPY", swiftSettings: strict),
+        .target(name: "IR", swiftSettings: strict),
+        .target(
+            name: "ONNXFrontend", dependencies: ["IR", "ONNXProto", "CProtobufC"],
+            swiftSettings: strict),
+        .target(name: "Passes", dependencies: ["IR"], swiftSettings: strict),
+        .target(name: "FloatEngine", dependencies: ["IR"], swiftSettings: strict),
+        .target(name: "Planner", dependencies: ["IR", "Passes", "FloatEngine"], swiftSettings: strict),
+        .target(name: "Bytecode", swiftSettings: strict),
+        .target(name: "MPCRuntime", dependencies: ["Bytecode", "NPY"], swiftSettings: strict),
+        .target(
+            name: "CommandLineSupport",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict),
+
+        .executableTarget(
+            name: "mpcc",
+            dependencies: [
+                "CommandLineSupport", "ONNXFrontend", "IR", "Passes", "Planner", "FloatEngine",
+                "Bytecode", "NPY",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "mpcr",
+            dependencies: [
+                "CommandLineSupport", "MPCRuntime", "Bytecode", "NPY",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
+
+        .testTarget(name: "NPYTests", dependencies: ["NPY"], swiftSettings: strict),
+        .testTarget(name: "IRTests", dependencies: ["IR"], swiftSettings: strict),
+        .testTarget(
+            name: "ONNXFrontendTests", dependencies: ["ONNXFrontend", "IR", "NPY"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "CommandLineTests", dependencies: ["mpcc", "mpcr"], swiftSettings: strict),
+    ]
+)

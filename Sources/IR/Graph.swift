@@ -1,0 +1,138 @@
+/// Index of an SSA value in its graph's value table.
+public struct ValueID: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public let index: Int
+    public init(_ index: Int) { self.index = index }
+    public static func < (a: ValueID, b: ValueID) -> Bool { a.index < b.index }
+    public var description: String { "v\(index)" }
+}
+
+/// An SSA value: its unique name (the ONNX tensor name where there is one) and type.
+public struct Value: Sendable, Equatable {
+    public var name: String
+    public var type: TensorType
+}
+
+/// One operation; `name` is the source layer's name (the ONNX node name) for diagnostics
+/// and reports.
+public struct Node: Sendable, Equatable {
+    public var op: Op
+    public var operands: [ValueID]
+    public var result: ValueID
+    public var name: String
+
+    public init(op: Op, operands: [ValueID], result: ValueID, name: String) {
+        self.op = op
+        self.operands = operands
+        self.result = result
+        self.name = name
+    }
+}
+
+/// A function from input tensors to output tensors in SSA form. Nodes are kept in a
+/// topological order; every value is defined once, by a graph input or by one node.
+public struct Graph: Sendable, Equatable {
+    public var name: String
+    public private(set) var values: [Value] = []
+    public var inputs: [ValueID] = []
+    public var outputs: [ValueID] = []
+    public var nodes: [Node] = []
+    private var names: Set<String> = []
+
+    public init(name: String) {
+        self.name = name
+    }
+
+    public subscript(value: ValueID) -> Value { values[value.index] }
+    public func type(of value: ValueID) -> TensorType { values[value.index].type }
+    public func name(of value: ValueID) -> String { values[value.index].name }
+
+    /// Adds a value; a name already in use gets a `#N` suffix so names stay unique.
+    public mutating func addValue(name: String, type: TensorType) -> ValueID {
+        var unique = name.isEmpty ? "v\(values.count)" : name
+        if names.contains(unique) {
+            var suffix = 1
+            while names.contains("\(unique)#\(suffix)") { suffix += 1 }
+            unique = "\(unique)#\(suffix)"
+        }
+        names.insert(unique)
+        values.append(Value(name: unique, type: type))
+        return ValueID(values.count - 1)
+    }
+
+    /// Changes a value's type in place (passes that rewrite shapes use it).
+    public mutating func setType(_ type: TensorType, of value: ValueID) {
+        values[value.index].type = type
+    }
+
+    /// Declares a graph input.
+    @discardableResult
+    public mutating func addInput(name: String, type: TensorType) -> ValueID {
+        let id = addValue(name: name, type: type)
+        inputs.append(id)
+        return id
+    }
+
+    /// Appends a node after inferring its result type from its operands; throws when
+    /// the operands do not fit the op (a shape or type mismatch).
+    @discardableResult
+    public mutating func append(_ op: Op, _ operands: [ValueID], name resultName: String, node nodeName: String = "")
+        throws -> ValueID
+    {
+        for operand in operands where operand.index < 0 || operand.index >= values.count {
+            throw IRError("operand \(operand) of \(op.mnemonic) does not exist")
+        }
+        let type = try op.resultType(operands: operands.map { self.type(of: $0) })
+        guard let count = type.shape.checkedProduct, count <= maxElementCount else {
+            throw IRError("\(op.mnemonic) result \(type) is larger than mpcc supports (\(maxElementCount) elements)")
+        }
+        let result = addValue(name: resultName, type: type)
+        nodes.append(Node(op: op, operands: operands, result: result, name: nodeName))
+        return result
+    }
+
+    /// Appends a `constant` node holding `tensor`.
+    @discardableResult
+    public mutating func addConstant(_ tensor: Tensor, name: String) -> ValueID {
+        let result = addValue(name: name, type: tensor.type)
+        nodes.append(Node(op: .constant(tensor), operands: [], result: result, name: ""))
+        return result
+    }
+
+    /// Node index that defines each value (absent for graph inputs).
+    public func definingNodes() -> [ValueID: Int] {
+        var map: [ValueID: Int] = [:]
+        for (index, node) in nodes.enumerated() { map[node.result] = index }
+        return map
+    }
+
+    /// The constant data of a value, if a `constant` node defines it.
+    public func constantValue(of value: ValueID) -> Tensor? {
+        for node in nodes where node.result == value {
+            if case .constant(let tensor) = node.op { return tensor }
+            return nil
+        }
+        return nil
+    }
+
+    /// How many operands (and graph outputs) use each value.
+    public func useCounts() -> [Int] {
+        var counts = [Int](repeating: 0, count: values.count)
+        for node in nodes {
+            for operand in node.operands { counts[operand.index] += 1 }
+        }
+        for output in outputs { counts[output.index] += 1 }
+        return counts
+    }
+}
+
+/// The largest tensor a value may hold; a bound that keeps hostile shapes from
+/// exhausting memory or overflowing index arithmetic.
+public let maxElementCount = 1 << 32
+
+/// A malformed or inconsistent IR: a shape that does not check, a dangling value, an op
+/// not allowed at this stage.
+public struct IRError: Error, Equatable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

@@ -1,0 +1,241 @@
+import IR
+
+/// Settings of an import.
+public struct ImportOptions: Sendable {
+    /// The size given to a symbolic leading (batch) dimension of the graph inputs: the
+    /// IR describes one inference; a batch of N inputs is N inferences.
+    public var batchSize: Int = 1
+
+    public init(batchSize: Int = 1) {
+        self.batchSize = batchSize
+    }
+}
+
+/// The result of importing an ONNX model.
+public struct ImportedModel: Sendable {
+    public var graph: Graph
+    /// The ai.onnx opset the model was written for.
+    public var opset: Int
+    public var irVersion: Int64
+    public var producer: String
+}
+
+/// The oldest and newest ai.onnx opsets whose semantics the importer knows.
+public let supportedOpsets = 7...23
+
+/// Reads an ONNX file into a verified IR graph with static shapes. Shape arithmetic the
+/// exporters emit (Shape, Gather, Concat ... chains) is evaluated on the way, so every
+/// IR value has a known shape; unsupported operators are collected over the whole model
+/// and reported together.
+public func importONNX(path: String, options: ImportOptions = ImportOptions()) throws -> ImportedModel {
+    let model = try ONNXModel(path: path)
+    guard let opset = model.opsets[""] else {
+        throw ImportError("\(path) does not declare an ai.onnx opset")
+    }
+    guard supportedOpsets.contains(opset) else {
+        throw ImportError("\(path) uses ai.onnx opset \(opset); mpcc reads opsets \(supportedOpsets.lowerBound) to \(supportedOpsets.upperBound)")
+    }
+    let graphImport = GraphImport(model: model, opset: opset, options: options, path: path)
+    let graph = try graphImport.run()
+    return ImportedModel(graph: graph, opset: opset, irVersion: model.irVersion, producer: model.producer)
+}
+
+/// What an ONNX name refers to during import.
+enum Symbol {
+    /// A tensor computed at run time.
+    case value(ValueID)
+    /// A tensor known now (initializer, Constant node, folded shape arithmetic).
+    case constant(Tensor)
+    /// Produced by a node that could not be imported; nodes that use it are skipped.
+    case unavailable
+}
+
+/// A node that mpcc cannot import in this form; collected, not thrown to the user.
+struct Unsupported: Error {
+    var reason: String
+    init(_ reason: String) { self.reason = reason }
+}
+
+/// The state of one import: the IR being built and what each ONNX name refers to.
+final class GraphImport {
+    let model: ONNXModel
+    let opset: Int
+    let options: ImportOptions
+    let path: String
+    var graph: Graph
+    var symbols: [String: Symbol] = [:]
+    /// Constant nodes already added for an ONNX name.
+    var materialized: [String: ValueID] = [:]
+    /// Every name some node or graph output reads.
+    let consumed: Set<String>
+    var unsupported: [UnsupportedNode] = []
+
+    init(model: ONNXModel, opset: Int, options: ImportOptions, path: String) {
+        self.model = model
+        self.opset = opset
+        self.options = options
+        self.path = path
+        self.graph = Graph(name: model.graphName.isEmpty ? "model" : model.graphName)
+        var consumed = Set(model.outputs.map(\.name))
+        for node in model.nodes { consumed.formUnion(node.inputs) }
+        self.consumed = consumed
+    }
+
+    func run() throws -> Graph {
+        for (name, tensor) in model.initializers { symbols[name] = .constant(tensor) }
+        try declareInputs()
+        for node in model.nodes { try importNode(node) }
+        if !unsupported.isEmpty {
+            throw ImportError(unsupportedMessage(unsupported, file: path), unsupported: unsupported)
+        }
+        try declareOutputs()
+        do {
+            try Verifier.verify(graph)
+            graph.eliminateDeadCode()
+            try Verifier.verify(graph)
+        } catch let error as IRError {
+            throw ImportError("\(path) imported into an invalid graph: \(error.message)")
+        }
+        return graph
+    }
+
+    private func declareInputs() throws {
+        for input in model.inputs where symbols[input.name] == nil {
+            guard input.elementType == 1 else {
+                throw ImportError("input '\(input.name)' has ONNX element type \(input.elementType); mpcc models take float32 inputs")
+            }
+            guard let dims = input.shape else {
+                throw ImportError("input '\(input.name)' declares no shape; mpcc needs static input shapes")
+            }
+            var shape: [Int] = []
+            for (axis, dim) in dims.enumerated() {
+                switch dim {
+                case .value(let size) where size > 0 && size < 1 << 31:
+                    shape.append(size)
+                case .parameter where axis == 0, .unknown where axis == 0, .value(0) where axis == 0:
+                    shape.append(options.batchSize)
+                default:
+                    throw ImportError("input '\(input.name)' has a dynamic or invalid dimension at axis \(axis); mpcc needs static input sizes")
+                }
+            }
+            symbols[input.name] = .value(graph.addInput(name: input.name, type: TensorType(.f32, shape)))
+        }
+        guard !graph.inputs.isEmpty else { throw ImportError("\(path) has no graph input that is not a constant") }
+    }
+
+    private func declareOutputs() throws {
+        guard !model.outputs.isEmpty else { throw ImportError("\(path) declares no graph outputs") }
+        for output in model.outputs {
+            guard let symbol = symbols[output.name] else {
+                throw ImportError("graph output '\(output.name)' is not produced by any node")
+            }
+            let value = try materialize(symbol, name: output.name, as: nil)
+            graph.outputs.append(value)
+        }
+        // Declared shapes must agree with inference where they are static.
+        for info in model.outputs + model.valueInfo {
+            guard let dims = info.shape, let symbol = symbols[info.name] else { continue }
+            let shape: [Int]
+            switch symbol {
+            case .value(let id): shape = graph.type(of: id).shape
+            case .constant(let tensor): shape = tensor.shape
+            case .unavailable: continue
+            }
+            let mismatch = dims.count != shape.count || zip(dims, shape).contains { declared, actual in
+                if case .value(let size) = declared { return size != actual }
+                return false
+            }
+            if mismatch {
+                let declared = dims.map { dim -> String in
+                    if case .value(let size) = dim { return "\(size)" }
+                    if case .parameter(let name) = dim { return name }
+                    return "?"
+                }
+                throw ImportError("'\(info.name)' is declared with shape [\(declared.joined(separator: ","))] but the graph computes \(shape)")
+            }
+        }
+    }
+
+    private func importNode(_ node: ONNXNode) throws {
+        let standard = node.domain.isEmpty || node.domain == "ai.onnx"
+        guard standard, let handler = opImporters[node.opType] else {
+            let opType = standard ? node.opType : "\(node.domain).\(node.opType)"
+            unsupported.append(UnsupportedNode(opType: opType, nodeName: node.displayName, reason: nil))
+            markUnavailable(node)
+            return
+        }
+        for input in node.inputs where !input.isEmpty {
+            guard let symbol = symbols[input] else {
+                throw ImportError("node '\(node.displayName)' (\(node.opType)) reads '\(input)', which no earlier node or initializer defines")
+            }
+            if case .unavailable = symbol {
+                markUnavailable(node)
+                return
+            }
+        }
+        for output in node.outputs where !output.isEmpty && symbols[output] != nil {
+            throw ImportError("'\(output)' is defined twice (again by node '\(node.displayName)')")
+        }
+        do {
+            let context = NodeContext(node: node, importer: self)
+            switch try handler(context) {
+            case .value(let id): symbols[node.outputs.first ?? ""] = .value(id)
+            case .constant(let tensor): symbols[node.outputs.first ?? ""] = .constant(tensor)
+            }
+        } catch let error as Unsupported {
+            unsupported.append(UnsupportedNode(opType: node.opType, nodeName: node.displayName, reason: error.reason))
+            markUnavailable(node)
+        } catch let error as IRError {
+            throw ImportError("node '\(node.displayName)' (\(node.opType)): \(error.message)")
+        } catch let error as ImportError {
+            throw ImportError("node '\(node.displayName)' (\(node.opType)): \(error.message)", unsupported: error.unsupported)
+        }
+    }
+
+    private func markUnavailable(_ node: ONNXNode) {
+        for output in node.outputs where !output.isEmpty { symbols[output] = .unavailable }
+    }
+
+    /// The IR value for a symbol; constants get a `constant` node (once per name), as
+    /// f32 unless `dtype` says otherwise.
+    func materialize(_ symbol: Symbol, name: String, as dtype: DType? = .f32) throws -> ValueID {
+        switch symbol {
+        case .value(let id):
+            return id
+        case .unavailable:
+            throw ImportError("'\(name)' is not available")
+        case .constant(var tensor):
+            if dtype == .f32, tensor.dtype != .f32 { tensor = Tensor(shape: tensor.shape, floats: tensor.floats) }
+            let key = "\(name)\u{0}\(tensor.dtype)"
+            if let existing = materialized[key] { return existing }
+            let id = graph.addConstant(tensor, name: name)
+            materialized[key] = id
+            return id
+        }
+    }
+}
+
+extension Graph {
+    /// Removes nodes whose results no graph output depends on, then renumbers the values
+    /// so that the value table holds only graph inputs and live results. The graph must
+    /// verify first.
+    public mutating func eliminateDeadCode() {
+        var live = Set(outputs)
+        var kept: [Node] = []
+        for node in nodes.reversed() where live.contains(node.result) {
+            kept.append(node)
+            live.formUnion(node.operands)
+        }
+        kept.reverse()
+        var compact = Graph(name: name)
+        var remap: [ValueID: ValueID] = [:]
+        for input in inputs { remap[input] = compact.addInput(name: self.name(of: input), type: type(of: input)) }
+        for node in kept {
+            let result = compact.addValue(name: self.name(of: node.result), type: type(of: node.result))
+            remap[node.result] = result
+            compact.nodes.append(Node(op: node.op, operands: node.operands.map { remap[$0]! }, result: result, name: node.name))
+        }
+        compact.outputs = outputs.map { remap[$0]! }
+        self = compact
+    }
+}

@@ -1,0 +1,86 @@
+import ArgumentParser
+import CommandLineSupport
+
+@main
+struct MPCR: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mpcr",
+        abstract: "Run an mpcc program with three parties (client, server, helper).",
+        subcommands: [Local.self, Party.self, Emulate.self, Bench.self, Inspect.self])
+
+    static func main() { runAsMain() }
+}
+
+/// The role a process plays in the protocol.
+enum Role: String, ExpressibleByArgument, CaseIterable {
+    case client, server, helper
+}
+
+struct Local: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run all three parties on this machine over loopback TCP.")
+
+    @Argument(help: "The program (.mpcb; the .mpcw beside it holds the weights).") var program: String
+    @Option(help: "Input array (float32 .npy).") var input: String
+    @Option(help: "Where to write the output (float32 .npy).") var output: String?
+    @Option(help: "Write times, bytes and rounds per party and layer as JSON.") var report: String?
+
+    func run() throws { throw CommandFailure.notImplemented("mpcr local") }
+}
+
+struct Party: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run one party of a multi-host run.")
+
+    @Option(help: "This process's role.") var role: Role
+    @Option(help: "Hosts, ports, keys and timeouts of the three parties (JSON).") var config: String
+    @Option(help: "The program (.mpcb).") var program: String
+    @Option(help: "The server's weights (.mpcw).") var weights: String?
+    @Option(help: "The client's input (float32 .npy).") var input: String?
+    @Option(help: "Where the client writes the output (float32 .npy).") var output: String?
+    @Option(help: "Write times, bytes and rounds as JSON.") var report: String?
+
+    func validate() throws {
+        if role == .server && weights == nil { throw ValidationError("the server needs --weights") }
+        if role == .client && input == nil { throw ValidationError("the client needs --input") }
+        if role != .server && weights != nil { throw ValidationError("only the server reads --weights") }
+        if role != .client && (input != nil || output != nil) {
+            throw ValidationError("only the client reads --input and writes --output")
+        }
+    }
+
+    func run() throws { throw CommandFailure.notImplemented("mpcr party") }
+}
+
+struct Emulate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a program in plaintext fixed point (the parties' arithmetic, no crypto).")
+
+    @Argument(help: "The program (.mpcb).") var program: String
+    @Option(help: "Input array (float32 .npy).") var input: String
+    @Option(help: "Where to write the output (float32 .npy).") var output: String?
+
+    func run() throws { throw CommandFailure.notImplemented("mpcr emulate") }
+}
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Benchmark a program; JSON results.")
+
+    @Argument(help: "The program (.mpcb).") var program: String
+    @Option(help: "Input array (float32 .npy); random if absent.") var input: String?
+    @Option(help: "Runs to time.") var `repeat`: Int = 3
+    @Option(help: "Write the results as JSON.") var report: String?
+
+    func validate() throws {
+        if `repeat` < 1 { throw ValidationError("--repeat must be at least 1") }
+    }
+
+    func run() throws { throw CommandFailure.notImplemented("mpcr bench") }
+}
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Disassemble a program (.mpcb).")
+
+    @Argument(help: "The program (.mpcb).") var program: String
+
+    func run() throws { throw CommandFailure.notImplemented("mpcr inspect") }
+}
