@@ -27,9 +27,13 @@ public enum Op: Sendable, Equatable {
     /// Same data, new static shape.
     case reshape(shape: [Int])
     case transpose(perm: [Int])
+    /// Strided window: result[i] = x[start + i * step] along each axis, `sizes[axis]`
+    /// elements. Steps may be negative.
+    case slice(starts: [Int], steps: [Int], sizes: [Int])
     case concat(axis: Int)
-    /// Zero padding; `pads` holds the begin amounts of every axis, then the end amounts.
-    case pad(pads: [Int])
+    /// Constant padding with a public value; `pads` holds the begin amounts of every
+    /// axis, then the end amounts.
+    case pad(pads: [Int], value: Float)
     case resize(Resize)
     /// Passes its operand through (Identity, inference Dropout); removed by a pass.
     case identity
@@ -58,6 +62,7 @@ public enum Op: Sendable, Equatable {
         case .div: return "div"
         case .reshape: return "reshape"
         case .transpose: return "transpose"
+        case .slice: return "slice"
         case .concat: return "concat"
         case .pad: return "pad"
         case .resize: return "resize"
@@ -71,7 +76,7 @@ public enum Op: Sendable, Equatable {
     public static let allMnemonics: [String] = [
         "constant", "conv", "dense", "batch_norm", "relu", "relu6", "clip", "block_relu",
         "max_pool", "avg_pool", "global_avg_pool", "add", "sub", "mul", "div", "reshape",
-        "transpose", "concat", "pad", "resize", "identity", "softmax", "argmax",
+        "transpose", "slice", "concat", "pad", "resize", "identity", "softmax", "argmax",
     ]
 }
 

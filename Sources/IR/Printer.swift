@@ -82,10 +82,12 @@ public struct Printer {
             return ["shape=\(list(shape))"]
         case .transpose(let perm):
             return ["perm=\(list(perm))"]
+        case .slice(let starts, let steps, _):
+            return ["starts=\(list(starts))", "steps=\(list(steps))"]
         case .concat(let axis), .softmax(let axis):
             return ["axis=\(axis)"]
-        case .pad(let pads):
-            return ["pads=\(list(pads))"]
+        case .pad(let pads, let value):
+            return ["pads=\(list(pads))", "value=\(value)"]
         case .resize(let resize):
             return ["mode=\(resize.mode.rawValue)", "coordinates=\(resize.coordinateMode.rawValue)", "nearest=\(resize.nearestMode.rawValue)", "scales=\(list(resize.scales))"]
         case .argMax(let argMax):

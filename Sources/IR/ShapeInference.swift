@@ -109,6 +109,22 @@ extension Op {
             }
             return TensorType(.f32, perm.map { x.shape[$0] })
 
+        case .slice(let starts, let steps, let sizes):
+            guard starts.count == x.rank, steps.count == x.rank, sizes.count == x.rank else {
+                throw IRError("slice starts \(starts), steps \(steps) and sizes \(sizes) do not fit \(x)")
+            }
+            for axis in 0..<x.rank {
+                let (start, step, size) = (starts[axis], steps[axis], sizes[axis])
+                guard step != 0, abs(step) < 1 << 31, size >= 0, size < 1 << 31, start >= 0, start < 1 << 31 else {
+                    throw IRError("slice step \(step), start \(start) or size \(size) on axis \(axis) is invalid")
+                }
+                let last = start + (size - 1) * step
+                guard size == 0 || (start < x.shape[axis] && last >= 0 && last < x.shape[axis]) else {
+                    throw IRError("slice from \(start) by \(step) for \(size) leaves axis \(axis) of \(x)")
+                }
+            }
+            return TensorType(.f32, sizes)
+
         case .concat(let axis):
             guard axis >= 0, axis < x.rank else { throw IRError("concat axis \(axis) is out of range for \(x)") }
             var shape = x.shape
@@ -120,7 +136,8 @@ extension Op {
             }
             return TensorType(.f32, shape)
 
-        case .pad(let pads):
+        case .pad(let pads, let value):
+            guard value.isFinite else { throw IRError("pad value \(value) is not finite") }
             guard pads.count == 2 * x.rank, pads.allSatisfy({ $0 >= 0 && $0 < 1 << 31 }) else {
                 throw IRError("pad amounts \(pads) do not fit \(x)")
             }

@@ -143,21 +143,28 @@ enum Fold {
         }
     }
 
-    static func slice(_ data: Tensor, starts: [Int64], ends: [Int64], axes: [Int64]?, steps: [Int64]?) throws -> Tensor {
-        let rank = data.shape.count
+    /// A resolved ONNX Slice: start, step and element count per axis.
+    struct SliceSpec {
+        var starts: [Int]
+        var steps: [Int]
+        var sizes: [Int]
+    }
+
+    /// Resolves ONNX Slice's starts/ends/axes/steps (negative and out-of-range values
+    /// clamp as the spec says) against a shape.
+    static func sliceSpec(_ shape: [Int], starts: [Int64], ends: [Int64], axes: [Int64]?, steps: [Int64]?) throws -> SliceSpec {
+        let rank = shape.count
         guard starts.count == ends.count, axes.map({ $0.count == starts.count }) ?? true,
             steps.map({ $0.count == starts.count }) ?? true
         else { throw ImportError("Slice starts, ends, axes and steps differ in length") }
-        var begin = [Int](repeating: 0, count: rank)
-        var step = [Int](repeating: 1, count: rank)
-        var shape = data.shape
+        var spec = SliceSpec(starts: [Int](repeating: 0, count: rank), steps: [Int](repeating: 1, count: rank), sizes: shape)
         for index in 0..<starts.count {
             var axis = Int(axes?[index] ?? Int64(index))
             if axis < 0 { axis += rank }
             guard axis >= 0, axis < rank else { throw ImportError("Slice axis out of range") }
-            let size = Int64(data.shape[axis])
+            let size = Int64(shape[axis])
             let stride = steps?[index] ?? 1
-            guard stride != 0 else { throw ImportError("Slice step 0") }
+            guard stride != 0, stride > Int64.min else { throw ImportError("Slice step \(stride) is invalid") }
             func clamp(_ value: Int64, _ low: Int64, _ high: Int64) -> Int64 {
                 let resolved = value < 0 ? value &+ size : value
                 return min(max(resolved, low), high)
@@ -170,18 +177,22 @@ enum Fold {
                 start = clamp(starts[index], 0, size - 1)
                 end = clamp(ends[index], -1, size - 1)
             }
-            let count = stride > 0 ? max(0, (end - start + stride - 1) / stride) : max(0, (start - end + (-stride) - 1) / (-stride))
-            begin[axis] = Int(start)
-            step[axis] = Int(stride)
-            shape[axis] = Int(count)
+            let count = stride > 0 ? max(0, (end - start + stride - 1) / stride) : max(0, (start - end - stride - 1) / -stride)
+            spec.starts[axis] = count == 0 ? 0 : Int(start)
+            spec.steps[axis] = Int(stride)
+            spec.sizes[axis] = Int(count)
         }
+        return spec
+    }
+
+    static func slice(_ data: Tensor, _ spec: SliceSpec) throws -> Tensor {
         let inStrides = strides(data.shape)
-        let outStrides = strides(shape)
-        return try gatherElements(data, shape: shape) { flat in
+        let outStrides = strides(spec.sizes)
+        return try gatherElements(data, shape: spec.sizes) { flat in
             var rest = flat
             var source = 0
-            for axis in 0..<rank {
-                source += (begin[axis] + (rest / outStrides[axis]) * step[axis]) * inStrides[axis]
+            for axis in 0..<spec.sizes.count {
+                source += (spec.starts[axis] + (rest / outStrides[axis]) * spec.steps[axis]) * inStrides[axis]
                 rest %= outStrides[axis]
             }
             return source

@@ -6,11 +6,25 @@ public struct ImportError: Error, Equatable, CustomStringConvertible {
     public var unsupported: [UnsupportedNode]
 
     public init(_ message: String, unsupported: [UnsupportedNode] = []) {
-        self.message = message
+        self.message = printable(message)
         self.unsupported = unsupported
     }
 
     public var description: String { message }
+}
+
+/// The message with control characters escaped: names in a corrupted file can hold any
+/// bytes, and an error must stay one line.
+private func printable(_ message: String) -> String {
+    var out = ""
+    for scalar in message.unicodeScalars {
+        if scalar.value < 0x20 || scalar.value == 0x7F {
+            out += "\\u{\(String(scalar.value, radix: 16))}"
+        } else {
+            out.unicodeScalars.append(scalar)
+        }
+    }
+    return out
 }
 
 /// One node mpcc cannot import, with the reason when the op type itself is supported
@@ -36,7 +50,7 @@ func unsupportedMessage(_ nodes: [UnsupportedNode], file: String) -> String {
         var pieces: [String] = []
         if !plain.isEmpty { pieces.append("\(plain.count == 1 ? "node" : "nodes") \(plain.joined(separator: ", "))") }
         for entry in entries { if let reason = entry.reason { pieces.append("node \(entry.nodeName): \(reason)") } }
-        return "\(opType) (\(pieces.joined(separator: "; ")))"
+        return "\(opType.isEmpty ? "an op with no type" : opType) (\(pieces.joined(separator: "; ")))"
     }
     let count = nodes.count
     return "\(file) uses \(count == 1 ? "an operator" : "operators") that mpcc does not support: \(parts.joined(separator: ", "))"

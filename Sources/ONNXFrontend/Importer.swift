@@ -21,7 +21,7 @@ public struct ImportedModel: Sendable {
 }
 
 /// The oldest and newest ai.onnx opsets whose semantics the importer knows.
-public let supportedOpsets = 7...23
+public let supportedOpsets = 1...23
 
 /// Reads an ONNX file into a verified IR graph with static shapes. Shape arithmetic the
 /// exporters emit (Shape, Gather, Concat ... chains) is evaluated on the way, so every
@@ -181,6 +181,8 @@ final class GraphImport {
             switch try handler(context) {
             case .value(let id): symbols[node.outputs.first ?? ""] = .value(id)
             case .constant(let tensor): symbols[node.outputs.first ?? ""] = .constant(tensor)
+            case .values(let ids):
+                for (output, id) in zip(node.outputs, ids) where !output.isEmpty { symbols[output] = .value(id) }
             }
         } catch let error as Unsupported {
             unsupported.append(UnsupportedNode(opType: node.opType, nodeName: node.displayName, reason: error.reason))

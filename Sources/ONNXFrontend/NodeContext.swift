@@ -173,8 +173,10 @@ struct NodeContext {
     }
 }
 
-/// What an op importer produces for the node's first output.
+/// What an op importer produces for the node's outputs (the first, unless `values`).
 enum ImportOutcome {
     case value(ValueID)
     case constant(Tensor)
+    /// One value per output, in order (Split).
+    case values([ValueID])
 }

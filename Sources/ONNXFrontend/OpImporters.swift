@@ -14,6 +14,7 @@ let opImporters: [String: OpImporter] = [
     "MaxPool": { c in try importPool(c, max: true) },
     "AveragePool": { c in try importPool(c, max: false) },
     "GlobalAveragePool": { c in .value(try c.emit(.globalAvgPool, [try c.value(0)])) },
+    "GlobalMaxPool": importGlobalMaxPool,
     "ReduceMean": importReduceMean,
     "Add": { c in try importBinary(c, .add) },
     "Sub": { c in try importBinary(c, .sub) },
@@ -25,6 +26,7 @@ let opImporters: [String: OpImporter] = [
     "Squeeze": { c in try importReshapeLike(c) { try Fold.squeezed($0, axes: try axesInput(c, attributeBefore: 13)) } },
     "Unsqueeze": importUnsqueeze,
     "Concat": importConcat,
+    "Split": importSplit,
     "Pad": importPad,
     "Resize": importResize,
     "Upsample": importResize,
@@ -167,6 +169,13 @@ private func importPool(_ c: NodeContext, max: Bool) throws -> ImportOutcome {
     return .value(try c.emit(max ? .maxPool(pool) : .avgPool(pool), [try c.value(0)]))
 }
 
+/// GlobalMaxPool is a max pool whose window is the whole map.
+private func importGlobalMaxPool(_ c: NodeContext) throws -> ImportOutcome {
+    let x = try c.type(0)
+    guard x.rank == 4 else { throw Unsupported("\(x.rank - 2)-D pooling (only 2-D is supported)") }
+    return .value(try c.emit(.maxPool(Pool2D(kernel: [x.shape[2], x.shape[3]])), [try c.value(0)]))
+}
+
 /// ReduceMean over the two spatial axes of a 4-D tensor is a global average pool.
 private func importReduceMean(_ c: NodeContext) throws -> ImportOutcome {
     let x = try c.type(0)
@@ -188,7 +197,9 @@ private func importReduceMean(_ c: NodeContext) throws -> ImportOutcome {
 // MARK: elementwise
 
 private func importBinary(_ c: NodeContext, _ op: Op) throws -> ImportOutcome {
-    if c.opset < 7, try c.int("broadcast") ?? 0 != 0 { throw Unsupported("legacy broadcast attributes") }
+    if c.opset < 7, try c.int("broadcast") ?? 0 != 0, let axis = try c.int("axis") {
+        return try importLegacyBroadcast(c, op, axis: axis)
+    }
     if let a = c.constant(0), let b = c.constant(1) {
         switch op {
         case .add: return .constant(try Fold.binary(a, b, float: +, int: { $0 &+ $1 }))
@@ -206,6 +217,17 @@ private func importBinary(_ c: NodeContext, _ op: Op) throws -> ImportOutcome {
     }
     if op == .div && !c.isConstant(1) { throw Unsupported("the divisor is computed") }
     return .value(try c.emit(op, [try c.value(0), try c.value(1)]))
+}
+
+/// Opsets before 7 broadcast B against A starting at `axis` (B's shape [C] on axis 1 of
+/// an NCHW tensor means [C,1,1]); with a constant B that is a reshape of B.
+private func importLegacyBroadcast(_ c: NodeContext, _ op: Op, axis: Int) throws -> ImportOutcome {
+    let rank = try c.type(0).rank
+    let b = try c.requireConstant(1, "broadcast operand")
+    let start = try c.normalizedAxis(axis, rank: rank)
+    guard start + b.shape.count <= rank else { throw ImportError("operand B \(b.shape) does not fit at axis \(axis)") }
+    let aligned = b.asFloat.reshaped(b.shape + Array(repeating: 1, count: rank - start - b.shape.count))
+    return .value(try c.emit(op, [try c.value(0), c.addConstant(aligned, name: c.inputName(1))]))
 }
 
 private func importSum(_ c: NodeContext) throws -> ImportOutcome {
@@ -269,9 +291,41 @@ private func importConcat(_ c: NodeContext) throws -> ImportOutcome {
     return .value(try c.emit(.concat(axis: axis), try inputs.map { try c.value($0) }))
 }
 
+/// Split along an axis into slices (sizes from the `split` attribute or input, else
+/// equal parts, the last one smaller when opset 18's num_outputs does not divide).
+private func importSplit(_ c: NodeContext) throws -> ImportOutcome {
+    let shape = try c.type(0).shape
+    let axis = try c.normalizedAxis(try c.int("axis") ?? 0, rank: shape.count)
+    let parts = c.node.outputs.count
+    guard parts >= 1 else { throw ImportError("Split has no outputs") }
+    var sizes: [Int]
+    if let given = c.opset < 13 ? try c.ints("split") : try c.optionalConstant(1, "split")?.ints.map({ Int($0) }) {
+        sizes = given
+    } else {
+        let chunk = (shape[axis] + parts - 1) / parts
+        sizes = (0..<parts).map { min(chunk, max(0, shape[axis] - $0 * chunk)) }
+    }
+    guard sizes.count == parts, sizes.allSatisfy({ $0 >= 0 }), sizes.reduce(0, +) == shape[axis] else {
+        throw ImportError("split sizes \(sizes) do not divide axis \(axis) of \(shape) into \(parts) outputs")
+    }
+    let input = try c.value(0)
+    var start = 0
+    var results: [ValueID] = []
+    for (index, size) in sizes.enumerated() {
+        var starts = [Int](repeating: 0, count: shape.count)
+        var outShape = shape
+        starts[axis] = start
+        outShape[axis] = size
+        let steps = [Int](repeating: 1, count: shape.count)
+        results.append(try c.emit(.slice(starts: starts, steps: steps, sizes: outShape), [input], name: c.node.outputs[index]))
+        start += size
+    }
+    return .values(results)
+}
+
 private func importPad(_ c: NodeContext) throws -> ImportOutcome {
     let mode = try c.string("mode") ?? "constant"
-    guard mode == "constant" else { throw Unsupported("mode '\(mode)' (only constant zero padding is supported)") }
+    guard mode == "constant" else { throw Unsupported("mode '\(mode)' (only constant padding is supported)") }
     let rank = try c.type(0).rank
     var pads: [Int]
     var value: Float = 0
@@ -294,9 +348,22 @@ private func importPad(_ c: NodeContext) throws -> ImportOutcome {
         }
     }
     guard pads.count == 2 * rank else { throw ImportError("pads \(pads) do not fit a rank-\(rank) input") }
-    guard value == 0 else { throw Unsupported("a non-zero pad value \(value)") }
-    guard pads.allSatisfy({ $0 >= 0 }) else { throw Unsupported("negative pads (cropping)") }
-    return .value(try c.emit(.pad(pads: pads), [try c.value(0)]))
+    guard pads.allSatisfy({ $0 > -1 << 31 && $0 < 1 << 31 }) else { throw ImportError("pads \(pads) are invalid") }
+    // Negative amounts crop: pad the positive part, then slice the negative part away.
+    let grown = pads.map { max($0, 0) }
+    let cropped = pads.contains { $0 < 0 }
+    var result = try c.value(0)
+    if grown.contains(where: { $0 > 0 }) || !cropped {
+        result = try c.emit(.pad(pads: grown, value: value), [result], name: cropped ? c.outputName + "/pad" : nil)
+    }
+    if cropped {
+        let padded = c.importer.graph.type(of: result).shape
+        let starts = (0..<rank).map { max(-pads[$0], 0) }
+        let sizes = (0..<rank).map { padded[$0] - starts[$0] - max(-pads[$0 + rank], 0) }
+        guard sizes.allSatisfy({ $0 >= 1 }) else { throw ImportError("pads \(pads) crop the whole tensor") }
+        result = try c.emit(.slice(starts: starts, steps: Array(repeating: 1, count: rank), sizes: sizes), [result])
+    }
+    return .value(result)
 }
 
 /// Resize (opsets 10 to 19) and Upsample (7 to 9): nearest and linear interpolation of
@@ -445,16 +512,20 @@ private func importShape(_ c: NodeContext) throws -> ImportOutcome {
     return .constant(Tensor(shape: [end - start], ints: Array(shape[start..<end])))
 }
 
+/// Slice: folded on constants, a `slice` op on values.
 private func importSlice(_ c: NodeContext) throws -> ImportOutcome {
-    let data = try c.requireConstant(0, "data")
+    let shape = try c.type(0).shape
+    let spec: Fold.SliceSpec
     if c.opset < 10 {
         guard let starts = try c.ints("starts"), let ends = try c.ints("ends") else { throw ImportError("starts or ends are missing") }
-        return .constant(try Fold.slice(data, starts: starts.map { Int64($0) }, ends: ends.map { Int64($0) }, axes: try c.ints("axes")?.map { Int64($0) }, steps: nil))
+        spec = try Fold.sliceSpec(shape, starts: starts.map { Int64($0) }, ends: ends.map { Int64($0) }, axes: try c.ints("axes")?.map { Int64($0) }, steps: nil)
+    } else {
+        spec = try Fold.sliceSpec(
+            shape, starts: try c.requireConstant(1, "starts").ints, ends: try c.requireConstant(2, "ends").ints,
+            axes: try c.optionalConstant(3, "axes")?.ints, steps: try c.optionalConstant(4, "steps")?.ints)
     }
-    return .constant(
-        try Fold.slice(
-            data, starts: try c.requireConstant(1, "starts").ints, ends: try c.requireConstant(2, "ends").ints,
-            axes: try c.optionalConstant(3, "axes")?.ints, steps: try c.optionalConstant(4, "steps")?.ints))
+    if let data = c.constant(0) { return .constant(try Fold.slice(data, spec)) }
+    return .value(try c.emit(.slice(starts: spec.starts, steps: spec.steps, sizes: spec.sizes), [try c.value(0)]))
 }
 
 /// Cast: constants convert; a computed float tensor cast to a float type is unchanged.

@@ -1,0 +1,213 @@
+import IR
+import Testing
+
+@testable import ONNXFrontend
+
+/// Imports `bytes` from a scratch file; returns the error message, or nil on success.
+/// Any error other than ImportError is a bug (as is a crash, which stops the run).
+func importMessage(_ bytes: [UInt8], directory: String, name: String = "model.onnx") -> String? {
+    let path = "\(directory)/\(name)"
+    writeFile(path, bytes)
+    do {
+        _ = try importONNX(path: path)
+        return nil
+    } catch let error as ImportError {
+        return error.message
+    } catch {
+        Issue.record("import threw \(type(of: error)) instead of ImportError: \(error)")
+        return "\(error)"
+    }
+}
+
+@Suite struct CorruptedFileTests {
+    @Test(arguments: wholeModels.filter { $0 != "dynamo_external" })
+    func truncatedFilesFailCleanly(_ name: String) throws {
+        let bytes = try #require(readFile(modelsPath("\(name)/model.onnx")))
+        let directory = temporaryDirectory()
+        var failures = 0
+        var cuts = Set((1..<200).map { bytes.count * $0 / 200 })
+        cuts.formUnion([0, 1, 2, 3, 7, bytes.count - 1, bytes.count - 2])
+        for cut in cuts.sorted() {
+            if let message = importMessage(Array(bytes[..<cut]), directory: directory) {
+                failures += 1
+                #expect(!message.isEmpty && !message.contains("\n"), "one sentence: \(message)")
+            }
+        }
+        // Cutting inside the graph always breaks it; only cuts in trailing metadata may pass.
+        #expect(failures >= cuts.count * 9 / 10)
+    }
+
+    @Test(arguments: wholeModels)
+    func bitFlippedFilesNeverCrash(_ name: String) throws {
+        let bytes = try #require(readFile(modelsPath("\(name)/model.onnx")))
+        let directory = temporaryDirectory()
+        if name == "dynamo_external" {
+            writeFile("\(directory)/model.onnx.data", readFile(modelsPath("dynamo_external/model.onnx.data"))!)
+        }
+        var generator = SeededGenerator(state: UInt64(bytes.count))
+        var failures = 0
+        for _ in 0..<400 {
+            var mutated = bytes
+            for _ in 0..<Int.random(in: 1...4, using: &generator) {
+                let position = Int.random(in: 0..<mutated.count, using: &generator)
+                mutated[position] ^= UInt8(1) << UInt8.random(in: 0..<8, using: &generator)
+            }
+            if let message = importMessage(mutated, directory: directory) {
+                failures += 1
+                #expect(!message.contains("\n"))
+            }
+        }
+        // Flips in weight bytes still import; flips in structure must fail cleanly.
+        #expect(failures > 0)
+    }
+
+    @Test func nonProtobufFilesFailCleanly() throws {
+        let directory = temporaryDirectory()
+        #expect(importMessage([], directory: directory)?.contains("empty") == true)
+        #expect(importMessage(Array("this is not a model\n".utf8), directory: directory) != nil)
+        #expect(importMessage([UInt8](repeating: 0xFF, count: 64), directory: directory) != nil)
+        #expect(importMessage(Array(repeating: 0, count: 16), directory: directory) != nil)
+    }
+
+    @Test func missingFileFailsCleanly() {
+        #expect(throws: ImportError.self) { try importONNX(path: "/nonexistent/model.onnx") }
+        #expect(throws: ImportError.self) { try importONNX(path: "/tmp") }
+    }
+}
+
+@Suite struct ExternalDataTests {
+    func copyFixture(dataBytes: [UInt8]?) -> String {
+        let directory = temporaryDirectory()
+        writeFile("\(directory)/model.onnx", readFile(modelsPath("dynamo_external/model.onnx"))!)
+        if let dataBytes { writeFile("\(directory)/model.onnx.data", dataBytes) }
+        return directory
+    }
+
+    @Test func missingDataFileFailsCleanly() throws {
+        let directory = copyFixture(dataBytes: nil)
+        let error = try #require(throws: ImportError.self) { try importONNX(path: "\(directory)/model.onnx") }
+        #expect(error.message.contains("model.onnx.data"))
+    }
+
+    @Test func truncatedDataFileFailsCleanly() throws {
+        let data = readFile(modelsPath("dynamo_external/model.onnx.data"))!
+        let directory = copyFixture(dataBytes: Array(data.prefix(data.count / 2)))
+        let error = try #require(throws: ImportError.self) { try importONNX(path: "\(directory)/model.onnx") }
+        #expect(error.message.contains("bytes"))
+    }
+
+    @Test func locationOutsideTheModelDirectoryIsRefused() throws {
+        let directory = temporaryDirectory()
+        var tensor = ProtoWriter()
+        for dim in [2] { tensor.varint(1, UInt64(dim)) }
+        tensor.varint(2, 1)
+        tensor.string(8, "w")
+        var entry = ProtoWriter()
+        entry.string(1, "location")
+        entry.string(2, "../../etc/passwd")
+        tensor.message(13, entry)
+        tensor.varint(14, 1)
+        let bytes = ONNXWriter.model(
+            nodes: [ONNXWriter.node("Add", ["x", "w"], ["y"], name: "add")], initializers: [tensor],
+            inputs: [ONNXWriter.valueInfo("x", dims: [.size(2)])], outputs: [ONNXWriter.valueInfo("y", dims: [.size(2)])])
+        #expect(importMessage(bytes, directory: directory)?.contains("outside the model's directory") == true)
+    }
+}
+
+@Suite struct UnsupportedModelTests {
+    @Test func everyUnsupportedOpIsNamedWithItsNodes() throws {
+        let error = try #require(throws: ImportError.self) {
+            try importONNX(path: modelsPath("unsupported/sigmoid_and_lstm.onnx"))
+        }
+        let types = Set(error.unsupported.map(\.opType))
+        #expect(types.contains("Sigmoid"))
+        #expect(error.message.contains("sig_a") && error.message.contains("sig_b"))
+        #expect(error.unsupported.count >= 3)
+        for node in error.unsupported { #expect(error.message.contains(node.nodeName)) }
+        #expect(!error.message.contains("\n"))
+    }
+
+    @Test(arguments: [
+        ("mul_two_activations.onnx", "Mul", "computed"),
+        ("pad_reflect.onnx", "Pad", "reflect"),
+        ("maxpool_indices.onnx", "MaxPool", "Indices"),
+    ])
+    func unsupportedUsesAreExplained(_ file: String, _ opType: String, _ reason: String) throws {
+        let error = try #require(throws: ImportError.self) { try importONNX(path: modelsPath("unsupported/\(file)")) }
+        #expect(error.unsupported.first?.opType == opType)
+        #expect(error.message.contains(reason), "\(error.message)")
+    }
+
+    @Test func customDomainsAreUnsupported() throws {
+        var node = ONNXWriter.node("FusedConv", ["x"], ["y"], name: "fused")
+        node.string(7, "com.microsoft")
+        let bytes = ONNXWriter.model(
+            nodes: [node], inputs: [ONNXWriter.valueInfo("x", dims: [.size(1)])], outputs: [ONNXWriter.valueInfo("y", dims: nil)])
+        let message = importMessage(bytes, directory: temporaryDirectory())
+        #expect(message?.contains("com.microsoft.FusedConv (node fused)") == true)
+    }
+}
+
+@Suite struct GraphStructureTests {
+    let input = ONNXWriter.valueInfo("x", dims: [.symbol("N"), .size(2), .size(3), .size(3)])
+    let output = ONNXWriter.valueInfo("y", dims: nil)
+
+    @Test func undefinedInputNameIsAnError() {
+        let bytes = ONNXWriter.model(nodes: [ONNXWriter.node("Relu", ["nope"], ["y"], name: "r")], inputs: [input], outputs: [output])
+        #expect(importMessage(bytes, directory: temporaryDirectory())?.contains("'nope'") == true)
+    }
+
+    @Test func duplicateDefinitionIsAnError() {
+        let nodes = [ONNXWriter.node("Relu", ["x"], ["y"], name: "a"), ONNXWriter.node("Relu", ["x"], ["y"], name: "b")]
+        let bytes = ONNXWriter.model(nodes: nodes, inputs: [input], outputs: [output])
+        #expect(importMessage(bytes, directory: temporaryDirectory())?.contains("defined twice") == true)
+    }
+
+    @Test func missingOrUnknownOpsetIsAnError() {
+        let nodes = [ONNXWriter.node("Relu", ["x"], ["y"], name: "r")]
+        let none = ONNXWriter.model(opset: nil, nodes: nodes, inputs: [input], outputs: [output])
+        #expect(importMessage(none, directory: temporaryDirectory())?.contains("opset") == true)
+        let future = ONNXWriter.model(opset: 99, nodes: nodes, inputs: [input], outputs: [output])
+        #expect(importMessage(future, directory: temporaryDirectory())?.contains("opset 99") == true)
+    }
+
+    @Test func symbolicSpatialDimensionIsAnError() {
+        let dynamic = ONNXWriter.valueInfo("x", dims: [.size(1), .size(2), .symbol("H"), .size(3)])
+        let bytes = ONNXWriter.model(nodes: [ONNXWriter.node("Relu", ["x"], ["y"], name: "r")], inputs: [dynamic], outputs: [output])
+        #expect(importMessage(bytes, directory: temporaryDirectory())?.contains("axis 2") == true)
+    }
+
+    @Test func declaredOutputShapeMustMatch() {
+        let wrong = ONNXWriter.valueInfo("y", dims: [.symbol("N"), .size(2), .size(4), .size(3)])
+        let bytes = ONNXWriter.model(nodes: [ONNXWriter.node("Relu", ["x"], ["y"], name: "r")], inputs: [input], outputs: [wrong])
+        #expect(importMessage(bytes, directory: temporaryDirectory())?.contains("declared with shape") == true)
+    }
+
+    @Test func shapeMismatchNamesTheNode() {
+        let weight = ONNXWriter.tensor("w", dims: [4, 5, 1, 1], floats: Array(repeating: 0.5, count: 20))
+        let bytes = ONNXWriter.model(
+            nodes: [ONNXWriter.node("Conv", ["x", "w"], ["y"], name: "bad_conv")], initializers: [weight], inputs: [input],
+            outputs: [output])
+        let message = importMessage(bytes, directory: temporaryDirectory())
+        #expect(message?.contains("bad_conv") == true && message?.contains("group") == true)
+    }
+
+    @Test func importedGraphDropsDeadNodes() throws {
+        let nodes = [ONNXWriter.node("Relu", ["x"], ["y"], name: "live"), ONNXWriter.node("Relu", ["x"], ["dead"], name: "dead")]
+        let directory = temporaryDirectory()
+        let path = "\(directory)/model.onnx"
+        writeFile(path, ONNXWriter.model(nodes: nodes, inputs: [input], outputs: [output]))
+        let graph = try importONNX(path: path).graph
+        #expect(graph.nodes.map(\.name) == ["live"])
+        #expect(graph.type(of: graph.outputs[0]).shape == [1, 2, 3, 3])
+    }
+
+    @Test func typedInt64InitializerDrivesReshape() throws {
+        let shape = ONNXWriter.tensor("shape", dims: [2], ints: [0, -1])
+        let directory = temporaryDirectory()
+        let path = "\(directory)/model.onnx"
+        writeFile(path, ONNXWriter.model(nodes: [ONNXWriter.node("Reshape", ["x", "shape"], ["y"], name: "flat")], initializers: [shape], inputs: [input], outputs: [output]))
+        let graph = try importONNX(path: path).graph
+        #expect(graph.nodes.last?.op == .reshape(shape: [1, 18]))
+    }
+}
