@@ -125,6 +125,31 @@ public struct Graph: Sendable, Equatable {
     }
 }
 
+extension Graph {
+    /// Removes nodes whose results no graph output depends on, then renumbers the values
+    /// so that the value table holds only graph inputs and live results. The graph must
+    /// verify first.
+    public mutating func eliminateDeadCode() {
+        var live = Set(outputs)
+        var kept: [Node] = []
+        for node in nodes.reversed() where live.contains(node.result) {
+            kept.append(node)
+            live.formUnion(node.operands)
+        }
+        kept.reverse()
+        var compact = Graph(name: name)
+        var remap: [ValueID: ValueID] = [:]
+        for input in inputs { remap[input] = compact.addInput(name: self.name(of: input), type: type(of: input)) }
+        for node in kept {
+            let result = compact.addValue(name: self.name(of: node.result), type: type(of: node.result))
+            remap[node.result] = result
+            compact.nodes.append(Node(op: node.op, operands: node.operands.map { remap[$0]! }, result: result, name: node.name))
+        }
+        compact.outputs = outputs.map { remap[$0]! }
+        self = compact
+    }
+}
+
 /// The largest tensor a value may hold; a bound that keeps hostile shapes from
 /// exhausting memory or overflowing index arithmetic.
 public let maxElementCount = 1 << 32

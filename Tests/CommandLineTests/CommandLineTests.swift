@@ -1,0 +1,145 @@
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The built executables sit beside the test binary (`.build/<config>/`).
+let binaryDirectory: String = {
+    var buffer = [CChar](repeating: 0, count: 4096)
+    let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+    let exe = count > 0 ? String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+    return String(exe[..<(exe.lastIndex(of: "/") ?? exe.startIndex)])
+}()
+
+let repositoryRoot: String = {
+    var path = #filePath
+    for _ in 0..<3 { path = String(path[..<path.lastIndex(of: "/")!]) }
+    return path
+}()
+
+struct Run {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs a built executable with arguments; captures its output through temporary files.
+func run(_ tool: String, _ arguments: [String]) throws -> Run {
+    let directory = "/tmp/mpcc-cli-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    mkdir(directory, 0o755)
+    let outPath = "\(directory)/out", errPath = "\(directory)/err"
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    let path = "\(binaryDirectory)/\(tool)"
+    let argv = ([path] + arguments).map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid = pid_t()
+    let spawned = posix_spawn(&pid, path, &actions, nil, argv, environ)
+    guard spawned == 0 else { throw RunError(message: "cannot start \(path): error \(spawned)") }
+    var status: Int32 = 0
+    waitpid(pid, &status, 0)
+    let exited = status & 0x7F == 0
+    return Run(status: exited ? (status >> 8) & 0xFF : 128 + (status & 0x7F), stdout: contents(outPath), stderr: contents(errPath))
+}
+
+struct RunError: Error { var message: String }
+
+func contents(_ path: String) -> String {
+    guard let file = fopen(path, "rb") else { return "" }
+    defer { fclose(file) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let count = fread(&chunk, 1, chunk.count, file)
+        bytes += chunk[0..<count]
+        if count < chunk.count { break }
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+func model(_ name: String) -> String { "\(repositoryRoot)/Models/\(name)/model.onnx" }
+
+@Suite struct MPCCCommandTests {
+    @Test func emitIRPrintsTheGraph() throws {
+        let result = try run("mpcc", [model("tiny_resnet"), "--emit", "ir"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.hasPrefix("graph @main_graph(%input: f32[1,3,32,32]) -> (%output: f32[1,10]) {"))
+        #expect(result.stdout.contains("// 8 channels, 8192 DReLUs"))
+        #expect(result.stderr.isEmpty)
+    }
+
+    @Test func unsupportedModelExitsOneWithOneLine() throws {
+        let result = try run("mpcc", ["\(repositoryRoot)/Models/unsupported/sigmoid_and_lstm.onnx", "--emit", "ir"])
+        #expect(result.status == 1)
+        #expect(result.stdout.isEmpty)
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.count == 1)
+        #expect(lines.first?.hasPrefix("mpcc: error: ") == true)
+        for name in ["Sigmoid", "sig_a", "sig_b", "Tanh", "tanh_1", "LSTM", "lstm_1"] {
+            #expect(result.stderr.contains(name), "\(name) missing from: \(result.stderr)")
+        }
+    }
+
+    @Test(arguments: [
+        ["/nonexistent/model.onnx", "--emit", "ir"],
+        ["\(repositoryRoot)/Models/tiny_resnet/input.npy", "--emit", "ir"],
+        ["\(repositoryRoot)/Models/unsupported/dynamic_spatial.onnx", "--emit", "ir"],
+    ])
+    func unreadableModelsExitOne(_ arguments: [String]) throws {
+        let result = try run("mpcc", arguments)
+        #expect(result.status == 1)
+        #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
+        #expect(result.stderr.hasPrefix("mpcc: error: "))
+    }
+
+    @Test(arguments: [
+        ["--budget", "-0.5"], ["--budget", "abc"], ["--budget", "0.1", "--drelus", "5"], ["--emit", "pdf"],
+        ["--frac-bits", "0"], ["--labels", "y.npy"], ["--no-such-option"],
+    ])
+    func badArgumentsExitOne(_ arguments: [String]) throws {
+        let result = try run("mpcc", [model("tiny_resnet")] + arguments)
+        #expect(result.status == 1, "\(arguments): \(result.stderr)")
+        #expect(result.stderr.contains("error"))
+    }
+
+    @Test func laterStagesSayNotImplemented() throws {
+        let result = try run("mpcc", [model("tiny_resnet"), "--budget", "0.06"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("not implemented yet"))
+    }
+
+    @Test func helpExitsZero() throws {
+        let result = try run("mpcc", ["--help"])
+        #expect(result.status == 0)
+        for option in ["--budget", "--drelus", "--calibration", "--labels", "--spec", "--emit", "--keep-maxpool", "--keep-relu6",
+            "--frac-bits", "--approx-drelu", "--passes", "--print-after-all", "--infer", "-o"]
+        {
+            #expect(result.stdout.contains(option), "help lacks \(option)")
+        }
+    }
+}
+
+@Suite struct MPCRCommandTests {
+    @Test func subcommandsExistWithTheDesignedOptions() throws {
+        for (subcommand, options) in [
+            ("local", ["--input", "--output", "--report"]), ("party", ["--role", "--config", "--program", "--weights", "--input"]),
+            ("emulate", ["--input", "--output"]), ("bench", ["--input", "--repeat", "--report"]),
+        ] {
+            let result = try run("mpcr", [subcommand, "--help"])
+            #expect(result.status == 0)
+            for option in options { #expect(result.stdout.contains(option), "mpcr \(subcommand) lacks \(option)") }
+        }
+    }
+
+    @Test func partyRolesAreChecked() throws {
+        let result = try run("mpcr", ["party", "--role", "server", "--config", "p.json", "--program", "m.mpcb"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("--weights"))
+        let badRole = try run("mpcr", ["party", "--role", "eve", "--config", "p.json", "--program", "m.mpcb"])
+        #expect(badRole.status == 1)
+    }
+}
