@@ -30,7 +30,9 @@ let package = Package(
             name: "ONNXFrontend", dependencies: ["IR", "ONNXProto", "CProtobufC"],
             swiftSettings: strict),
         .target(name: "Passes", dependencies: ["IR"], swiftSettings: strict),
-        .target(name: "FloatEngine", dependencies: ["IR"], swiftSettings: strict),
+        // OpenBLAS from Debian (apt: libopenblas-dev): float GEMM for the plaintext engine.
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "FloatEngine", dependencies: ["IR", "COpenBLAS"], swiftSettings: strict),
         .target(name: "Planner", dependencies: ["IR", "Passes", "FloatEngine"], swiftSettings: strict),
         .target(name: "Bytecode", swiftSettings: strict),
         .target(name: "MPCRuntime", dependencies: ["Bytecode", "NPY"], swiftSettings: strict),
@@ -55,12 +57,15 @@ let package = Package(
             ],
             swiftSettings: strict),
 
-        .testTarget(name: "NPYTests", dependencies: ["NPY"], swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["IR", "NPY"], path: "Tests/TestSupport", swiftSettings: strict),
+        .testTarget(name: "NPYTests", dependencies: ["NPY", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "IRTests", dependencies: ["IR"], swiftSettings: strict),
         .testTarget(
-            name: "ONNXFrontendTests", dependencies: ["ONNXFrontend", "IR", "NPY"],
+            name: "ONNXFrontendTests", dependencies: ["ONNXFrontend", "IR", "NPY", "TestSupport"],
             swiftSettings: strict),
         .testTarget(
-            name: "CommandLineTests", dependencies: ["mpcc", "mpcr"], swiftSettings: strict),
+            name: "FloatEngineTests", dependencies: ["FloatEngine", "IR", "ONNXFrontend", "NPY", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "CommandLineTests", dependencies: ["mpcc", "mpcr", "TestSupport"], swiftSettings: strict),
     ]
 )

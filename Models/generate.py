@@ -7,7 +7,7 @@ What it makes (see Models/README.md for the full table, which this script rewrit
 * Models/<name>/            whole CNNs exported from seeded torch.nn modules:
                             tiny_resnet, tiny_mobilenetv2, odd_shapes, tiny_segnet,
                             dynamo_external (dynamo exporter, weights in model.onnx.data),
-                            opset9_legacy.
+                            opset9_legacy, shufflenet_block.
 * Models/ops/<name>/        one tiny hand-built graph (onnx.helper) per op/attribute
                             combination the importer must handle.
 * Models/unsupported/       models the importer must reject cleanly (exit code 1, naming
@@ -26,6 +26,11 @@ Run (from anywhere):
     python3 Models/generate.py --out /tmp/m # write to another folder (e.g. to diff)
     python3 Models/generate.py --only 'ops/resize*'   # fnmatch on fixture folder names
                                                       # ('unsupported' for that folder)
+
+With --only, Models/README.md is still rewritten: the rows of the fixtures that were not
+regenerated are rebuilt from their files on disk (and for whole models the torch vs
+onnxruntime diff is recomputed from the seeded module), so they come out as a full run
+would write them. Models/unsupported/README.md is only rewritten when 'unsupported' matches.
 
 torchvision is not needed. Everything is seeded (torch.manual_seed, numpy default_rng
 seeded from the fixture name), single-threaded, and onnxruntime runs with graph
@@ -423,11 +428,12 @@ WHOLE_MODELS = [
               "Flatten, Gemm->10"),
     dict(name="shufflenet_block", cls="ShuffleBlock", shape=(1, 8, 9, 11), opset=13,
          exporter="torch legacy (TorchScript)",
-         desc="ShuffleNetV2 basic unit: x.chunk(2, dim=1) (Split-13 with a split-sizes input), "
-              "branch 1x1 conv-BN-ReLU / 3x3 depthwise conv-BN / 1x1 conv-BN-ReLU, Concat with "
-              "the untouched half, channel shuffle view/transpose/view with sizes from x.size() "
-              "(Shape/Gather/Div/Unsqueeze/Concat chains into Reshape), Transpose; output "
-              "1x8x9x11"),
+         desc="ShuffleNetV2 basic unit (stride 1): x.chunk(2, dim=1) -> two Slice-13 on the "
+              "input whose starts/ends are computed at run time (Shape, Gather, Add, Div, Mul: "
+              "no Split), branch 1x1 conv-BN-ReLU / 3x3 depthwise conv-BN / 1x1 conv-BN-ReLU, "
+              "Concat with the untouched half, channel shuffle view/transpose/view "
+              "(Reshape [1,2,4,9,11], Transpose perm [0,2,1,3,4], Reshape [1,-1,9,11]); "
+              "output 1x8x9x11"),
 ]
 
 
@@ -506,6 +512,34 @@ def export_whole(spec: dict, out_root: Path) -> None:
         graph_input=[d.dim_param or d.dim_value for d in graph_in.dim],
         sizes=file_sizes(folder), ops=op_histogram(m), torch_diff=diff,
         magnitude=magnitude_note(y)))
+
+
+def record_whole_from_disk(spec: dict, out_root: Path) -> None:
+    """README record of a whole model that this (--only) run did not regenerate, taken from
+    the files on disk; the torch-vs-ORT diff is recomputed from the seeded torch module on
+    input.npy against output.npy, exactly as export_whole measures it."""
+    tm = torch_modules()
+    torch = tm["torch"]
+    name = spec["name"]
+    folder = out_root / name
+    m = onnx.load(str(folder / "model.onnx"))
+    x = np.load(folder / "input.npy")
+    y = np.load(folder / "output.npy")
+    torch.manual_seed(seed_for(name))
+    model = tm[spec["cls"]]()
+    tm["init_weights"](model)
+    model.eval()
+    with torch.no_grad():
+        y_torch = model(torch.from_numpy(x)).numpy()
+    diff = float(np.max(np.abs(y - y_torch)))
+    graph_in = m.graph.input[0].type.tensor_type.shape
+    RECORDS.append(dict(
+        kind="whole", folder=name, desc=spec["desc"], opset=opset_of(m),
+        ir_version=m.ir_version, exporter=spec["exporter"],
+        input_shape=shape_str(x.shape), output_shape=shape_str(y.shape),
+        graph_input=[d.dim_param or d.dim_value for d in graph_in.dim],
+        sizes=file_sizes(folder), ops=op_histogram(m), torch_diff=diff,
+        magnitude=magnitude_note(y), from_disk=True))
 
 
 def strip_metadata(m: onnx.ModelProto) -> None:
@@ -1629,6 +1663,21 @@ def build_op(name: str, desc: str, fn, out_root: Path) -> None:
     finish_op(g, out, desc, out_root, f"ops/{name}")
 
 
+def record_op_from_disk(name: str, desc: str, out_root: Path) -> None:
+    """README record of an op fixture that this (--only) run did not regenerate."""
+    folder_rel = f"ops/{name}"
+    folder = out_root / folder_rel
+    m = onnx.load(str(folder / "model.onnx"))
+    x = np.load(folder / "input.npy")
+    y = np.load(folder / "output.npy")
+    RECORDS.append(dict(
+        kind="op", folder=folder_rel, desc=desc, opset=opset_of(m), ir_version=m.ir_version,
+        exporter="onnx.helper", input_shape=shape_str(x.shape),
+        output_shape=shape_str(y.shape) + ("" if y.dtype.kind == "f" else f" ({y.dtype})"),
+        sizes=file_sizes(folder), ops=op_histogram(m), magnitude=magnitude_note(y),
+        from_disk=True))
+
+
 # --------------------------------------------------------------------------------------
 # Unsupported models
 # --------------------------------------------------------------------------------------
@@ -1836,6 +1885,12 @@ the graphs):
   Resize(X, "", "", sizes): shape arithmetic to constant-fold.
 * `opset9_legacy`: Upsample-9 takes its scales from a Constant node; MaxPool has only
   kernel_shape/pads/strides.
+* `shufflenet_block`: `x.chunk(2, dim=1)` is not a Split: the exporter computes the chunk
+  size from the input's shape, Shape -> Gather(Constant [1]) -> Add 1 -> Div 2 -> Mul 1 /
+  Mul 2, and feeds the results as starts/ends of two Slice-13 nodes on `input` (axes from
+  the Constant [1]): shape arithmetic that must constant-fold before the Slices are static.
+  The sizes of the channel-shuffle `view`s, although written with `x.size()`, come out as
+  Constant nodes ([1,2,4,9,11] and [1,-1,9,11]). Split itself is covered by `ops/split_*`.
 * Dynamo exporter (`dynamo_external`, opset 20, IR 10): its optimizer folds BatchNorm into
   the conv (new initializer `conv1.weight_bias`), so there is no BatchNormalization
   node. AdaptiveAvgPool2d(1) becomes ReduceMean-18 with an int64 axes initializer [-1, -2]
@@ -1870,7 +1925,8 @@ def write_readme(out_root: Path, versions: dict[str, str]) -> None:
         "```sh",
         "pip install torch==2.13.0+cpu onnx onnxruntime onnxscript numpy   # torchvision not needed",
         "python3 Models/generate.py            # rewrites all fixtures in place",
-        "python3 Models/generate.py --only 'ops/conv*'   # a subset (README is left alone)",
+        "python3 Models/generate.py --only 'ops/conv*'   # a subset; README rows of the others",
+        "                                                # are rebuilt from the files on disk",
         "```",
         "",
         "Generated with " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".",
@@ -1896,6 +1952,9 @@ def write_readme(out_root: Path, versions: dict[str, str]) -> None:
         "* `unsupported/`: models mpcc must reject cleanly; see `unsupported/README.md`.",
         "* `onnx_conformance.py`: opt-in runner of `mpcc --emit ir` over the test models bundled",
         "  in the installed `onnx` wheel (not run by the tests; copies nothing into the repo).",
+        "* `export_large.py`: exports full-size benchmark models (ResNet50 at 224x224, ~100 MB;",
+        "  CIFAR ResNet18, 100 classes) with random seeded weights and onnxruntime reference",
+        "  outputs to a directory outside the repository (default `/tmp/mpcc-large`).",
         "",
         "## Whole models",
         "",
@@ -1962,18 +2021,29 @@ def main() -> int:
             if (out_root / sub).exists():
                 shutil.rmtree(out_root / sub)
 
+    # With --only, the fixtures not regenerated still get their README rows, read back from
+    # the files on disk (a fixture missing on disk is missing from the README, and reported).
+    missing = []
     for spec in WHOLE_MODELS:
         if wanted(spec["name"]):
             try:
                 export_whole(spec, out_root)
             except Exception as e:  # keep going, report at the end
                 failures.append((spec["name"], repr(e)))
+        elif (out_root / spec["name"] / "model.onnx").exists():
+            record_whole_from_disk(spec, out_root)
+        else:
+            missing.append(spec["name"])
     for name, desc, fn in OPS:
         if wanted(f"ops/{name}"):
             try:
                 build_op(name, desc, fn, out_root)
             except Exception as e:
                 failures.append((f"ops/{name}", repr(e)))
+        elif (out_root / "ops" / name / "model.onnx").exists():
+            record_op_from_disk(name, desc, out_root)
+        else:
+            missing.append(f"ops/{name}")
     unsup_rows = []
     if args.only is None or fnmatch.fnmatch("unsupported", args.only):
         for fname, note, expected, fn in UNSUPPORTED:
@@ -1985,16 +2055,18 @@ def main() -> int:
 
     versions = {"torch": torch.__version__, "onnx": onnx.__version__,
                 "onnxruntime": ort.__version__, "numpy": np.__version__}
-    if args.only is None:
-        write_readme(out_root, versions)
-    else:
-        print("(--only: Models/README.md not rewritten)")
+    write_readme(out_root, versions)
+    if missing:
+        print("not on disk (not regenerated, so absent from README.md; run without --only): "
+              + ", ".join(missing), file=sys.stderr)
 
     # summary table
     print(f"{'fixture':48s} {'opset':>5s} {'IR':>3s} {'input':>14s} {'output':>16s} "
           f"{'bytes':>8s}  magnitude")
     total = 0
     for r in RECORDS:
+        if r.get("from_disk"):
+            continue
         b = sum(r["sizes"].values())
         total += b
         print(f"{r['folder']:48s} {r['opset']:5d} {r['ir_version']:3d} {r['input_shape']:>14s} "
@@ -2003,9 +2075,10 @@ def main() -> int:
         total += r["size"]
         print(f"{'unsupported/' + r['file']:48s} {r['opset']:5d} {'':3s} {'':>14s} {'':>16s} "
               f"{r['size']:8d}  {r['ran']}")
-    print(f"{len(RECORDS)} fixtures + {len(unsup_rows)} unsupported models, {total} bytes "
+    made = [r for r in RECORDS if not r.get("from_disk")]
+    print(f"{len(made)} fixtures + {len(unsup_rows)} unsupported models written, {total} bytes "
           f"({total / 1024 / 1024:.2f} MiB)")
-    for r in RECORDS:
+    for r in made:
         if r["kind"] == "whole":
             print(f"{r['folder']}: opset {r['opset']} IR {r['ir_version']} ops {r['ops']}")
     if failures:

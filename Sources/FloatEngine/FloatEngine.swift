@@ -1,3 +1,130 @@
-// The plaintext float32 engine that executes verified IR graphs, the oracle for every
-// later stage, arrives with issue 3; this target holds the stage's place.
+import Dispatch
 import IR
+
+/// Executes a verified IR graph in plaintext float32: the oracle every later stage is
+/// checked against (passes, planner, fixed point, three-party runs). Weights are read
+/// from the graph's constants once; each run allocates activations and frees each one
+/// after its last use.
+public struct FloatEngine: Sendable {
+    public let graph: Graph
+    /// For each node, the values whose last use it is (freed after it runs).
+    private let releases: [[ValueID]]
+
+    public init(graph: Graph) throws {
+        try Verifier.verify(graph)
+        self.graph = graph
+        var lastUse: [ValueID: Int] = [:]
+        for (index, node) in graph.nodes.enumerated() {
+            for operand in node.operands { lastUse[operand] = index }
+        }
+        let outputs = Set(graph.outputs)
+        var releases = [[ValueID]](repeating: [], count: graph.nodes.count)
+        for (value, index) in lastUse where !outputs.contains(value) {
+            if case .constant = graph.nodes.first(where: { $0.result == value })?.op { continue }
+            releases[index].append(value)
+        }
+        self.releases = releases
+    }
+
+    /// Runs one inference. `inputs` match the graph inputs' types; returns one tensor per
+    /// graph output.
+    public func run(_ inputs: [Tensor]) throws -> [Tensor] {
+        guard inputs.count == graph.inputs.count else {
+            throw EngineError("the graph takes \(graph.inputs.count) inputs, got \(inputs.count)")
+        }
+        var values = [Tensor?](repeating: nil, count: graph.values.count)
+        for (input, tensor) in zip(graph.inputs, inputs) {
+            let expected = graph.type(of: input)
+            guard tensor.type == expected else {
+                throw EngineError("input %\(graph.name(of: input)) must be \(expected), got \(tensor.type)")
+            }
+            values[input.index] = tensor
+        }
+        for (index, node) in graph.nodes.enumerated() {
+            let operands = node.operands.map { values[$0.index]! }
+            values[node.result.index] = try evaluate(node.op, operands, resultType: graph.type(of: node.result))
+            for value in releases[index] { values[value.index] = nil }
+        }
+        return graph.outputs.map { values[$0.index]! }
+    }
+
+    /// Runs a batch: `input` holds N inferences along its first axis, each shaped like the
+    /// graph's single input. Returns the outputs stacked the same way.
+    public func runBatch(_ input: Tensor) throws -> [Tensor] {
+        guard graph.inputs.count == 1 else { throw EngineError("batched runs need a graph with one input") }
+        let sample = graph.type(of: graph.inputs[0])
+        let perSample = sample.elementCount
+        guard case .f32(let data) = input.storage, !input.shape.isEmpty, perSample > 0,
+            input.shape.count == sample.rank, Array(input.shape.dropFirst()) == Array(sample.shape.dropFirst()),
+            input.elementCount % perSample == 0
+        else {
+            throw EngineError("input \(input.type) does not hold inferences of shape \(sample)")
+        }
+        let count = input.elementCount / perSample
+        var stacked: [[Tensor]] = []
+        for sampleIndex in 0..<count {
+            let slice = Array(data[(sampleIndex * perSample)..<((sampleIndex + 1) * perSample)])
+            stacked.append(try run([Tensor(shape: sample.shape, floats: slice)]))
+        }
+        return try (0..<graph.outputs.count).map { output in
+            let parts = stacked.map { $0[output] }
+            let shape = parts[0].shape
+            guard !shape.isEmpty else { throw EngineError("a scalar output cannot be stacked") }
+            let outShape = [shape[0] * count] + shape.dropFirst()
+            switch parts[0].storage {
+            case .f32: return Tensor(shape: outShape, floats: parts.flatMap(\.floats))
+            case .i64: return Tensor(shape: outShape, ints: parts.flatMap(\.ints))
+            }
+        }
+    }
+
+    func evaluate(_ op: Op, _ operands: [Tensor], resultType: TensorType) throws -> Tensor {
+        let x = operands.first
+        switch op {
+        case .constant(let tensor): return tensor
+        case .conv(let conv): return Kernels.conv(x!, weight: operands[1], bias: operands.count > 2 ? operands[2] : nil, conv, resultType)
+        case .dense: return Kernels.dense(x!, weight: operands[1], bias: operands.count > 2 ? operands[2] : nil, resultType)
+        case .batchNorm(let epsilon): return Kernels.batchNorm(x!, operands, epsilon: epsilon)
+        case .relu: return Kernels.map(x!) { max($0, 0) }
+        case .relu6: return Kernels.map(x!) { min(max($0, 0), 6) }
+        case .clip(let low, let high): return Kernels.map(x!) { min(max($0, low), high) }
+        case .blockReLU(let plan): return Kernels.blockReLU(x!, plan)
+        case .maxPool(let pool): return Kernels.pool(x!, pool, max: true, resultType)
+        case .avgPool(let pool): return Kernels.pool(x!, pool, max: false, resultType)
+        case .globalAvgPool: return Kernels.globalAvgPool(x!, resultType)
+        case .add: return Kernels.broadcast(x!, operands[1], resultType, +)
+        case .sub: return Kernels.broadcast(x!, operands[1], resultType, -)
+        case .mul: return Kernels.broadcast(x!, operands[1], resultType, *)
+        case .div: return Kernels.broadcast(x!, operands[1], resultType, /)
+        case .reshape(let shape): return x!.reshaped(shape)
+        case .transpose(let perm): return Kernels.transpose(x!, perm: perm, resultType)
+        case .slice(let starts, let steps, _): return Kernels.slice(x!, starts: starts, steps: steps, resultType)
+        case .concat(let axis): return Kernels.concat(operands, axis: axis, resultType)
+        case .pad(let pads, let value): return Kernels.pad(x!, pads: pads, value: value, resultType)
+        case .resize(let resize): return Kernels.resize(x!, resize, resultType)
+        case .identity: return x!
+        case .softmax(let axis): return Kernels.softmax(x!, axis: axis)
+        case .argMax(let argMax): return Kernels.argMax(x!, argMax, resultType)
+        }
+    }
+}
+
+public struct EngineError: Error, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// Runs `body(0..<count)` spread over the machine's cores. Callers make every index
+/// write a disjoint part of the output, which is why passing the non-Sendable closure
+/// (it captures raw pointers) to the concurrent loop is sound.
+func parallelFor(_ count: Int, _ body: (Int) -> Void) {
+    if count < 2 {
+        for index in 0..<count { body(index) }
+        return
+    }
+    withoutActuallyEscaping(body) { body in
+        let concurrent = unsafeBitCast(body, to: (@Sendable (Int) -> Void).self)
+        DispatchQueue.concurrentPerform(iterations: count, execute: concurrent)
+    }
+}

@@ -46,7 +46,7 @@ let opImporters: [String: OpImporter] = [
     "Range": importRange,
     "Floor": { c in try foldUnary(c, { $0.rounded(.down) }) },
     "Ceil": { c in try foldUnary(c, { $0.rounded(.up) }) },
-    "Neg": { c in try foldUnary(c, { -$0 }, int: { 0 &- $0 }) },
+    "Neg": importNeg,
     "Sqrt": { c in try foldUnary(c, { $0.squareRoot() }) },
     "Equal": { c in try foldBinary(c, float: { $0 == $1 ? 1 : 0 }, int: { $0 == $1 ? 1 : 0 }, integerResult: true) },
     "Less": { c in try foldBinary(c, float: { $0 < $1 ? 1 : 0 }, int: { $0 < $1 ? 1 : 0 }, integerResult: true) },
@@ -570,6 +570,13 @@ private func importWhere(_ c: NodeContext) throws -> ImportOutcome {
     return .constant(Tensor(shape: shape, floats: flags.indices.map { flags[$0] != 0 ? a[$0] : b[$0] }))
 }
 
+/// Neg folds on constants and is a multiplication by -1 on values.
+private func importNeg(_ c: NodeContext) throws -> ImportOutcome {
+    if let constant = c.constant(0) { return .constant(Fold.unary(constant, float: { -$0 }, int: { 0 &- $0 })) }
+    let minusOne = c.addConstant(.scalar(-1), name: c.outputName + "/minus_one")
+    return .value(try c.emit(.mul, [try c.value(0), minusOne]))
+}
+
 private func foldUnary(_ c: NodeContext, _ float: @escaping (Float) -> Float, int: @escaping (Int64) -> Int64 = { $0 }) throws -> ImportOutcome {
     .constant(Fold.unary(try c.requireConstant(0, "input"), float: float, int: int))
 }
@@ -577,7 +584,7 @@ private func foldUnary(_ c: NodeContext, _ float: @escaping (Float) -> Float, in
 private func foldBinary(
     _ c: NodeContext, float: @escaping (Float, Float) -> Float, int: @escaping (Int64, Int64) -> Int64, integerResult: Bool = false
 ) throws -> ImportOutcome {
-    let result = try Fold.binary(try c.requireConstant(0, "A"), try c.requireConstant(1, "B"), float: float, int: int)
+    let result = try Fold.binary(try c.requireConstant(0, "first input"), try c.requireConstant(1, "second input"), float: float, int: int)
     return .constant(integerResult ? Tensor(shape: result.shape, ints: result.ints) : result)
 }
 

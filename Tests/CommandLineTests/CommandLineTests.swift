@@ -1,3 +1,4 @@
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -10,12 +11,6 @@ let binaryDirectory: String = {
     let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
     let exe = count > 0 ? String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
     return String(exe[..<(exe.lastIndex(of: "/") ?? exe.startIndex)])
-}()
-
-let repositoryRoot: String = {
-    var path = #filePath
-    for _ in 0..<3 { path = String(path[..<path.lastIndex(of: "/")!]) }
-    return path
 }()
 
 struct Run {

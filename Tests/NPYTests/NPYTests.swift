@@ -1,3 +1,4 @@
+import TestSupport
 import Testing
 
 @testable import NPY
@@ -70,8 +71,7 @@ import Testing
     }
 
     @Test func readsTheFixtureArrays() throws {
-        var path = #filePath
-        for _ in 0..<3 { path = String(path[..<path.lastIndex(of: "/")!]) }
+        let path = repositoryRoot
         let input = try NPYArray.read(path: "\(path)/Models/tiny_resnet/input.npy")
         #expect(input.shape == [2, 3, 32, 32])
         let labels = try NPYArray.read(path: "\(path)/Models/ops/argmax_final/output.npy")

@@ -1,5 +1,6 @@
 import IR
 import NPY
+import TestSupport
 import Testing
 
 @testable import ONNXFrontend
@@ -28,6 +29,7 @@ func perInferenceShape(_ shape: [Int]) -> [Int] {
         ],
         "tiny_segnet": ["conv": 5, "relu": 4, "resize": 2, "add": 1],
         "dynamo_external": ["conv": 2, "relu": 2, "max_pool": 1, "global_avg_pool": 1, "reshape": 1, "dense": 1],
+        "shufflenet_block": ["conv": 3, "batch_norm": 3, "relu": 2, "slice": 2, "concat": 1, "reshape": 2, "transpose": 1],
         "opset9_legacy": ["conv": 3, "batch_norm": 2, "relu": 3, "max_pool": 1, "resize": 1, "reshape": 1, "dense": 1],
     ]
 
@@ -91,7 +93,7 @@ func perInferenceShape(_ shape: [Int]) -> [Int] {
 }
 
 @Suite struct GoldenIRTests {
-    static let fixtures = wholeModels + opFixtures().map { "ops/\($0)" }
+    static let fixtures = allFixtures()
 
     /// The printed IR of every fixture must match IR/golden/<fixture>.ir. Regenerate with
     /// `MPCC_UPDATE_GOLDEN=1 swift test --filter GoldenIRTests` after a deliberate change.

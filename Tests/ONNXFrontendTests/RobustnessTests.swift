@@ -1,4 +1,5 @@
 import IR
+import TestSupport
 import Testing
 
 @testable import ONNXFrontend

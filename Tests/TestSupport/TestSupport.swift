@@ -1,23 +1,30 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import IR
+import NPY
+
+// Helpers shared by the test targets: repository paths, fixture lists, file I/O without
+// Foundation, and a seeded generator.
 
 /// The repository root (tests read Models/ and IR/ from it).
-let repositoryRoot: String = {
+public let repositoryRoot: String = {
     var path = #filePath
     for _ in 0..<3 { path = String(path[..<path.lastIndex(of: "/")!]) }
     return path
 }()
 
-func modelsPath(_ relative: String) -> String { "\(repositoryRoot)/Models/\(relative)" }
+public func modelsPath(_ relative: String) -> String { "\(repositoryRoot)/Models/\(relative)" }
 
 /// Whole-model fixtures (Models/<name>/model.onnx).
-let wholeModels = ["tiny_resnet", "tiny_mobilenetv2", "odd_shapes", "tiny_segnet", "dynamo_external", "opset9_legacy"]
+public let wholeModels = [
+    "tiny_resnet", "tiny_mobilenetv2", "odd_shapes", "tiny_segnet", "dynamo_external", "opset9_legacy", "shufflenet_block",
+]
 
 /// Op-level fixtures (Models/ops/<name>/model.onnx), listed from the folder.
-func opFixtures() -> [String] { listDirectory(modelsPath("ops")).sorted() }
+public func opFixtures() -> [String] { listDirectory(modelsPath("ops")).sorted() }
 
-func listDirectory(_ path: String) -> [String] {
+public func listDirectory(_ path: String) -> [String] {
     guard let directory = opendir(path) else { return [] }
     defer { closedir(directory) }
     var names: [String] = []
@@ -28,7 +35,7 @@ func listDirectory(_ path: String) -> [String] {
     return names
 }
 
-func readFile(_ path: String) -> [UInt8]? {
+public func readFile(_ path: String) -> [UInt8]? {
     guard let file = fopen(path, "rb") else { return nil }
     defer { fclose(file) }
     var bytes: [UInt8] = []
@@ -41,25 +48,26 @@ func readFile(_ path: String) -> [UInt8]? {
     return bytes
 }
 
-func writeFile(_ path: String, _ bytes: [UInt8]) {
+public func writeFile(_ path: String, _ bytes: [UInt8]) {
     let file = fopen(path, "wb")!
     _ = bytes.withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count, file) }
     fclose(file)
 }
 
-func fileExists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+public func fileExists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
 /// A fresh scratch directory for one test.
-func temporaryDirectory() -> String {
+public func temporaryDirectory() -> String {
     var template = Array("/tmp/mpcc-test-XXXXXX".utf8CString)
     let path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
     return path
 }
 
 /// A deterministic generator for mutation tests (SplitMix64).
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
+public struct SeededGenerator: RandomNumberGenerator {
+    public var state: UInt64
+    public init(state: UInt64) { self.state = state }
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -68,12 +76,26 @@ struct SeededGenerator: RandomNumberGenerator {
     }
 }
 
-func getenvString(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
+public func getenvString(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
 
-func makeDirectories(_ path: String) {
+public func makeDirectories(_ path: String) {
     var current = ""
     for part in path.split(separator: "/") {
         current += "/" + part
         mkdir(current, 0o755)
+    }
+}
+
+/// Every fixture folder: whole models, op-level models (`ops/...`), and the Split and
+/// block fixtures added since.
+public func allFixtures() -> [String] { wholeModels + opFixtures().map { "ops/\($0)" } }
+
+extension NPYArray {
+    /// The array as an IR tensor.
+    public var tensor: Tensor {
+        switch data {
+        case .float32(let values): return Tensor(shape: shape, floats: values)
+        case .int64(let values): return Tensor(shape: shape, ints: values)
+        }
     }
 }

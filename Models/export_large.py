@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+"""Export full-size benchmark CNNs (random seeded weights) OUTSIDE the repository.
+
+These are too large to commit (ResNet50 is ~100 MB); they exist to measure mpcc on
+realistic sizes (import time, memory, planning, protocol cost). Nothing in the tests
+depends on them.
+
+    python3 Models/export_large.py                 # writes into /tmp/mpcc-large
+    python3 Models/export_large.py /some/dir       # or a directory of your choice
+    python3 Models/export_large.py --only resnet18_cifar
+
+Writes, per model NAME:
+
+    NAME.onnx          legacy (TorchScript) exporter, opset 13, BatchNormalization nodes
+                       kept (training=TrainingMode.PRESERVE on an eval-mode model)
+    NAME_input.npy     float32 NCHW input, batch 1 (seeded standard normal)
+    NAME_output.npy    onnxruntime's output on it (graph optimizations off), float32
+
+Models (architectures written out here; torchvision is not needed):
+
+    resnet50        torchvision-style ResNet50 (v1.5: stride on the 3x3 conv of the
+                    bottleneck), 7x7/2 stem + MaxPool 3/2, [3,4,6,3] bottlenecks,
+                    1000 classes, input 1x3x224x224
+    resnet18_cifar  CIFAR ResNet18: 3x3 stride-1 stem conv, no max pool, [2,2,2,2] basic
+                    blocks, 100 classes, input 1x3x32x32
+
+Weights are He-normal and BatchNorm affine parameters random; the BN running statistics
+are then calibrated on a few seeded random batches, so activations stay in a sane range
+through the deep network, as in a trained model (ResNet50 logits |y| max ~3 rather than
+~650). Everything is seeded and single-threaded, so reruns with the same package versions
+give the same files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+sys.dont_write_bytecode = True  # no Models/__pycache__ from importing generate.py
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from generate import ort_run, save_npy, seed_for, strip_metadata  # noqa: E402
+
+
+def build_models():
+    import torch
+    import torch.nn as nn
+
+    def conv3x3(cin, cout, stride=1):
+        return nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+
+    def conv1x1(cin, cout, stride=1):
+        return nn.Conv2d(cin, cout, 1, stride, bias=False)
+
+    class BasicBlock(nn.Module):
+        expansion = 1
+
+        def __init__(self, cin, planes, stride=1, downsample=None):
+            super().__init__()
+            self.conv1 = conv3x3(cin, planes, stride)
+            self.bn1 = nn.BatchNorm2d(planes)
+            self.relu = nn.ReLU(inplace=True)
+            self.conv2 = conv3x3(planes, planes)
+            self.bn2 = nn.BatchNorm2d(planes)
+            self.downsample = downsample
+
+        def forward(self, x):
+            identity = x if self.downsample is None else self.downsample(x)
+            out = self.relu(self.bn1(self.conv1(x)))
+            out = self.bn2(self.conv2(out))
+            return self.relu(out + identity)
+
+    class Bottleneck(nn.Module):
+        expansion = 4
+
+        def __init__(self, cin, planes, stride=1, downsample=None):
+            super().__init__()
+            self.conv1 = conv1x1(cin, planes)
+            self.bn1 = nn.BatchNorm2d(planes)
+            self.conv2 = conv3x3(planes, planes, stride)
+            self.bn2 = nn.BatchNorm2d(planes)
+            self.conv3 = conv1x1(planes, planes * 4)
+            self.bn3 = nn.BatchNorm2d(planes * 4)
+            self.relu = nn.ReLU(inplace=True)
+            self.downsample = downsample
+
+        def forward(self, x):
+            identity = x if self.downsample is None else self.downsample(x)
+            out = self.relu(self.bn1(self.conv1(x)))
+            out = self.relu(self.bn2(self.conv2(out)))
+            out = self.bn3(self.conv3(out))
+            return self.relu(out + identity)
+
+    class ResNet(nn.Module):
+        def __init__(self, block, layers, num_classes, cifar_stem=False):
+            super().__init__()
+            self.inplanes = 64
+            if cifar_stem:
+                self.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
+                self.maxpool = None
+            else:
+                self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+                self.maxpool = nn.MaxPool2d(3, 2, 1)
+            self.bn1 = nn.BatchNorm2d(64)
+            self.relu = nn.ReLU(inplace=True)
+            self.layer1 = self._make_layer(block, 64, layers[0])
+            self.layer2 = self._make_layer(block, 128, layers[1], stride=2)
+            self.layer3 = self._make_layer(block, 256, layers[2], stride=2)
+            self.layer4 = self._make_layer(block, 512, layers[3], stride=2)
+            self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+            self.fc = nn.Linear(512 * block.expansion, num_classes)
+
+        def _make_layer(self, block, planes, blocks, stride=1):
+            downsample = None
+            if stride != 1 or self.inplanes != planes * block.expansion:
+                downsample = nn.Sequential(conv1x1(self.inplanes, planes * block.expansion, stride),
+                                           nn.BatchNorm2d(planes * block.expansion))
+            layers = [block(self.inplanes, planes, stride, downsample)]
+            self.inplanes = planes * block.expansion
+            layers += [block(self.inplanes, planes) for _ in range(1, blocks)]
+            return nn.Sequential(*layers)
+
+        def forward(self, x):
+            x = self.relu(self.bn1(self.conv1(x)))
+            if self.maxpool is not None:
+                x = self.maxpool(x)
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            x = torch.flatten(self.avgpool(x), 1)
+            return self.fc(x)
+
+    return {
+        "resnet50": dict(make=lambda: ResNet(Bottleneck, [3, 4, 6, 3], 1000),
+                         shape=(1, 3, 224, 224), calib_batch=8),
+        "resnet18_cifar": dict(make=lambda: ResNet(BasicBlock, [2, 2, 2, 2], 100, cifar_stem=True),
+                               shape=(1, 3, 32, 32), calib_batch=64),
+    }
+
+
+def init_and_calibrate(model, name: str, shape, calib_batch: int) -> None:
+    import torch
+    import torch.nn as nn
+
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Conv2d):
+                fan_in = m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1]
+                m.weight.normal_(0.0, math.sqrt(2.0 / fan_in))
+            elif isinstance(m, nn.Linear):
+                m.weight.normal_(0.0, 1.0 / math.sqrt(m.in_features))
+                m.bias.uniform_(-0.1, 0.1)
+        # random BN affine parameters first, then the running statistics from data
+        # (cumulative average over a few random batches), so every BN's statistics match
+        # what its input really is at inference (randomizing gamma afterwards would make
+        # the scale drift compound through the 50-odd BNs of ResNet50)
+        bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+        for m in bns:
+            m.weight.uniform_(0.5, 1.5)
+            m.bias.uniform_(-0.3, 0.3)
+            m.reset_running_stats()
+            m.momentum = None
+        model.train()
+        rng = np.random.default_rng(seed_for(name + "/calibration"))
+        for _ in range(2):
+            xb = rng.standard_normal((calib_batch,) + tuple(shape[1:])).astype(np.float32)
+            model(torch.from_numpy(xb))
+        model.eval()
+        for m in bns:
+            m.momentum = 0.1  # exporter writes it as an attribute; keep the usual value
+
+
+def export(name: str, spec: dict, out_dir: Path) -> dict:
+    import torch
+
+    t0 = time.monotonic()
+    torch.manual_seed(seed_for(name))
+    model = spec["make"]()
+    init_and_calibrate(model, name, spec["shape"], spec["calib_batch"])
+    rng = np.random.default_rng(seed_for(name))
+    x = rng.standard_normal(spec["shape"]).astype(np.float32)
+
+    f = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.from_numpy(x),), f, dynamo=False, opset_version=13,
+                          input_names=["input"], output_names=["output"],
+                          training=torch.onnx.TrainingMode.PRESERVE)
+    m = onnx.load_from_string(f.getvalue())
+    strip_metadata(m)
+    onnx.checker.check_model(m)
+    path = out_dir / f"{name}.onnx"
+    onnx.save_model(m, str(path))
+
+    (y,) = ort_run(path, {"input": x})
+    with torch.no_grad():
+        y_torch = model(torch.from_numpy(x)).numpy()
+    diff = float(np.max(np.abs(y - y_torch)))
+    if not np.all(np.isfinite(y)) or diff > 1e-3 * max(1.0, float(np.abs(y_torch).max())):
+        raise RuntimeError(f"{name}: onnxruntime and torch disagree (max |diff| {diff:.3g})")
+    save_npy(out_dir / f"{name}_input.npy", x)
+    save_npy(out_dir / f"{name}_output.npy", y)
+    n_params = sum(p.numel() for p in model.parameters())
+    bn = sum(1 for n in m.graph.node if n.op_type == "BatchNormalization")
+    return dict(name=name, path=path, bytes=path.stat().st_size, params=n_params,
+                nodes=len(m.graph.node), bn_nodes=bn, out_shape=y.shape,
+                y_absmax=float(np.abs(y).max()), diff=diff, seconds=time.monotonic() - t0)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("out_dir", nargs="?", type=Path, default=Path("/tmp/mpcc-large"),
+                    help="output directory (default /tmp/mpcc-large)")
+    ap.add_argument("--only", action="append", default=None,
+                    help="model name (repeatable): resnet50, resnet18_cifar")
+    args = ap.parse_args()
+
+    import torch
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+
+    models = build_models()
+    names = args.only or list(models)
+    bad = [n for n in names if n not in models]
+    if bad:
+        ap.error(f"unknown model(s): {', '.join(bad)} (have {', '.join(models)})")
+    out_dir = args.out_dir.resolve()
+    repo_models = Path(__file__).resolve().parent
+    if out_dir == repo_models or repo_models in out_dir.parents:
+        ap.error(f"{out_dir} is inside Models/; these files are not meant to be committed")
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    for name in names:
+        r = export(name, models[name], out_dir)
+        print(f"{r['path']}: {r['bytes'] / 1e6:.1f} MB, {r['params'] / 1e6:.2f} M params, "
+              f"{r['nodes']} nodes ({r['bn_nodes']} BatchNormalization), output "
+              f"{'x'.join(map(str, r['out_shape']))} |y| max {r['y_absmax']:.3g}, "
+              f"torch vs ORT max |diff| {r['diff']:.2g}, {r['seconds']:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import IR
+
+extension Kernels {
+    static func map(_ x: Tensor, _ transform: (Float) -> Float) -> Tensor {
+        Tensor(shape: x.shape, floats: x.floats.map(transform))
+    }
+
+    /// Block ReLU (BACKGROUND.md): per channel, patches tile the map from the top-left
+    /// (the last ones may be partial); every pixel of a patch is kept when the patch's sum
+    /// is positive and zeroed otherwise. `id` channels pass through, `zero` ones vanish.
+    static func blockReLU(_ x: Tensor, _ plan: BlockReLUPlan) -> Tensor {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        var out = x.floats
+        out.withUnsafeMutableBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            parallelFor(n * c) { plane in
+                let block = plan.blocks[plane % c]
+                let data = base + plane * h * w
+                if block.isIdentity { return }
+                if block.isZero {
+                    data.update(repeating: 0, count: h * w)
+                    return
+                }
+                for top in stride(from: 0, to: h, by: block.height) {
+                    for left in stride(from: 0, to: w, by: block.width) {
+                        let bottom = min(top + block.height, h), right = min(left + block.width, w)
+                        var sum: Float = 0
+                        for y in top..<bottom { for x in left..<right { sum += data[y * w + x] } }
+                        if sum > 0 { continue }
+                        for y in top..<bottom { for x in left..<right { data[y * w + x] = 0 } }
+                    }
+                }
+            }
+        }
+        return Tensor(shape: x.shape, floats: out)
+    }
+
+    /// Elementwise binary op with NumPy broadcasting; fast paths for equal shapes and for
+    /// a right operand that is constant along the trailing axes (biases, per-channel scales).
+    static func broadcast(_ a: Tensor, _ b: Tensor, _ type: TensorType, _ op: (Float, Float) -> Float) -> Tensor {
+        let left = a.floats, right = b.floats
+        if a.shape == type.shape && b.shape == type.shape {
+            return Tensor(shape: type.shape, floats: zip(left, right).map(op))
+        }
+        let count = type.elementCount
+        let leftIndex = broadcastIndex(from: a.shape, to: type.shape)
+        let rightIndex = broadcastIndex(from: b.shape, to: type.shape)
+        return Tensor(shape: type.shape, floats: (0..<count).map { op(left[leftIndex($0)], right[rightIndex($0)]) })
+    }
+
+    /// Maps a flat index of `outShape` to the flat index of a tensor of `shape` broadcast to it.
+    static func broadcastIndex(from shape: [Int], to outShape: [Int]) -> (Int) -> Int {
+        if shape == outShape { return { $0 } }
+        let count = shape.reduce(1, *)
+        if count == 1 { return { _ in 0 } }
+        let padded = Array(repeating: 1, count: outShape.count - shape.count) + shape
+        // One contiguous run of non-broadcast axes (e.g. [C,1,1] against [N,C,H,W]).
+        let kept = padded.indices.filter { padded[$0] != 1 }
+        if let first = kept.first, let last = kept.last, kept.count == last - first + 1,
+            zip(kept.map { padded[$0] }, kept.map { outShape[$0] }).allSatisfy({ $0 == $1 })
+        {
+            let inner = outShape[(last + 1)...].reduce(1, *)
+            return { ($0 / inner) % count }
+        }
+        var inStrides = [Int](repeating: 0, count: padded.count)
+        var step = 1
+        for axis in padded.indices.reversed() {
+            inStrides[axis] = padded[axis] == 1 ? 0 : step
+            step *= padded[axis]
+        }
+        let outStrides = rowMajorStrides(outShape)
+        return { flat in
+            var rest = flat
+            var index = 0
+            for axis in 0..<outShape.count {
+                index += (rest / outStrides[axis]) * inStrides[axis]
+                rest %= outStrides[axis]
+            }
+            return index
+        }
+    }
+
+    static func softmax(_ x: Tensor, axis: Int) -> Tensor {
+        let length = x.shape[axis]
+        let inner = x.shape[(axis + 1)...].reduce(1, *)
+        let outer = x.shape[..<axis].reduce(1, *)
+        var out = x.floats
+        for block in 0..<outer {
+            for offset in 0..<inner {
+                let base = block * length * inner + offset
+                var largest = -Float.infinity
+                for index in 0..<length { largest = max(largest, out[base + index * inner]) }
+                var sum: Float = 0
+                for index in 0..<length {
+                    let value = expf(out[base + index * inner] - largest)
+                    out[base + index * inner] = value
+                    sum += value
+                }
+                for index in 0..<length { out[base + index * inner] /= sum }
+            }
+        }
+        return Tensor(shape: x.shape, floats: out)
+    }
+
+    static func argMax(_ x: Tensor, _ argMax: ArgMax, _ type: TensorType) -> Tensor {
+        let length = x.shape[argMax.axis]
+        let inner = x.shape[(argMax.axis + 1)...].reduce(1, *)
+        let outer = x.shape[..<argMax.axis].reduce(1, *)
+        let values = x.floats
+        var out = [Int64](repeating: 0, count: outer * inner)
+        for block in 0..<outer {
+            for offset in 0..<inner {
+                let base = block * length * inner + offset
+                var best = 0
+                for index in 1..<max(length, 1) {
+                    let value = values[base + index * inner], current = values[base + best * inner]
+                    if value > current || (argMax.selectLastIndex && value == current) { best = index }
+                }
+                out[block * inner + offset] = Int64(best)
+            }
+        }
+        return Tensor(shape: type.shape, ints: out)
+    }
+}
+
+func rowMajorStrides(_ shape: [Int]) -> [Int] {
+    var strides = [Int](repeating: 1, count: shape.count)
+    var step = 1
+    for axis in shape.indices.reversed() {
+        strides[axis] = step
+        step *= shape[axis]
+    }
+    return strides
+}
