@@ -29,7 +29,7 @@ let package = Package(
         .target(
             name: "ONNXFrontend", dependencies: ["IR", "ONNXProto", "CProtobufC"],
             swiftSettings: strict),
-        .target(name: "Passes", dependencies: ["IR"], swiftSettings: strict),
+        .target(name: "Passes", dependencies: ["IR", "FloatEngine"], swiftSettings: strict),
         // OpenBLAS from Debian (apt: libopenblas-dev): float GEMM for the plaintext engine.
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .target(name: "FloatEngine", dependencies: ["IR", "COpenBLAS"], swiftSettings: strict),
@@ -62,6 +62,9 @@ let package = Package(
         .testTarget(name: "IRTests", dependencies: ["IR"], swiftSettings: strict),
         .testTarget(
             name: "ONNXFrontendTests", dependencies: ["ONNXFrontend", "IR", "NPY", "TestSupport"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "PassesTests", dependencies: ["Passes", "FloatEngine", "IR", "ONNXFrontend", "NPY", "TestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "FloatEngineTests", dependencies: ["FloatEngine", "IR", "ONNXFrontend", "NPY", "TestSupport"], swiftSettings: strict),

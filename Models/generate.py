@@ -8,6 +8,11 @@ What it makes (see Models/README.md for the full table, which this script rewrit
                             tiny_resnet, tiny_mobilenetv2, odd_shapes, tiny_segnet,
                             dynamo_external (dynamo exporter, weights in model.onnx.data),
                             opset9_legacy, shufflenet_block.
+                            Rewritten twins tiny_resnet_avgpool / tiny_mobilenetv2_relu:
+                            the same module and weights as tiny_resnet / tiny_mobilenetv2
+                            (built from the base's seed, then modules swapped) with
+                            MaxPool -> AvgPool / ReLU6 -> ReLU, and the base's input, as
+                            references for mpcc's accuracy-changing rewrite passes.
 * Models/ops/<name>/        one tiny hand-built graph (onnx.helper) per op/attribute
                             combination the importer must handle.
 * Models/unsupported/       models the importer must reject cleanly (exit code 1, naming
@@ -17,7 +22,7 @@ What it makes (see Models/README.md for the full table, which this script rewrit
 Each fixture folder holds model.onnx (and model.onnx.data for dynamo_external),
 input.npy (float32, NCHW) and output.npy (onnxruntime's output on that input; float32,
 or int64 for ArgMax). A leading batch N > 1 in input.npy means N inferences
-(only tiny_resnet uses that: batch 2). .npy files are little-endian, C order, format 1.0.
+(tiny_resnet and its twin tiny_resnet_avgpool: batch 2). .npy files are little-endian, C order, format 1.0.
 
 Run (from anywhere):
 
@@ -384,10 +389,66 @@ def torch_modules():
             out = torch.cat((x1, self.branch2(x2)), dim=1)
             return channel_shuffle(out, 2)
 
+    def maxpool_to_avgpool(model: nn.Module) -> int:
+        """Every MaxPool2d -> AvgPool2d with the same kernel/stride/padding/ceil_mode and
+        count_include_pad=True (PyTorch's default), in place. Returns the number swapped."""
+        n = 0
+        for parent in list(model.modules()):
+            for cname, child in list(parent.named_children()):
+                if isinstance(child, nn.MaxPool2d):
+                    if child.dilation not in (1, (1, 1)) or child.return_indices:
+                        raise ValueError(f"MaxPool2d {cname} has no AvgPool2d equivalent")
+                    setattr(parent, cname, nn.AvgPool2d(
+                        child.kernel_size, stride=child.stride, padding=child.padding,
+                        ceil_mode=child.ceil_mode, count_include_pad=True))
+                    n += 1
+        return n
+
+    def relu6_to_relu(model: nn.Module) -> int:
+        """Every ReLU6 -> ReLU (same inplace flag), in place. Returns the number swapped."""
+        n = 0
+        for parent in list(model.modules()):
+            for cname, child in list(parent.named_children()):
+                if isinstance(child, nn.ReLU6):
+                    setattr(parent, cname, nn.ReLU(inplace=child.inplace))
+                    n += 1
+        return n
+
     return dict(torch=torch, init_weights=init_weights, TinyResNet=TinyResNet,
                 TinyMobileNetV2=TinyMobileNetV2, OddShapes=OddShapes,
                 TinySegNet=TinySegNet, SmallCNN=SmallCNN, Opset9Net=Opset9Net,
-                ShuffleBlock=ShuffleBlock)
+                ShuffleBlock=ShuffleBlock,
+                REWRITES=dict(maxpool_to_avgpool=maxpool_to_avgpool,
+                              relu6_to_relu=relu6_to_relu))
+
+
+def build_torch_model(spec: dict, tm: dict):
+    """The seeded, initialised, eval-mode torch module of a whole-model spec.
+
+    A spec with `base` (another WHOLE_MODELS name) and `rewrite` (a key of
+    tm["REWRITES"]) is that base model, built from the base's seed exactly as the base
+    fixture is, deep-copied, with the rewrite applied to the copy. The rewrites only swap
+    parameter-free modules, so the state_dict is checked to be identical (same keys, same
+    bytes) to the base's."""
+    torch = tm["torch"]
+    base_name = spec.get("base", spec["name"])
+    base_spec = next(s for s in WHOLE_MODELS if s["name"] == base_name)
+    torch.manual_seed(seed_for(base_name))
+    model = tm[base_spec["cls"]]()
+    tm["init_weights"](model)
+    model.eval()
+    if "rewrite" not in spec:
+        return model
+    import copy
+    rewritten = copy.deepcopy(model)
+    if tm["REWRITES"][spec["rewrite"]](rewritten) == 0:
+        raise RuntimeError(f"{spec['name']}: rewrite {spec['rewrite']} changed nothing")
+    rewritten.eval()
+    a, b = model.state_dict(), rewritten.state_dict()
+    if list(a) != list(b) or not all(
+            a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]) for k in a):
+        raise RuntimeError(f"{spec['name']}: state_dict differs from {base_name}'s")
+    return rewritten
 
 
 WHOLE_MODELS = [
@@ -434,6 +495,20 @@ WHOLE_MODELS = [
               "Concat with the untouched half, channel shuffle view/transpose/view "
               "(Reshape [1,2,4,9,11], Transpose perm [0,2,1,3,4], Reshape [1,-1,9,11]); "
               "output 1x8x9x11"),
+    # Rewritten twins: base's module, weights (state_dict checked identical) and input.npy,
+    # with parameter-free modules swapped. References for mpcc's accuracy-changing rewrite
+    # passes (MaxPool -> AvgPool, ReLU6 -> ReLU): the rewritten base must match these.
+    dict(name="tiny_resnet_avgpool", base="tiny_resnet", rewrite="maxpool_to_avgpool",
+         shape=(2, 3, 32, 32), export_shape=(2, 3, 32, 32), opset=13,
+         exporter="torch legacy (TorchScript)", dynamic_batch=True,
+         desc="`tiny_resnet` (same weights, same input.npy) with its MaxPool2d(3, 2, 1) "
+              "replaced by AvgPool2d(3, 2, 1) (count_include_pad=True, ceil_mode=False): "
+              "reference for the MaxPool->AvgPool rewrite; dynamic batch 'N', input.npy "
+              "batch 2"),
+    dict(name="tiny_mobilenetv2_relu", base="tiny_mobilenetv2", rewrite="relu6_to_relu",
+         shape=(1, 3, 32, 32), opset=11, exporter="torch legacy (TorchScript)",
+         desc="`tiny_mobilenetv2` (same weights, same input.npy) with every ReLU6 replaced "
+              "by ReLU (Relu instead of Clip 0..6): reference for the ReLU6->ReLU rewrite"),
 ]
 
 
@@ -446,13 +521,15 @@ def export_whole(spec: dict, out_root: Path) -> None:
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
 
-    torch.manual_seed(seed_for(name))
-    model = tm[spec["cls"]]()
-    tm["init_weights"](model)
-    model.eval()
+    model = build_torch_model(spec, tm)
 
-    rng = np.random.default_rng(seed_for(name))
+    # a rewritten twin draws its input (and export example) from the base's seed, so its
+    # input.npy is the base's array
+    rng = np.random.default_rng(seed_for(spec.get("base", name)))
     x = rng.standard_normal(spec["shape"]).astype(np.float32)
+    base_input = out_root / spec.get("base", name) / "input.npy"
+    if "base" in spec and base_input.exists() and not np.array_equal(np.load(base_input), x):
+        raise RuntimeError(f"{name}: input differs from {spec['base']}/input.npy")
     example = torch.from_numpy(rng.standard_normal(spec.get("export_shape", spec["shape"]))
                                .astype(np.float32))
     path = folder / "model.onnx"
@@ -525,10 +602,7 @@ def record_whole_from_disk(spec: dict, out_root: Path) -> None:
     m = onnx.load(str(folder / "model.onnx"))
     x = np.load(folder / "input.npy")
     y = np.load(folder / "output.npy")
-    torch.manual_seed(seed_for(name))
-    model = tm[spec["cls"]]()
-    tm["init_weights"](model)
-    model.eval()
+    model = build_torch_model(spec, tm)
     with torch.no_grad():
         y_torch = model(torch.from_numpy(x)).numpy()
     diff = float(np.max(np.abs(y - y_torch)))
@@ -1875,6 +1949,15 @@ the graphs):
 * `tiny_mobilenetv2` (opset 11): every ReLU6 is `Clip(x, min, max)` with min/max fed by two
   Constant nodes (scalar 0 and 6), hence 14 Constant nodes; `mean([2,3])` is
   ReduceMean axes=[2,3] keepdims=0 (attribute form).
+* `tiny_resnet_avgpool` / `tiny_mobilenetv2_relu`: built from the base's seed, then
+  deep-copied with the parameter-free modules swapped (generate.py checks the state_dict is
+  unchanged), so every initializer is byte-identical to the base model's and input.npy is
+  the base's array (same initializer names, too: the module paths are unchanged). Only
+  the swapped nodes differ: `tiny_resnet_avgpool` has AveragePool-11 (kernel 3, strides 2,
+  pads 1, count_include_pad=1, ceil_mode=0; no separate Pad node) named
+  `/maxpool/AveragePool`, since the module keeps its attribute name `maxpool`;
+  `tiny_mobilenetv2_relu` has a Relu wherever the base has a Clip, so its 14 Constant
+  nodes (the Clip bounds) are gone.
 * `odd_shapes`: nn.Upsample(nearest) is Resize-13 (X, "", scales from a Constant node) with
   coordinate_transformation_mode asymmetric, nearest_mode floor and a stray
   cubic_coeff_a -0.75; torch.flatten is Flatten; MaxPool/AveragePool carry ceil_mode=1.
@@ -1938,9 +2021,10 @@ def write_readme(out_root: Path, versions: dict[str, str]) -> None:
         "output on that input, graph optimizations off; float32, or int64 for ArgMax fixtures).",
         "All .npy files are little-endian, C order, .npy format 1.0. Every graph has one input",
         "named `input` and one output named `output`. A leading batch N > 1 in `input.npy` means N",
-        "separate inferences: only `tiny_resnet` does that (batch 2, dynamic batch axis `N` in the",
-        "graph); every other model has a static batch of 1. Models with IR version 3 (opset < 9)",
-        "also list their initializers as graph inputs, as the IR required then; only `input` is fed.",
+        "separate inferences: only `tiny_resnet` and its twin `tiny_resnet_avgpool` do that",
+        "(batch 2, dynamic batch axis `N` in the graph); every other model has a static batch of",
+        "1. Models with IR version 3 (opset < 9) also list their initializers as graph inputs, as",
+        "the IR required then; only `input` is fed.",
         "",
         "* `<name>/`: whole CNNs exported from seeded `torch.nn` modules (random weights, random",
         "  non-trivial BatchNorm statistics). The legacy exporter runs with",

@@ -42,7 +42,7 @@ public struct FloatEngine: Sendable {
         }
         for (index, node) in graph.nodes.enumerated() {
             let operands = node.operands.map { values[$0.index]! }
-            values[node.result.index] = try evaluate(node.op, operands, resultType: graph.type(of: node.result))
+            values[node.result.index] = try FloatEngine.evaluate(node.op, operands, resultType: graph.type(of: node.result))
             for value in releases[index] { values[value.index] = nil }
         }
         return graph.outputs.map { values[$0.index]! }
@@ -78,7 +78,8 @@ public struct FloatEngine: Sendable {
         }
     }
 
-    func evaluate(_ op: Op, _ operands: [Tensor], resultType: TensorType) throws -> Tensor {
+    /// Applies one op to operand tensors (the graph must have checked their types).
+    public static func evaluate(_ op: Op, _ operands: [Tensor], resultType: TensorType) throws -> Tensor {
         let x = operands.first
         switch op {
         case .constant(let tensor): return tensor

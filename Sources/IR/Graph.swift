@@ -46,13 +46,20 @@ public struct Graph: Sendable, Equatable {
     public func type(of value: ValueID) -> TensorType { values[value.index].type }
     public func name(of value: ValueID) -> String { values[value.index].name }
 
-    /// Adds a value; a name already in use gets a `#N` suffix so names stay unique.
+    /// Adds a value; a name already in use gets the next free `#N` suffix (a new version
+    /// of `w#1` is `w#2`, not `w#1#1`) so names stay unique.
     public mutating func addValue(name: String, type: TensorType) -> ValueID {
         var unique = name.isEmpty ? "v\(values.count)" : name
         if names.contains(unique) {
+            var base = Substring(unique)
+            if let hash = unique.lastIndex(of: "#"), !unique[unique.index(after: hash)...].isEmpty,
+                unique[unique.index(after: hash)...].allSatisfy(\.isNumber)
+            {
+                base = unique[..<hash]
+            }
             var suffix = 1
-            while names.contains("\(unique)#\(suffix)") { suffix += 1 }
-            unique = "\(unique)#\(suffix)"
+            while names.contains("\(base)#\(suffix)") { suffix += 1 }
+            unique = "\(base)#\(suffix)"
         }
         names.insert(unique)
         values.append(Value(name: unique, type: type))
@@ -96,6 +103,23 @@ public struct Graph: Sendable, Equatable {
         let result = addValue(name: name, type: tensor.type)
         nodes.append(Node(op: .constant(tensor), operands: [], result: result, name: ""))
         return result
+    }
+
+    /// Makes every operand and graph output that reads `old` read `new` instead.
+    public mutating func replaceUses(of old: ValueID, with new: ValueID) {
+        for index in nodes.indices {
+            nodes[index].operands = nodes[index].operands.map { $0 == old ? new : $0 }
+        }
+        outputs = outputs.map { $0 == old ? new : $0 }
+    }
+
+    /// The data of every `constant` node, by value.
+    public func constants() -> [ValueID: Tensor] {
+        var map: [ValueID: Tensor] = [:]
+        for node in nodes {
+            if case .constant(let tensor) = node.op { map[node.result] = tensor }
+        }
+        return map
     }
 
     /// Node index that defines each value (absent for graph inputs).

@@ -127,13 +127,13 @@ extension Op {
     }
 }
 
-/// `%name`, quoted when the name has characters outside `[A-Za-z0-9_./$-]`.
+/// `%name`, quoted when the name has characters outside `[A-Za-z0-9_./$#-]`.
 public func valueName(_ name: String) -> String { "%" + quotedIfNeeded(name) }
 
 func quotedIfNeeded(_ name: String) -> String {
     let plain = !name.isEmpty && name.unicodeScalars.allSatisfy { scalar in
         switch scalar {
-        case "a"..."z", "A"..."Z", "0"..."9", "_", ".", "/", "$", "-": return true
+        case "a"..."z", "A"..."Z", "0"..."9", "_", ".", "/", "$", "#", "-": return true
         default: return false
         }
     }

@@ -29,6 +29,10 @@ func perInferenceShape(_ shape: [Int]) -> [Int] {
         ],
         "tiny_segnet": ["conv": 5, "relu": 4, "resize": 2, "add": 1],
         "dynamo_external": ["conv": 2, "relu": 2, "max_pool": 1, "global_avg_pool": 1, "reshape": 1, "dense": 1],
+        "tiny_resnet_avgpool": [
+            "conv": 6, "batch_norm": 6, "relu": 5, "avg_pool": 1, "add": 2, "global_avg_pool": 1, "reshape": 1, "dense": 1,
+        ],
+        "tiny_mobilenetv2_relu": ["conv": 10, "batch_norm": 10, "relu": 7, "add": 2, "global_avg_pool": 1, "reshape": 1, "dense": 1],
         "shufflenet_block": ["conv": 3, "batch_norm": 3, "relu": 2, "slice": 2, "concat": 1, "reshape": 2, "transpose": 1],
         "opset9_legacy": ["conv": 3, "batch_norm": 2, "relu": 3, "max_pool": 1, "resize": 1, "reshape": 1, "dense": 1],
     ]
