@@ -1,5 +1,10 @@
+import COpenBLAS
 import Dispatch
 import IR
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Executes a verified IR graph in plaintext float32: the oracle every later stage is
 /// checked against (passes, planner, fixed point, three-party runs). Weights are read
@@ -9,6 +14,10 @@ public struct FloatEngine: Sendable {
     public let graph: Graph
     /// For each node, the values whose last use it is (freed after it runs).
     private let releases: [[ValueID]]
+    /// Convolutions and dense layers whose only use is a ReLU-like clamp apply it as they
+    /// write their output (one pass over memory fewer); the clamp node then passes through.
+    private let fusedClamp: [Int: (low: Float, high: Float)]
+    private let passThrough: Set<Int>
 
     public init(graph: Graph) throws {
         try Verifier.verify(graph)
@@ -24,11 +33,29 @@ public struct FloatEngine: Sendable {
             releases[index].append(value)
         }
         self.releases = releases
+
+        let uses = graph.useCounts()
+        let definitions = graph.definingNodes()
+        var fusedClamp: [Int: (low: Float, high: Float)] = [:]
+        var passThrough: Set<Int> = []
+        for (index, node) in graph.nodes.enumerated() {
+            guard let bounds = node.op.clampBounds, let producer = definitions[node.operands[0]],
+                uses[node.operands[0].index] == 1, !outputs.contains(node.operands[0])
+            else { continue }
+            switch graph.nodes[producer].op {
+            case .conv, .dense:
+                fusedClamp[producer] = bounds
+                passThrough.insert(index)
+            default: continue
+            }
+        }
+        self.fusedClamp = fusedClamp
+        self.passThrough = passThrough
     }
 
     /// Runs one inference. `inputs` match the graph inputs' types; returns one tensor per
     /// graph output.
-    public func run(_ inputs: [Tensor]) throws -> [Tensor] {
+    public func run(_ inputs: [Tensor], observer: ((Node, Duration) -> Void)? = nil) throws -> [Tensor] {
         guard inputs.count == graph.inputs.count else {
             throw EngineError("the graph takes \(graph.inputs.count) inputs, got \(inputs.count)")
         }
@@ -42,7 +69,19 @@ public struct FloatEngine: Sendable {
         }
         for (index, node) in graph.nodes.enumerated() {
             let operands = node.operands.map { values[$0.index]! }
-            values[node.result.index] = try FloatEngine.evaluate(node.op, operands, resultType: graph.type(of: node.result))
+            let start = ContinuousClock.now
+            let type = graph.type(of: node.result)
+            switch node.op {
+            case _ where passThrough.contains(index):
+                values[node.result.index] = operands[0]
+            case .conv(let conv):
+                values[node.result.index] = Kernels.conv(operands[0], weight: operands[1], bias: operands.count > 2 ? operands[2] : nil, conv, type, clamp: fusedClamp[index])
+            case .dense:
+                values[node.result.index] = Kernels.dense(operands[0], weight: operands[1], bias: operands.count > 2 ? operands[2] : nil, type, clamp: fusedClamp[index])
+            default:
+                values[node.result.index] = try FloatEngine.evaluate(node.op, operands, resultType: type)
+            }
+            observer?(node, ContinuousClock.now - start)
             for value in releases[index] { values[value.index] = nil }
         }
         return graph.outputs.map { values[$0.index]! }
@@ -86,9 +125,7 @@ public struct FloatEngine: Sendable {
         case .conv(let conv): return Kernels.conv(x!, weight: operands[1], bias: operands.count > 2 ? operands[2] : nil, conv, resultType)
         case .dense: return Kernels.dense(x!, weight: operands[1], bias: operands.count > 2 ? operands[2] : nil, resultType)
         case .batchNorm(let epsilon): return Kernels.batchNorm(x!, operands, epsilon: epsilon)
-        case .relu: return Kernels.map(x!) { max($0, 0) }
-        case .relu6: return Kernels.map(x!) { min(max($0, 0), 6) }
-        case .clip(let low, let high): return Kernels.map(x!) { min(max($0, low), high) }
+        case .relu, .relu6, .clip: return Kernels.clamp(x!, op.clampBounds!)
         case .blockReLU(let plan): return Kernels.blockReLU(x!, plan)
         case .maxPool(let pool): return Kernels.pool(x!, pool, max: true, resultType)
         case .avgPool(let pool): return Kernels.pool(x!, pool, max: false, resultType)
@@ -110,17 +147,32 @@ public struct FloatEngine: Sendable {
     }
 }
 
+extension Op {
+    /// The bounds of ReLU-like clamps (relu, relu6, clip).
+    var clampBounds: (low: Float, high: Float)? {
+        switch self {
+        case .relu: return (0, .infinity)
+        case .relu6: return (0, 6)
+        case .clip(let low, let high): return (low, high)
+        default: return nil
+        }
+    }
+}
+
 public struct EngineError: Error, CustomStringConvertible {
     public var message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
 }
 
+/// Cores available to the kernels.
+let coreCount = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+
 /// Runs `body(0..<count)` spread over the machine's cores. Callers make every index
 /// write a disjoint part of the output, which is why passing the non-Sendable closure
 /// (it captures raw pointers) to the concurrent loop is sound.
 func parallelFor(_ count: Int, _ body: (Int) -> Void) {
-    if count < 2 {
+    if count < 2 || getenv("MPCC_SERIAL") != nil {
         for index in 0..<count { body(index) }
         return
     }

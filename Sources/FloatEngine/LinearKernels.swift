@@ -6,7 +6,7 @@ import IR
 enum Kernels {
     /// Convolution: im2col + SGEMM per group; 1x1 stride-1 convolutions multiply the input
     /// directly, and depthwise ones (one input channel per group) use a direct loop.
-    static func conv(_ x: Tensor, weight: Tensor, bias: Tensor?, _ conv: Conv2D, _ type: TensorType) -> Tensor {
+    static func conv(_ x: Tensor, weight: Tensor, bias: Tensor?, _ conv: Conv2D, _ type: TensorType, clamp: (low: Float, high: Float)? = nil) -> Tensor {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (m, kh, kw) = (weight.shape[0], weight.shape[2], weight.shape[3])
         let (oh, ow) = (type.shape[2], type.shape[3])
@@ -16,7 +16,8 @@ enum Kernels {
         let spatial = oh * ow
         let input = x.floats
         let weights = weight.floats
-        var out = [Float](repeating: 0, count: type.elementCount)
+        // SGEMM (beta 0) or the depthwise loop writes every element.
+        var out = [Float](unsafeUninitializedCapacity: type.elementCount) { _, count in count = type.elementCount }
         let pointwise = kh == 1 && kw == 1 && conv.strides == [1, 1] && conv.pads == [0, 0, 0, 0]
 
         out.withUnsafeMutableBufferPointer { output in
@@ -38,21 +39,22 @@ enum Kernels {
                                     im2col(plane, columns.baseAddress!, channels: cg, h: h, w: w, kh: kh, kw: kw, oh: oh, ow: ow, conv)
                                     b = UnsafePointer(columns.baseAddress!)
                                 }
-                                cblas_sgemm(
-                                    CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(mg), Int32(spatial), Int32(kdim), 1,
-                                    weights.baseAddress! + group * mg * kdim, Int32(kdim), b, Int32(spatial), 0,
-                                    output.baseAddress! + (sample * m + group * mg) * spatial, Int32(spatial))
+                                gemm(
+                                    m: mg, n: spatial, k: kdim, a: weights.baseAddress! + group * mg * kdim, b: b, transposeB: false,
+                                    c: output.baseAddress! + (sample * m + group * mg) * spatial, accumulate: false)
                             }
                         }
                     }
                 }
             }
-            if let bias {
-                let values = bias.floats
-                for plane in 0..<(n * m) {
+            if bias != nil || clamp != nil {
+                let values = bias?.floats ?? Array(repeating: 0, count: m)
+                let (low, high) = clamp ?? (-.infinity, .infinity)
+                let base = output.baseAddress!
+                parallelFor(n * m) { plane in
                     let add = values[plane % m]
-                    let base = output.baseAddress! + plane * spatial
-                    for index in 0..<spatial { base[index] += add }
+                    let row = base + plane * spatial
+                    for index in 0..<spatial { row[index] = min(max(row[index] + add, low), high) }
                 }
             }
         }
@@ -77,6 +79,10 @@ enum Kernels {
                 let kx = row % kw
                 let source = input + channel * h * w
                 let destination = columns + row * oh * ow
+                // Output columns whose input column ox*sw - left + kx*dw lies inside the row.
+                let offset = kx * dw - left
+                let first = min(ow, max(0, (-offset + sw - 1) / sw))
+                let end = max(first, min(ow, (w - offset + sw - 1) / sw))
                 for oy in 0..<oh {
                     let iy = oy * sh - top + ky * dh
                     let line = destination + oy * ow
@@ -84,11 +90,14 @@ enum Kernels {
                         line.update(repeating: 0, count: ow)
                         continue
                     }
-                    let sourceLine = source + iy * w
-                    for ox in 0..<ow {
-                        let ix = ox * sw - left + kx * dw
-                        line[ox] = ix >= 0 && ix < w ? sourceLine[ix] : 0
+                    let sourceLine = source + iy * w + offset
+                    line.update(repeating: 0, count: first)
+                    if sw == 1 {
+                        (line + first).update(from: sourceLine + first, count: end - first)
+                    } else {
+                        for ox in first..<end { line[ox] = sourceLine[ox * sw] }
                     }
+                    (line + end).update(repeating: 0, count: ow - end)
                 }
                 row += min(rows, 64)
             }
@@ -129,7 +138,7 @@ enum Kernels {
     }
 
     /// y[..., N] = x[..., K] * w[N, K]^T + b.
-    static func dense(_ x: Tensor, weight: Tensor, bias: Tensor?, _ type: TensorType) -> Tensor {
+    static func dense(_ x: Tensor, weight: Tensor, bias: Tensor?, _ type: TensorType, clamp: (low: Float, high: Float)? = nil) -> Tensor {
         let (outFeatures, k) = (weight.shape[0], weight.shape[1])
         let rows = x.elementCount / max(k, 1)
         var out = [Float](repeating: 0, count: type.elementCount)
@@ -139,10 +148,28 @@ enum Kernels {
         }
         let input = x.floats
         let weights = weight.floats
-        cblas_sgemm(
-            CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outFeatures), Int32(k), 1, input, Int32(k), weights, Int32(k),
-            bias == nil ? 0 : 1, &out, Int32(outFeatures))
+        input.withUnsafeBufferPointer { a in
+            weights.withUnsafeBufferPointer { b in
+                out.withUnsafeMutableBufferPointer { c in
+                    gemm(m: rows, n: outFeatures, k: k, a: a.baseAddress!, b: b.baseAddress!, transposeB: true, c: c.baseAddress!, accumulate: bias != nil)
+                }
+            }
+        }
+        if let (low, high) = clamp {
+            for index in out.indices { out[index] = min(max(out[index], low), high) }
+        }
         return Tensor(shape: type.shape, floats: out)
+    }
+
+    /// Row-major C[m,n] (+)= A[m,k] * B (B is [k,n], or [n,k] when `transposeB`), with
+    /// OpenBLAS's own threads (calls from several threads of ours serialize inside it).
+    static func gemm(
+        m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, transposeB: Bool, c: UnsafeMutablePointer<Float>,
+        accumulate: Bool
+    ) {
+        cblas_sgemm(
+            CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b,
+            Int32(transposeB ? k : n), accumulate ? 1 : 0, c, Int32(n))
     }
 
     /// Inference batch normalization over axis 1.

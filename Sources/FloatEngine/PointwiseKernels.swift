@@ -4,8 +4,22 @@ import Glibc
 import IR
 
 extension Kernels {
-    static func map(_ x: Tensor, _ transform: (Float) -> Float) -> Tensor {
-        Tensor(shape: x.shape, floats: x.floats.map(transform))
+    /// min(max(x, low), high) elementwise: relu, relu6 and clip, in chunks on every core.
+    static func clamp(_ x: Tensor, _ bounds: (low: Float, high: Float)) -> Tensor {
+        let (low, high) = bounds
+        let input = x.floats
+        let count = input.count
+        let out = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            input.withUnsafeBufferPointer { source in
+                let (from, to) = (source.baseAddress!, buffer.baseAddress!)
+                let chunk = 1 << 16
+                parallelFor((count + chunk - 1) / chunk) { part in
+                    for index in (part * chunk)..<min(count, (part + 1) * chunk) { to[index] = min(max(from[index], low), high) }
+                }
+            }
+            initialized = count
+        }
+        return Tensor(shape: x.shape, floats: out)
     }
 
     /// Block ReLU (BACKGROUND.md): per channel, patches tile the map from the top-left
@@ -43,7 +57,16 @@ extension Kernels {
     static func broadcast(_ a: Tensor, _ b: Tensor, _ type: TensorType, _ op: (Float, Float) -> Float) -> Tensor {
         let left = a.floats, right = b.floats
         if a.shape == type.shape && b.shape == type.shape {
-            return Tensor(shape: type.shape, floats: zip(left, right).map(op))
+            let count = left.count
+            let out = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                left.withUnsafeBufferPointer { a in
+                    right.withUnsafeBufferPointer { b in
+                        for index in 0..<count { buffer[index] = op(a[index], b[index]) }
+                    }
+                }
+                initialized = count
+            }
+            return Tensor(shape: type.shape, floats: out)
         }
         let count = type.elementCount
         let leftIndex = broadcastIndex(from: a.shape, to: type.shape)

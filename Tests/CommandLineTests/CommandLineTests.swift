@@ -1,3 +1,4 @@
+import NPY
 import TestSupport
 import Testing
 
@@ -105,6 +106,61 @@ func model(_ name: String) -> String { "\(repositoryRoot)/Models/\(name)/model.o
         let result = try run("mpcc", [model("tiny_resnet"), "--budget", "0.06"])
         #expect(result.status == 1)
         #expect(result.stderr.contains("not implemented yet"))
+    }
+
+    @Test func inferRunsTheOriginalFunctionWithKeepFlags() throws {
+        let directory = temporaryDirectory()
+        let result = try run("mpcc", [
+            model("tiny_resnet"), "--keep-maxpool", "--keep-relu6", "--infer", "\(repositoryRoot)/Models/tiny_resnet/input.npy",
+            "-o", "\(directory)/out.npy",
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("2 inputs"))
+        #expect(result.stdout.contains("input 0: class 9"))
+        let written = try NPYArray.read(path: "\(directory)/out.npy")
+        let reference = try NPYArray.read(path: "\(repositoryRoot)/Models/tiny_resnet/output.npy")
+        #expect(written.shape == reference.shape)
+        #expect(zip(written.floats, reference.floats).allSatisfy { abs($0 - $1) < 1e-4 })
+    }
+
+    @Test func inferWithLabelsPrintsAccuracy() throws {
+        let directory = temporaryDirectory()
+        try NPYArray(shape: [2], int64: [9, 3]).write(path: "\(directory)/labels.npy")
+        let result = try run("mpcc", [
+            model("tiny_resnet"), "--infer", "\(repositoryRoot)/Models/tiny_resnet/input.npy", "--labels", "\(directory)/labels.npy",
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("accuracy: 1/2"))
+        let wrongCount = try run("mpcc", [
+            model("tiny_resnet"), "--infer", "\(repositoryRoot)/Models/tiny_resnet/input.npy", "--labels",
+            "\(repositoryRoot)/Models/ops/argmax_final/output.npy",
+        ])
+        #expect(wrongCount.status == 1)
+    }
+
+    @Test func inferRejectsBadInputs() throws {
+        for input in ["\(repositoryRoot)/Models/odd_shapes/input.npy", "\(repositoryRoot)/Models/tiny_resnet/model.onnx", "/nonexistent.npy"] {
+            let result = try run("mpcc", [model("tiny_resnet"), "--infer", input])
+            #expect(result.status == 1, "\(input): \(result.stderr)")
+            #expect(result.stderr.split(separator: "\n").count == 1)
+        }
+    }
+
+    @Test func passesOptionAndPrintAfterAll() throws {
+        let none = try run("mpcc", [model("tiny_resnet"), "--emit", "ir", "--passes", ""])
+        #expect(none.status == 0)
+        #expect(none.stdout.contains("batch_norm(") && none.stdout.contains("max_pool("))
+        let some = try run("mpcc", [model("tiny_resnet"), "--emit", "ir", "--passes", "fold-batchnorm", "--print-after-all"])
+        #expect(some.status == 0)
+        #expect(!some.stdout.contains("batch_norm(") && some.stdout.contains("max_pool("))
+        #expect(some.stderr.contains("IR after fold-batchnorm"))
+        let unknown = try run("mpcc", [model("tiny_resnet"), "--emit", "ir", "--passes", "fold-everything"])
+        #expect(unknown.status == 1)
+        #expect(unknown.stderr.contains("unknown pass 'fold-everything'"))
+        let defaults = try run("mpcc", [model("tiny_resnet"), "--emit", "ir"])
+        #expect(!defaults.stdout.contains("max_pool(") && defaults.stdout.contains("avg_pool("))
+        let kept = try run("mpcc", [model("tiny_resnet"), "--emit", "ir", "--keep-maxpool"])
+        #expect(kept.stdout.contains("max_pool("))
     }
 
     @Test func helpExitsZero() throws {
