@@ -32,7 +32,10 @@ let package = Package(
         .target(name: "Passes", dependencies: ["IR", "FloatEngine"], swiftSettings: strict),
         // OpenBLAS from Debian (apt: libopenblas-dev): float GEMM for the plaintext engine.
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
-        .target(name: "FloatEngine", dependencies: ["IR", "COpenBLAS"], swiftSettings: strict),
+        // Packed SGEMM with AVX-512/AVX2 micro-kernels for convolutions (always optimized:
+        // the debug build runs the test models through it too).
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "FloatEngine", dependencies: ["IR", "COpenBLAS", "CKernels"], swiftSettings: strict),
         .target(name: "Planner", dependencies: ["IR", "Passes", "FloatEngine"], swiftSettings: strict),
         .target(name: "Bytecode", swiftSettings: strict),
         .target(name: "MPCRuntime", dependencies: ["Bytecode", "NPY"], swiftSettings: strict),

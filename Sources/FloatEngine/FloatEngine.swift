@@ -18,6 +18,8 @@ public struct FloatEngine: Sendable {
     /// write their output (one pass over memory fewer); the clamp node then passes through.
     private let fusedClamp: [Int: (low: Float, high: Float)]
     private let passThrough: Set<Int>
+    /// Convolution weights packed for the SGEMM kernels, by node index.
+    private let packedWeights: [Int: Kernels.PackedWeights]
 
     public init(graph: Graph) throws {
         try Verifier.verify(graph)
@@ -51,6 +53,15 @@ public struct FloatEngine: Sendable {
         }
         self.fusedClamp = fusedClamp
         self.passThrough = passThrough
+
+        let constants = graph.constants()
+        var packedWeights: [Int: Kernels.PackedWeights] = [:]
+        for (index, node) in graph.nodes.enumerated() {
+            guard case .conv(let conv) = node.op, let weight = constants[node.operands[1]], weight.shape[1] > 1 || conv.group == 1 else { continue }
+            packedWeights[index] = Kernels.PackedWeights(weight, groups: conv.group)
+        }
+        self.packedWeights = packedWeights
+        _ = singleThreadedBLAS
     }
 
     /// Runs one inference. `inputs` match the graph inputs' types; returns one tensor per
@@ -75,7 +86,9 @@ public struct FloatEngine: Sendable {
             case _ where passThrough.contains(index):
                 values[node.result.index] = operands[0]
             case .conv(let conv):
-                values[node.result.index] = Kernels.conv(operands[0], weight: operands[1], bias: operands.count > 2 ? operands[2] : nil, conv, type, clamp: fusedClamp[index])
+                values[node.result.index] = Kernels.conv(
+                    operands[0], weight: operands[1], bias: operands.count > 2 ? operands[2] : nil, conv, type, clamp: fusedClamp[index],
+                    packed: packedWeights[index])
             case .dense:
                 values[node.result.index] = Kernels.dense(operands[0], weight: operands[1], bias: operands.count > 2 ? operands[2] : nil, type, clamp: fusedClamp[index])
             default:
@@ -168,11 +181,15 @@ public struct EngineError: Error, CustomStringConvertible {
 /// Cores available to the kernels.
 let coreCount = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
 
+/// OpenBLAS (dense layers only) runs single-threaded: its idle threads spin and yield
+/// against the engine's own parallel kernels.
+let singleThreadedBLAS: Void = openblas_set_num_threads(1)
+
 /// Runs `body(0..<count)` spread over the machine's cores. Callers make every index
 /// write a disjoint part of the output, which is why passing the non-Sendable closure
 /// (it captures raw pointers) to the concurrent loop is sound.
 func parallelFor(_ count: Int, _ body: (Int) -> Void) {
-    if count < 2 || getenv("MPCC_SERIAL") != nil {
+    if count < 2 {
         for index in 0..<count { body(index) }
         return
     }
