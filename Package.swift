@@ -70,7 +70,7 @@ let package = Package(
             name: "PassesTests", dependencies: ["Passes", "FloatEngine", "IR", "ONNXFrontend", "NPY", "TestSupport"],
             swiftSettings: strict),
         .testTarget(
-            name: "FloatEngineTests", dependencies: ["FloatEngine", "IR", "ONNXFrontend", "NPY", "Passes", "TestSupport"], swiftSettings: strict),
+            name: "FloatEngineTests", dependencies: ["FloatEngine", "CKernels", "IR", "ONNXFrontend", "NPY", "Passes", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "CommandLineTests", dependencies: ["mpcc", "mpcr", "NPY", "TestSupport"], swiftSettings: strict),
     ]

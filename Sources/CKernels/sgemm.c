@@ -25,10 +25,22 @@ static isa_t detect_isa(void) {
     return ISA_GENERIC;
 }
 
+static int selected = -1;
+
 static isa_t current_isa(void) {
-    static int cached = -1;
-    if (cached < 0) cached = (int)detect_isa();
-    return (isa_t)cached;
+    if (selected < 0) selected = (int)detect_isa();
+    return (isa_t)selected;
+}
+
+int mpcc_set_gemm_isa(const char *name) {
+    isa_t best = detect_isa(), wanted;
+    if (strcmp(name, "avx512") == 0) wanted = ISA_AVX512;
+    else if (strcmp(name, "avx2") == 0) wanted = ISA_AVX2;
+    else if (strcmp(name, "generic") == 0) wanted = ISA_GENERIC;
+    else return 0;
+    if (wanted > best) return 0;
+    selected = (int)wanted;
+    return 1;
 }
 
 const char *mpcc_gemm_isa(void) {

@@ -42,4 +42,8 @@ void mpcc_conv2d_packed(
 // The instruction set the kernels use on this machine: "avx512", "avx2" or "generic".
 const char *mpcc_gemm_isa(void);
 
+// Selects the kernels by name (tests run every variant the machine supports); returns 0
+// when this machine cannot run them. Every variant computes the same products.
+int mpcc_set_gemm_isa(const char *name);
+
 #endif
