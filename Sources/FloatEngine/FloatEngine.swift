@@ -21,7 +21,9 @@ public struct FloatEngine: Sendable {
     /// Convolution weights packed for the SGEMM kernels, by node index.
     private let packedWeights: [Int: Kernels.PackedWeights]
 
-    public init(graph: Graph) throws {
+    /// `fuseActivations: false` keeps every ReLU-like node separate, so that the values of
+    /// `runKeepingValues` hold the pre-activation inputs (the planner needs them).
+    public init(graph: Graph, fuseActivations: Bool = true) throws {
         try Verifier.verify(graph)
         self.graph = graph
         var lastUse: [ValueID: Int] = [:]
@@ -40,7 +42,7 @@ public struct FloatEngine: Sendable {
         let definitions = graph.definingNodes()
         var fusedClamp: [Int: (low: Float, high: Float)] = [:]
         var passThrough: Set<Int> = []
-        for (index, node) in graph.nodes.enumerated() {
+        for (index, node) in graph.nodes.enumerated() where fuseActivations {
             guard let bounds = node.op.clampBounds, let producer = definitions[node.operands[0]],
                 uses[node.operands[0].index] == 1, !outputs.contains(node.operands[0])
             else { continue }
@@ -79,25 +81,57 @@ public struct FloatEngine: Sendable {
             values[input.index] = tensor
         }
         for (index, node) in graph.nodes.enumerated() {
-            let operands = node.operands.map { values[$0.index]! }
             let start = ContinuousClock.now
-            let type = graph.type(of: node.result)
-            switch node.op {
-            case _ where passThrough.contains(index):
-                values[node.result.index] = operands[0]
-            case .conv(let conv):
-                values[node.result.index] = Kernels.conv(
-                    operands[0], weight: operands[1], bias: operands.count > 2 ? operands[2] : nil, conv, type, clamp: fusedClamp[index],
-                    packed: packedWeights[index])
-            case .dense:
-                values[node.result.index] = Kernels.dense(operands[0], weight: operands[1], bias: operands.count > 2 ? operands[2] : nil, type, clamp: fusedClamp[index])
-            default:
-                values[node.result.index] = try FloatEngine.evaluate(node.op, operands, resultType: type)
-            }
+            values[node.result.index] = try execute(index, node.operands.map { values[$0.index]! })
             observer?(node, ContinuousClock.now - start)
             for value in releases[index] { values[value.index] = nil }
         }
         return graph.outputs.map { values[$0.index]! }
+    }
+
+    /// Runs one inference and keeps every value (indexed by ValueID), so that suffixes of
+    /// the graph can be re-run with one value changed (`rerun`).
+    public func runKeepingValues(_ inputs: [Tensor]) throws -> [Tensor?] {
+        var values = [Tensor?](repeating: nil, count: graph.values.count)
+        for (input, tensor) in zip(graph.inputs, inputs) {
+            guard tensor.type == graph.type(of: input) else {
+                throw EngineError("input %\(graph.name(of: input)) must be \(graph.type(of: input)), got \(tensor.type)")
+            }
+            values[input.index] = tensor
+        }
+        for (index, node) in graph.nodes.enumerated() {
+            values[node.result.index] = try execute(index, node.operands.map { values[$0.index]! })
+        }
+        return values
+    }
+
+    /// The graph outputs when `value` is replaced by `tensor` and everything that depends
+    /// on it is recomputed; the rest comes from `cached` (a `runKeepingValues` result).
+    public func rerun(_ cached: [Tensor?], replacing value: ValueID, with tensor: Tensor) throws -> [Tensor] {
+        guard tensor.type == graph.type(of: value) else { throw EngineError("replacement has type \(tensor.type), expected \(graph.type(of: value))") }
+        var changed: [ValueID: Tensor] = [value: tensor]
+        for (index, node) in graph.nodes.enumerated() where node.operands.contains(where: { changed[$0] != nil }) {
+            changed[node.result] = try execute(index, node.operands.map { changed[$0] ?? cached[$0.index]! })
+        }
+        return graph.outputs.map { changed[$0] ?? cached[$0.index]! }
+    }
+
+    /// Node `index` applied to its operands, with the engine's fusions and packed weights.
+    private func execute(_ index: Int, _ operands: [Tensor]) throws -> Tensor {
+        let node = graph.nodes[index]
+        let type = graph.type(of: node.result)
+        switch node.op {
+        case _ where passThrough.contains(index):
+            return operands[0]
+        case .conv(let conv):
+            return Kernels.conv(
+                operands[0], weight: operands[1], bias: operands.count > 2 ? operands[2] : nil, conv, type, clamp: fusedClamp[index],
+                packed: packedWeights[index])
+        case .dense:
+            return Kernels.dense(operands[0], weight: operands[1], bias: operands.count > 2 ? operands[2] : nil, type, clamp: fusedClamp[index])
+        default:
+            return try FloatEngine.evaluate(node.op, operands, resultType: type)
+        }
     }
 
     /// Runs a batch: `input` holds N inferences along its first axis, each shaped like the
