@@ -69,7 +69,8 @@ let package = Package(
         .testTarget(
             name: "PassesTests", dependencies: ["Passes", "FloatEngine", "IR", "ONNXFrontend", "NPY", "TestSupport"],
             swiftSettings: strict),
-        .testTarget(name: "PlannerTests", dependencies: ["Planner", "IR", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "PlannerTests", dependencies: ["Planner", "IR", "FloatEngine", "ONNXFrontend", "Passes", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "FloatEngineTests", dependencies: ["FloatEngine", "CKernels", "IR", "ONNXFrontend", "NPY", "Passes", "TestSupport"], swiftSettings: strict),
         .testTarget(
