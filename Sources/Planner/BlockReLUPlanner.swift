@@ -24,8 +24,11 @@ public enum BlockReLUPlanner {
         return runs <= 25_000 ? .exact : .fast
     }
 
+    /// Plans under `budget` DReLUs. The distortion table is measured on `calibration` with
+    /// `method`, unless `table` gives one already measured (`--load-distortion`).
     public static func plan(
-        graph: Graph, calibration: Tensor, budget: Int, method: DistortionMethod, showProgress: Bool = true
+        graph: Graph, calibration: Tensor, budget: Int, method: DistortionMethod, table given: DistortionTable? = nil,
+        showProgress: Bool = true
     ) throws -> Result {
         let layers = ReLULayer.all(in: graph)
         let total = layers.reduce(0) { $0 + $1.drelus }
@@ -36,7 +39,7 @@ public enum BlockReLUPlanner {
             return Result(plan: plan, table: nil, budget: budget, distortion: 0, lowerBound: 0, distortionSeconds: 0, knapsackSeconds: 0)
         }
         let start = clock.now
-        let table = try DistortionMeasurement(graph: graph, calibration: calibration, showProgress: showProgress).measure(method)
+        let table = try given ?? DistortionMeasurement(graph: graph, calibration: calibration, showProgress: showProgress).measure(method)
         let measured = clock.now
         let (solution, bound) = try KnapsackSolver.fast(table.knapsackGroups(), budget: budget)
         let solved = clock.now

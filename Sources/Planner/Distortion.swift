@@ -1,4 +1,3 @@
-import Dispatch
 import FloatEngine
 import IR
 
@@ -65,20 +64,24 @@ public struct DistortionMeasurement {
             let clean = engine.graph.outputs.map { cached[$0.index]! }
             for (layerIndex, layer) in table.layers.enumerated() {
                 let x = cached[layer.layer.input.index]!, y = cached[layer.layer.output.index]!
-                let runs = exactCandidates[layerIndex]
+                let xValues = x.floats
+                let runs = Set(exactCandidates[layerIndex])
                 // Channels are independent: spread them over the cores.
                 var rows = [[Double]](repeating: [], count: layer.layer.channels)
                 var localRows = [[Double]](repeating: [], count: layer.layer.channels)
                 var failure: Error?
                 rows.withUnsafeMutableBufferPointer { rowBuffer in
                     localRows.withUnsafeMutableBufferPointer { localBuffer in
-                        concurrentChannels(layer.layer.channels) { channel in
+                        parallelFor(layer.layer.channels) { channel in
                             var row = [Double](repeating: 0, count: layer.candidates.count)
                             var localRow = row
+                            let relu = blockPlanes(xValues, shape: x.shape, channel: channel, block: .relu)
                             for candidate in layer.candidates.indices where layer.candidates[candidate] != .relu {
-                                let changed = replacingChannel(y, x, channel: channel, block: layer.candidates[candidate])
-                                localRow[candidate] = squaredError(changed, y, samples: chunk.count) / Double(layer.layer.channels)
+                                // The local error: how much the channel itself changes, per sample.
+                                let planes = blockPlanes(xValues, shape: x.shape, channel: channel, block: layer.candidates[candidate])
+                                localRow[candidate] = zip(planes, relu).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) } / Double(max(relu.count / chunk.count, 1))
                                 guard runs.contains(candidate) else { continue }
+                                let changed = replacingChannel(y, channel: channel, with: planes)
                                 do {
                                     let outputs = try engine.rerun(cached, replacing: layer.layer.output, with: changed)
                                     row[candidate] = zip(outputs, clean).reduce(0) { $0 + squaredError($1.0, $1.1, samples: chunk.count) }
@@ -146,10 +149,3 @@ public struct DistortionMeasurement {
     }
 }
 
-/// Runs `body` for every channel, spread over the cores (each writes its own slot).
-private func concurrentChannels(_ count: Int, _ body: (Int) -> Void) {
-    withoutActuallyEscaping(body) { body in
-        let concurrent = unsafeBitCast(body, to: (@Sendable (Int) -> Void).self)
-        DispatchQueue.concurrentPerform(iterations: count, execute: concurrent)
-    }
-}

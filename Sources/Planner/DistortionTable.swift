@@ -1,3 +1,4 @@
+import Foundation
 import IR
 
 /// For every planned ReLU layer, channel and candidate block size: the distortion of the
@@ -38,35 +39,98 @@ public struct DistortionTable: Sendable {
     }
 }
 
-/// Replaces channel `channel` of an [N, C, H, W] activation `y` by `blocks` applied to the
-/// same channel of the pre-activation `x`.
-func replacingChannel(_ y: Tensor, _ x: Tensor, channel: Int, block: BlockSize) -> Tensor {
-    let (n, c, h, w) = (y.shape[0], y.shape[1], y.shape[2], y.shape[3])
-    var values = y.floats
-    let source = x.floats
-    let plane = h * w
-    for sample in 0..<n {
-        let base = (sample * c + channel) * plane
-        if block.isIdentity {
-            for index in 0..<plane { values[base + index] = source[base + index] }
-            continue
+extension DistortionTable {
+    private struct File: Codable {
+        struct Layer: Codable {
+            var name: String
+            var channels: Int
+            var height: Int
+            var width: Int
+            var candidates: [[Int]]
+            var distortion: [[Double]]
         }
-        if block.isZero {
-            for index in 0..<plane { values[base + index] = 0 }
+        var format: String
+        var method: String
+        var layers: [Layer]
+    }
+
+    /// The table as JSON, to plan other budgets later without measuring again.
+    public func json(method: DistortionMethod) throws -> Data {
+        let file = File(format: "mpcc-distortion-table", method: method.rawValue, layers: layers.map { entry in
+            File.Layer(
+                name: entry.layer.name, channels: entry.layer.channels, height: entry.layer.height, width: entry.layer.width,
+                candidates: entry.candidates.map { [$0.height, $0.width] }, distortion: entry.distortion)
+        })
+        return try JSONEncoder().encode(file)
+    }
+
+    /// Reads a table written by `json(method:)` for this graph; fails when the layers,
+    /// channels or map sizes differ.
+    public static func read(path: String, for graph: Graph) throws -> DistortionTable {
+        guard let data = FileManager.default.contents(atPath: path) else { throw PlanError("cannot read \(path)") }
+        guard let file = try? JSONDecoder().decode(File.self, from: data), file.format == "mpcc-distortion-table" else {
+            throw PlanError("\(path) is not a distortion table written by mpcc --save-distortion")
+        }
+        let layers = ReLULayer.all(in: graph)
+        guard layers.count == file.layers.count else {
+            throw PlanError("\(path) has \(file.layers.count) ReLU layers, this model has \(layers.count)")
+        }
+        var table = DistortionTable(layers: [])
+        for (layer, entry) in zip(layers, file.layers) {
+            guard layer.name == entry.name, layer.channels == entry.channels, layer.height == entry.height, layer.width == entry.width,
+                entry.distortion.count == entry.channels, entry.candidates.allSatisfy({ $0.count == 2 }),
+                entry.distortion.allSatisfy({ $0.count == entry.candidates.count && $0.allSatisfy { $0.isFinite && $0 >= 0 } })
+            else { throw PlanError("\(path) does not match layer '\(layer.name)' of this model") }
+            let candidates = entry.candidates.map { BlockSize($0[0], $0[1]) }
+            table.layers.append(Layer(
+                layer: layer, candidates: candidates, costs: candidates.map { $0.drelus(height: layer.height, width: layer.width) },
+                distortion: entry.distortion))
+        }
+        return table
+    }
+}
+
+/// Block ReLU with `block` applied to channel `channel` of the pre-activation `x`
+/// ([N, C, H, W]): the planes of that channel, sample after sample ([N * H * W]).
+func blockPlanes(_ x: [Float], shape: [Int], channel: Int, block: BlockSize) -> [Float] {
+    let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
+    let plane = h * w
+    var out = [Float](repeating: 0, count: n * plane)
+    for sample in 0..<n {
+        let base = (sample * c + channel) * plane, target = sample * plane
+        if block.isZero { continue }
+        if block.isIdentity {
+            for index in 0..<plane { out[target + index] = x[base + index] }
             continue
         }
         for top in stride(from: 0, to: h, by: block.height) {
             for left in stride(from: 0, to: w, by: block.width) {
                 let bottom = min(top + block.height, h), right = min(left + block.width, w)
                 var sum: Float = 0
-                for row in top..<bottom { for column in left..<right { sum += source[base + row * w + column] } }
-                for row in top..<bottom {
-                    for column in left..<right { values[base + row * w + column] = sum > 0 ? source[base + row * w + column] : 0 }
-                }
+                for row in top..<bottom { for column in left..<right { sum += x[base + row * w + column] } }
+                guard sum > 0 else { continue }
+                for row in top..<bottom { for column in left..<right { out[target + row * w + column] = x[base + row * w + column] } }
             }
         }
     }
+    return out
+}
+
+/// `y` with channel `channel` replaced by `planes` (as `blockPlanes` lays them out).
+func replacingChannel(_ y: Tensor, channel: Int, with planes: [Float]) -> Tensor {
+    let (n, c) = (y.shape[0], y.shape[1])
+    let plane = y.elementCount / max(n * c, 1)
+    var values = y.floats
+    for sample in 0..<n {
+        for index in 0..<plane { values[(sample * c + channel) * plane + index] = planes[sample * plane + index] }
+    }
     return Tensor(shape: y.shape, floats: values)
+}
+
+/// Replaces channel `channel` of an [N, C, H, W] activation `y` by `block` applied to the
+/// same channel of the pre-activation `x`.
+func replacingChannel(_ y: Tensor, _ x: Tensor, channel: Int, block: BlockSize) -> Tensor {
+    replacingChannel(y, channel: channel, with: blockPlanes(x.floats, shape: x.shape, channel: channel, block: block))
 }
 
 /// Sum over samples of the mean squared difference per sample between two outputs.

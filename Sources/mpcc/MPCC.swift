@@ -77,6 +77,12 @@ struct MPCC: ParsableCommand {
     @Option(help: "Distortion estimator for planning: exact or fast (default: exact for small models, fast for large ones).")
     var distortion: DistortionMethod?
 
+    @Option(help: "Write the measured distortion table (JSON) to plan other budgets without measuring again.")
+    var saveDistortion: String?
+
+    @Option(help: "Plan from a distortion table written by --save-distortion instead of measuring.")
+    var loadDistortion: String?
+
     func validate() throws {
         if let budget, !(budget >= 0 && budget <= 1) {
             throw ValidationError("--budget must be a fraction between 0 and 1, got \(budget)")
@@ -88,6 +94,9 @@ struct MPCC: ParsableCommand {
         }
         if labels != nil && calibration == nil && infer == nil {
             throw ValidationError("--labels needs --calibration or --infer")
+        }
+        if (saveDistortion != nil || loadDistortion != nil) && budget == nil && drelus == nil {
+            throw ValidationError("--save-distortion and --load-distortion go with --budget or --drelus")
         }
         if !(1...30).contains(fracBits) { throw ValidationError("--frac-bits must be between 1 and 30, got \(fracBits)") }
         if let approxDrelu, !(2...64).contains(approxDrelu) {
@@ -128,9 +137,15 @@ struct MPCC: ParsableCommand {
             guard budget != nil || drelus != nil else { return nil }
             let total = BlockReLUPlanner.modelDReLUs(graph)
             let limit = drelus ?? Int((budget! * Double(total)).rounded(.down))
-            let inputs = try calibrationInputs(for: graph)
             let method = distortion ?? BlockReLUPlanner.defaultMethod(for: graph)
-            let result = try BlockReLUPlanner.plan(graph: graph, calibration: inputs, budget: limit, method: method)
+            let table = try loadDistortion.map { try DistortionTable.read(path: $0, for: graph) }
+            let inputs = table == nil ? try calibrationInputs(for: graph) : Tensor(shape: [0], floats: [])
+            let result = try BlockReLUPlanner.plan(graph: graph, calibration: inputs, budget: limit, method: method, table: table)
+            if let path = saveDistortion, let measured = result.table {
+                guard FileManager.default.createFile(atPath: path, contents: try measured.json(method: method)) else {
+                    throw CommandFailure(.userError, "cannot write \(path)")
+                }
+            }
             try result.plan.apply(to: &graph)
             return result
         } catch let error as PlanError {
