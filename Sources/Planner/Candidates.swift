@@ -11,8 +11,9 @@ import IR
 ///   smaller patch);
 /// * `1x1` (the ordinary ReLU) and `id` (no DReLU, the channel stays linear).
 ///
-/// This gives 20 candidates for 7x7 maps, 39 for 14x14 and about 70 for 56x56, close
-/// to the reference's hand-written lists (which repeat costs), without duplicates.
+/// This gives 14 candidates for 7x7 maps (every cost a block can have there), 24 for
+/// 14x14, 38 for 28x28, 61 for 56x56 and 80 for 112x112: the costs the reference's
+/// hand-written lists (25 to 100 entries, with repeats) cover, without duplicates.
 public enum BlockCandidates {
     public static func forMap(height: Int, width: Int) -> [BlockSize] {
         let heights = sides(upTo: height), widths = sides(upTo: width)

@@ -69,7 +69,8 @@ public struct DistortionMeasurement {
                 // Channels are independent: spread them over the cores.
                 var rows = [[Double]](repeating: [], count: layer.layer.channels)
                 var localRows = [[Double]](repeating: [], count: layer.layer.channels)
-                var failure: Error?
+                var failures = [(any Error)?](repeating: nil, count: layer.layer.channels)
+                failures.withUnsafeMutableBufferPointer { failureBuffer in
                 rows.withUnsafeMutableBufferPointer { rowBuffer in
                     localRows.withUnsafeMutableBufferPointer { localBuffer in
                         parallelFor(layer.layer.channels) { channel in
@@ -86,7 +87,7 @@ public struct DistortionMeasurement {
                                     let outputs = try engine.rerun(cached, replacing: layer.layer.output, with: changed)
                                     row[candidate] = zip(outputs, clean).reduce(0) { $0 + squaredError($1.0, $1.1, samples: chunk.count) }
                                 } catch {
-                                    failure = error
+                                    failureBuffer[channel] = error
                                 }
                             }
                             rowBuffer[channel] = row
@@ -94,7 +95,8 @@ public struct DistortionMeasurement {
                         }
                     }
                 }
-                if let failure { throw failure }
+                }
+                if let failure = failures.compactMap({ $0 }).first { throw failure }
                 for channel in 0..<layer.layer.channels {
                     for candidate in layer.candidates.indices {
                         table.layers[layerIndex].distortion[channel][candidate] += rows[channel][candidate]

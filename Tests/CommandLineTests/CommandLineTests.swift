@@ -103,7 +103,7 @@ func model(_ name: String) -> String { "\(repositoryRoot)/Models/\(name)/model.o
     }
 
     @Test func laterStagesSayNotImplemented() throws {
-        let result = try run("mpcc", [model("tiny_resnet"), "--budget", "0.06"])
+        let result = try run("mpcc", [model("tiny_resnet"), "--approx-drelu", "16", "--emit", "ir"])
         #expect(result.status == 1)
         #expect(result.stderr.contains("not implemented yet"))
     }
@@ -194,3 +194,67 @@ func model(_ name: String) -> String { "\(repositoryRoot)/Models/\(name)/model.o
         #expect(badRole.status == 1)
     }
 }
+
+@Suite struct PlanningCommandTests {
+    /// A few calibration inputs for tiny_resnet (the first sample of its input, repeated with noise).
+    func calibrationFile(_ directory: String, count: Int = 4) throws -> String {
+        let input = try NPYArray.read(path: "\(repositoryRoot)/Models/tiny_resnet/input.npy")
+        let sample = Array(input.floats.prefix(3 * 32 * 32))
+        var generator = SeededGenerator(state: 1)
+        let values = (0..<count).flatMap { _ in sample.map { $0 + Float.random(in: -0.1...0.1, using: &generator) } }
+        let path = "\(directory)/calibration.npy"
+        try NPYArray(shape: [count, 3, 32, 32], float32: values).write(path: path)
+        return path
+    }
+
+    @Test func budgetPlansAndTheSpecReproducesThePlan() throws {
+        let directory = temporaryDirectory()
+        let calibration = try calibrationFile(directory)
+        let planned = try run("mpcc", [
+            model("tiny_resnet"), "--budget", "0.1", "--calibration", calibration, "--distortion", "fast", "--emit", "spec", "-o",
+            "\(directory)/plan.json",
+        ])
+        #expect(planned.status == 0, "\(planned.stderr)")
+        let text = contents("\(directory)/plan.json")
+        #expect(text.contains("\"format\":\"mpcc-block-plan\""))
+        let drelus = text.split(separator: "\"plan_drelus\":").last.flatMap { Int($0.prefix { $0.isNumber }) }
+        #expect(drelus != nil && drelus! <= 1433)
+        let ir = try run("mpcc", [model("tiny_resnet"), "--spec", "\(directory)/plan.json", "--emit", "ir"])
+        #expect(ir.status == 0, "\(ir.stderr)")
+        #expect(ir.stdout.contains("block_relu("))
+        #expect(ir.stdout.contains("\(drelus ?? -1) DReLUs\n"))
+        let report = try run("mpcc", [model("tiny_resnet"), "--spec", "\(directory)/plan.json", "--emit", "report"])
+        #expect(report.stdout.contains("14336 -> \(drelus ?? -1) DReLUs"))
+    }
+
+    @Test func specForAnotherModelFailsClearly() throws {
+        let directory = temporaryDirectory()
+        let spec = try run("mpcc", [model("tiny_mobilenetv2"), "--emit", "spec", "-o", "\(directory)/plan.json"])
+        #expect(spec.status == 0)
+        let result = try run("mpcc", [model("tiny_resnet"), "--spec", "\(directory)/plan.json", "--emit", "ir"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("not a ReLU output of this model"))
+        let garbage = "\(directory)/garbage.json"
+        try NPYArray(shape: [1], float32: [1]).write(path: garbage)
+        let bad = try run("mpcc", [model("tiny_resnet"), "--spec", garbage, "--emit", "ir"])
+        #expect(bad.status == 1 && bad.stderr.contains("not a block-size plan"))
+    }
+
+    @Test func budgetEdgeCases() throws {
+        let directory = temporaryDirectory()
+        let calibration = try calibrationFile(directory, count: 2)
+        let all = try run("mpcc", [model("tiny_resnet"), "--budget", "1.0", "--emit", "report", "--calibration", calibration])
+        #expect(all.status == 0)
+        #expect(all.stdout.contains("14336 -> 14336 DReLUs"))
+        let none = try run("mpcc", [model("tiny_resnet"), "--drelus", "0", "--distortion", "fast", "--calibration", calibration, "--emit", "report"])
+        #expect(none.status == 0, "\(none.stderr)")
+        #expect(none.stdout.contains("14336 -> 0 DReLUs"))
+        let synthetic = try run("mpcc", [model("tiny_resnet"), "--budget", "1", "--emit", "ir"])
+        #expect(synthetic.status == 0 && synthetic.stderr.contains("warning: no --calibration"))
+        let wrongShape = try run("mpcc", [
+            model("tiny_resnet"), "--budget", "0.5", "--calibration", "\(repositoryRoot)/Models/odd_shapes/input.npy", "--emit", "ir",
+        ])
+        #expect(wrongShape.status == 1 && wrongShape.stderr.contains("the model takes inputs of shape"))
+    }
+}
+
