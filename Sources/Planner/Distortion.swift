@@ -7,10 +7,10 @@ public enum DistortionMethod: String, Sendable, CaseIterable {
     /// of the network with only that channel changed. The yardstick; practical for small
     /// models.
     case exact
-    /// Exact runs for two anchor candidates per channel (identity and one of middle cost)
-    /// calibrate a per-channel scale for the cheap local error of every other candidate
-    /// (the mean squared change of the channel itself). About 2 re-runs per channel
-    /// instead of one per candidate.
+    /// The channel's own change for every candidate (its local error) shortlists the
+    /// candidates on each channel's lower convex hull of (cost, local error); only those
+    /// are re-run, on the first 64 samples, and the rest are predicted from their local
+    /// error by two per-channel factors fitted to the re-runs.
     case fast
 }
 
@@ -29,9 +29,11 @@ public struct DistortionMeasurement {
         self.showProgress = showProgress
     }
 
+    /// Samples `fast` re-runs its shortlist on (the local errors use every sample).
+    public var fastSamples = 64
+
     public func measure(_ method: DistortionMethod) throws -> DistortionTable {
-        let layers = ReLULayer.all(in: graph)
-        var table = DistortionTable(layers: layers.map { layer in
+        var table = DistortionTable(layers: ReLULayer.all(in: graph).map { layer in
             let candidates = BlockCandidates.forMap(height: layer.height, width: layer.width)
             return DistortionTable.Layer(
                 layer: layer, candidates: candidates, costs: candidates.map { $0.drelus(height: layer.height, width: layer.width) },
@@ -39,115 +41,180 @@ public struct DistortionMeasurement {
         })
         let samples = calibration.shape.first ?? 0
         guard samples > 0 else { throw PlanError("the calibration set is empty") }
-        let perSample = calibration.elementCount / samples
         let chunks = stride(from: 0, to: samples, by: chunkSize).map { $0..<min($0 + chunkSize, samples) }
 
-        // Which candidates get an exact re-run, per layer and channel.
-        let exactCandidates: [[Int]] = table.layers.map { layer in
-            switch method {
-            case .exact:
-                return layer.candidates.indices.filter { layer.candidates[$0] != .relu }
-            case .fast:
-                return anchors(layer)
+        if method == .exact {
+            let everything = table.layers.map { layer in
+                Array(repeating: Set(layer.candidates.indices.filter { layer.candidates[$0] != .relu }), count: layer.layer.channels)
             }
+            let sums = try sweep(table, chunks: chunks, reruns: everything, title: "distortion (exact)")
+            table.suffixRuns = sums.runs
+            for index in table.layers.indices {
+                table.layers[index].distortion = sums.measured[index].map { $0.map { $0 / Double(samples) } }
+            }
+            return table
         }
-        let work = chunks.count * zip(table.layers, exactCandidates).reduce(0) { $0 + $1.0.layer.channels * $1.1.count }
-        let progress = ProgressReporter("distortion (\(method.rawValue))", total: work, enabled: showProgress)
-        var local = table.layers.map { Array(repeating: Array(repeating: 0.0, count: $0.candidates.count), count: $0.layer.channels) }
 
-        let values = calibration.floats
-        for chunk in chunks {
-            let shape = [chunk.count] + calibration.shape.dropFirst()
-            let input = Tensor(shape: shape, floats: Array(values[(chunk.lowerBound * perSample)..<(chunk.upperBound * perSample)]))
-            let engine = try FloatEngine(graph: try graph.rebatched(chunk.count), fuseActivations: false)
-            let cached = try engine.runKeepingValues([input])
-            let clean = engine.graph.outputs.map { cached[$0.index]! }
-            for (layerIndex, layer) in table.layers.enumerated() {
-                let x = cached[layer.layer.input.index]!, y = cached[layer.layer.output.index]!
-                let xValues = x.floats
-                let runs = Set(exactCandidates[layerIndex])
-                // Channels are independent: spread them over the cores.
-                var rows = [[Double]](repeating: [], count: layer.layer.channels)
-                var localRows = [[Double]](repeating: [], count: layer.layer.channels)
-                var failures = [(any Error)?](repeating: nil, count: layer.layer.channels)
-                failures.withUnsafeMutableBufferPointer { failureBuffer in
-                rows.withUnsafeMutableBufferPointer { rowBuffer in
-                    localRows.withUnsafeMutableBufferPointer { localBuffer in
-                        parallelFor(layer.layer.channels) { channel in
-                            var row = [Double](repeating: 0, count: layer.candidates.count)
-                            var localRow = row
-                            let relu = blockPlanes(xValues, shape: x.shape, channel: channel, block: .relu)
-                            for candidate in layer.candidates.indices where layer.candidates[candidate] != .relu {
-                                // The local error: how much the channel itself changes, per sample.
-                                let planes = blockPlanes(xValues, shape: x.shape, channel: channel, block: layer.candidates[candidate])
-                                localRow[candidate] = zip(planes, relu).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) } / Double(max(relu.count / chunk.count, 1))
-                                guard runs.contains(candidate) else { continue }
-                                let changed = replacingChannel(y, channel: channel, with: planes)
-                                do {
-                                    let outputs = try engine.rerun(cached, replacing: layer.layer.output, with: changed)
-                                    row[candidate] = zip(outputs, clean).reduce(0) { $0 + squaredError($1.0, $1.1, samples: chunk.count) }
-                                } catch {
-                                    failureBuffer[channel] = error
-                                }
-                            }
-                            rowBuffer[channel] = row
-                            localBuffer[channel] = localRow
-                        }
-                    }
-                }
-                }
-                if let failure = failures.compactMap({ $0 }).first { throw failure }
-                for channel in 0..<layer.layer.channels {
-                    for candidate in layer.candidates.indices {
-                        table.layers[layerIndex].distortion[channel][candidate] += rows[channel][candidate]
-                        local[layerIndex][channel][candidate] += localRows[channel][candidate]
-                    }
-                }
-                progress.advance(layer.layer.channels * runs.count)
-            }
-            table.suffixRuns += zip(table.layers, exactCandidates).reduce(0) { $0 + $1.0.layer.channels * $1.1.count }
-        }
-        for layerIndex in table.layers.indices {
-            for channel in 0..<table.layers[layerIndex].layer.channels {
-                table.layers[layerIndex].distortion[channel] = table.layers[layerIndex].distortion[channel].map { $0 / Double(samples) }
-                local[layerIndex][channel] = local[layerIndex][channel].map { $0 / Double(samples) }
+        // fast: the local error of every candidate on every sample picks, per channel, the
+        // candidates on the lower convex hull of (cost, local error) — the only ones a
+        // knapsack would choose if local error ranked them right. Those are re-run on the
+        // first `fastSamples` samples; the rest are predicted from their local error.
+        let local = try sweep(table, chunks: chunks, reruns: nil, title: "distortion (fast, local errors)")
+        let shortlists = table.layers.indices.map { index in
+            (0..<table.layers[index].layer.channels).map { channel in
+                shortlist(table.layers[index], errors: zip(local.negatives[index][channel], local.positives[index][channel]).map { $0 + $1 })
             }
         }
-        if method == .fast { calibrate(&table, local: local, anchors: exactCandidates) }
+        let runChunks = chunks.filter { $0.lowerBound < min(samples, max(fastSamples, chunkSize)) }
+        let fit = try sweep(table, chunks: runChunks, reruns: shortlists, title: "distortion (fast, re-runs)")
+        table.suffixRuns = fit.runs
+        let fitSamples = Double(runChunks.reduce(0) { $0 + $1.count })
+        for index in table.layers.indices {
+            for channel in 0..<table.layers[index].layer.channels {
+                let measured = shortlists[index][channel]
+                // Output distortion ~ a * (negatives let through) + b * (positives zeroed),
+                // fitted by least squares on the measured candidates: max pooling after a
+                // ReLU, say, hides the first kind of change but not the second.
+                let (a, b) = fitTwoFactors(
+                    measured.map { fit.measured[index][channel][$0] / fitSamples },
+                    measured.map { fit.negatives[index][channel][$0] / fitSamples },
+                    measured.map { fit.positives[index][channel][$0] / fitSamples })
+                table.layers[index].distortion[channel] = table.layers[index].candidates.indices.map { candidate in
+                    if measured.contains(candidate) { return fit.measured[index][channel][candidate] / fitSamples }
+                    return a * local.negatives[index][channel][candidate] / Double(samples) + b * local.positives[index][channel][candidate] / Double(samples)
+                }
+            }
+        }
         return table
     }
 
-    /// The candidates `fast` measures exactly: identity, and the candidate whose cost is
-    /// closest to the geometric middle of the layer's cost range.
-    func anchors(_ layer: DistortionTable.Layer) -> [Int] {
-        var result: [Int] = []
-        if let identity = layer.candidates.firstIndex(of: .identity) { result.append(identity) }
-        let maxCost = Double(layer.costs.max() ?? 1)
-        let target = maxCost.squareRoot()
-        let middle = layer.candidates.indices.filter { layer.candidates[$0].isPatch && layer.candidates[$0] != .relu }
-            .min { abs(Double(layer.costs[$0]) - target) < abs(Double(layer.costs[$1]) - target) }
-        if let middle { result.append(middle) }
+    /// Sums over `chunks` of the output distortion of the re-run candidates and of the
+    /// local error, split into negatives let through and positives zeroed; [layer][channel][candidate].
+    private struct Sums {
+        var measured: [[[Double]]]
+        var negatives: [[[Double]]]
+        var positives: [[[Double]]]
+        var runs = 0
+    }
+
+    private func sweep(_ table: DistortionTable, chunks: [Range<Int>], reruns: [[Set<Int>]]?, title: String) throws -> Sums {
+        var sums = Sums(measured: table.layers.map { zeros($0) }, negatives: table.layers.map { zeros($0) }, positives: table.layers.map { zeros($0) })
+        let samples = calibration.shape.first ?? 0
+        let perSample = calibration.elementCount / samples
+        let perChunk = reruns.map { $0.reduce(0) { $0 + $1.reduce(0) { $0 + $1.count } } } ?? 0
+        let progress = ProgressReporter(title, total: chunks.count * max(perChunk, table.layers.count), enabled: showProgress)
+        let values = calibration.floats
+        for chunk in chunks {
+            let input = Tensor(
+                shape: [chunk.count] + calibration.shape.dropFirst(),
+                floats: Array(values[(chunk.lowerBound * perSample)..<(chunk.upperBound * perSample)]))
+            let engine = try FloatEngine(graph: try graph.rebatched(chunk.count), fuseActivations: false)
+            let cached = try engine.runKeepingValues([input])
+            let clean = engine.graph.outputs.map { cached[$0.index]! }
+            for (index, layer) in table.layers.enumerated() {
+                let x = cached[layer.layer.input.index]!, y = cached[layer.layer.output.index]!
+                let xValues = x.floats
+                let planeSize = layer.layer.height * layer.layer.width
+                let count = layer.candidates.count
+                // One slot per channel: channels run concurrently and write only their own.
+                var results = [ChannelSums](repeating: ChannelSums(count: 0), count: layer.layer.channels)
+                results.withUnsafeMutableBufferPointer { slots in
+                    parallelFor(layer.layer.channels) { channel in
+                        var channelSums = ChannelSums(count: count)
+                        let relu = blockPlanes(xValues, shape: x.shape, channel: channel, block: .relu)
+                        for candidate in layer.candidates.indices where layer.candidates[candidate] != .relu {
+                            let planes = blockPlanes(xValues, shape: x.shape, channel: channel, block: layer.candidates[candidate])
+                            for (changed, original) in zip(planes, relu) where changed != original {
+                                let error = Double((changed - original) * (changed - original)) / Double(planeSize)
+                                if original == 0 { channelSums.negatives[candidate] += error } else { channelSums.positives[candidate] += error }
+                            }
+                            guard let reruns, reruns[index][channel].contains(candidate) else { continue }
+                            do {
+                                let changed = replacingChannel(y, channel: channel, with: planes)
+                                let outputs = try engine.rerun(cached, replacing: layer.layer.output, with: changed)
+                                channelSums.distortion[candidate] = zip(outputs, clean).reduce(0) { $0 + squaredError($1.0, $1.1, samples: chunk.count) }
+                            } catch {
+                                channelSums.failure = error
+                            }
+                        }
+                        slots[channel] = channelSums
+                    }
+                }
+                for (channel, result) in results.enumerated() {
+                    if let failure = result.failure { throw failure }
+                    for candidate in 0..<count {
+                        sums.measured[index][channel][candidate] += result.distortion[candidate]
+                        sums.negatives[index][channel][candidate] += result.negatives[candidate]
+                        sums.positives[index][channel][candidate] += result.positives[candidate]
+                    }
+                }
+                let layerRuns = reruns.map { $0[index].reduce(0) { $0 + $1.count } } ?? 0
+                sums.runs += layerRuns
+                progress.advance(reruns == nil ? 1 : layerRuns)
+            }
+        }
+        return sums
+    }
+
+    /// Candidates on the lower convex hull of (cost, error), from identity to 1x1, plus
+    /// identity itself.
+    func shortlist(_ layer: DistortionTable.Layer, errors: [Double]) -> Set<Int> {
+        let order = layer.candidates.indices.sorted { (layer.costs[$0], errors[$0]) < (layer.costs[$1], errors[$1]) }
+        var hull: [Int] = []
+        for candidate in order {
+            if let last = hull.last, layer.costs[last] == layer.costs[candidate] { continue }  // same cost, worse error
+            while hull.count >= 2 {
+                let (p, q) = (hull[hull.count - 2], hull[hull.count - 1])
+                // Drop q if it lies on or above the segment from p to the new point.
+                let cross = Double(layer.costs[q] - layer.costs[p]) * (errors[candidate] - errors[p])
+                    - (errors[q] - errors[p]) * Double(layer.costs[candidate] - layer.costs[p])
+                if cross <= 0 { hull.removeLast() } else { break }
+            }
+            hull.append(candidate)
+        }
+        var result = Set(hull.filter { layer.candidates[$0] != .relu })
+        if let identity = layer.candidates.firstIndex(of: .identity) { result.insert(identity) }
         return result
     }
 
-    /// Fills unmeasured candidates with the local error times a per-channel scale fitted
-    /// (least squares through the origin) to the anchors' exact values.
-    func calibrate(_ table: inout DistortionTable, local: [[[Double]]], anchors: [[Int]]) {
-        for layerIndex in table.layers.indices {
-            let measured = Set(anchors[layerIndex])
-            for channel in 0..<table.layers[layerIndex].layer.channels {
-                var numerator = 0.0, denominator = 0.0
-                for candidate in measured {
-                    let l = local[layerIndex][channel][candidate]
-                    numerator += table.layers[layerIndex].distortion[channel][candidate] * l
-                    denominator += l * l
-                }
-                let scale = denominator > 0 ? numerator / denominator : 0
-                for candidate in table.layers[layerIndex].candidates.indices where !measured.contains(candidate) {
-                    table.layers[layerIndex].distortion[channel][candidate] = scale * local[layerIndex][channel][candidate]
-                }
-            }
+    /// Least squares a, b >= 0 with distortion ~ a * negatives + b * positives.
+    func fitTwoFactors(_ distortion: [Double], _ negatives: [Double], _ positives: [Double]) -> (Double, Double) {
+        var (nn, pp, np, dn, dp) = (0.0, 0.0, 0.0, 0.0, 0.0)
+        for i in distortion.indices {
+            nn += negatives[i] * negatives[i]
+            pp += positives[i] * positives[i]
+            np += negatives[i] * positives[i]
+            dn += distortion[i] * negatives[i]
+            dp += distortion[i] * positives[i]
         }
+        let determinant = nn * pp - np * np
+        if determinant > 1e-12 * max(nn * pp, 1e-300) {
+            let a = (dn * pp - dp * np) / determinant, b = (dp * nn - dn * np) / determinant
+            if a >= 0 && b >= 0 { return (a, b) }
+        }
+        // One factor for both kinds of change (or one of them alone).
+        let a = nn > 0 ? max(0, dn / nn) : 0, b = pp > 0 ? max(0, dp / pp) : 0
+        let single = (nn + pp + 2 * np) > 0 ? max(0, (dn + dp) / (nn + pp + 2 * np)) : 0
+        if nn == 0 { return (single, b) }
+        if pp == 0 { return (a, single) }
+        return (single, single)
+    }
+
+    private func zeros(_ layer: DistortionTable.Layer) -> [[Double]] {
+        Array(repeating: Array(repeating: 0.0, count: layer.candidates.count), count: layer.layer.channels)
     }
 }
 
+/// What one channel's work in a chunk adds up, by candidate.
+struct ChannelSums {
+    var distortion: [Double]
+    var negatives: [Double]
+    var positives: [Double]
+    var failure: (any Error)?
+
+    init(count: Int) {
+        distortion = Array(repeating: 0, count: count)
+        negatives = distortion
+        positives = distortion
+    }
+}
