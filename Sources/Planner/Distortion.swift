@@ -138,6 +138,7 @@ public struct DistortionMeasurement {
                             }
                         }
                         slots[channel] = channelSums
+                        if let reruns { progress.advance(reruns[index][channel].count) }
                     }
                 }
                 for (channel, result) in results.enumerated() {
@@ -150,7 +151,7 @@ public struct DistortionMeasurement {
                 }
                 let layerRuns = reruns.map { $0[index].reduce(0) { $0 + $1.count } } ?? 0
                 sums.runs += layerRuns
-                progress.advance(reruns == nil ? 1 : layerRuns)
+                if reruns == nil { progress.advance() }
             }
         }
         return sums

@@ -3,8 +3,9 @@ import Glibc
 #endif
 
 /// Progress with an ETA on stderr: a redrawn line on a terminal, plain lines at most
-/// every few seconds otherwise (logs, CI).
-final class ProgressReporter {
+/// every few seconds otherwise (logs, CI). Safe to advance from several threads.
+final class ProgressReporter: @unchecked Sendable {
+    private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let title: String
     private let total: Int
     private var done = 0
@@ -17,9 +18,12 @@ final class ProgressReporter {
         self.title = title
         self.total = max(total, 1)
         self.enabled = enabled
+        pthread_mutex_init(lock, nil)
     }
 
     func advance(_ steps: Int = 1) {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
         done += steps
         guard enabled else { return }
         let now = ContinuousClock.now
