@@ -1,0 +1,127 @@
+import ArgumentParser
+import CommandLineSupport
+import FloatEngine
+import Foundation
+import IR
+import NPY
+import ONNXFrontend
+import Passes
+import Planner
+
+/// Block-ReLU planning: --spec, --budget / --drelus, --emit report.
+extension MPCC {
+    /// Inserts block ReLUs from --spec, or plans them under --budget / --drelus.
+    func applyPlanning(_ graph: inout Graph) throws -> BlockReLUPlanner.Result? {
+        do {
+            if let spec {
+                let plan = try BlockPlan.read(path: spec)
+                try plan.apply(to: &graph)
+                return nil
+            }
+            guard budget != nil || drelus != nil else { return nil }
+            let total = BlockReLUPlanner.modelDReLUs(graph)
+            let limit = drelus ?? Int((budget! * Double(total)).rounded(.down))
+            let method = distortion ?? BlockReLUPlanner.defaultMethod(for: graph)
+            let table = try loadDistortion.map { try DistortionTable.read(path: $0, for: graph) }
+            let inputs = table == nil ? try calibrationInputs(for: graph) : Tensor(shape: [0], floats: [])
+            let result = try BlockReLUPlanner.plan(graph: graph, calibration: inputs, budget: limit, method: method, table: table)
+            if let path = saveDistortion, let measured = result.table {
+                guard FileManager.default.createFile(atPath: path, contents: try measured.json(method: method)) else {
+                    throw CommandFailure(.userError, "cannot write \(path)")
+                }
+            }
+            try result.plan.apply(to: &graph)
+            return result
+        } catch let error as PlanError {
+            throw CommandFailure(.userError, error.message)
+        } catch let error as KnapsackError {
+            throw CommandFailure(.userError, error.description)
+        } catch let error as NPYError {
+            throw CommandFailure(.userError, error.message)
+        }
+    }
+
+    /// --calibration inputs, checked against the model's input, or synthetic ones.
+    func calibrationInputs(for graph: Graph) throws -> Tensor {
+        let sample = graph.type(of: graph.inputs[0])
+        guard let calibration else {
+            printError("mpcc: warning: no --calibration given; planning on 64 synthetic Gaussian inputs, so block sizes will be poor")
+            var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+            let count = 64 * sample.elementCount
+            let values = (0..<count).map { _ -> Float in
+                // Box-Muller on a SplitMix64 stream: reproducible synthetic inputs.
+                state &+= 0x9E37_79B9_7F4A_7C15
+                var z = state
+                z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+                z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+                z ^= z >> 31
+                let u1 = Double(z >> 11 | 1) / Double(1 << 53), u2 = Double((z >> 3) & 0xFFFF) / 65536
+                return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
+            }
+            return Tensor(shape: [64 * sample.shape[0]] + sample.shape.dropFirst(), floats: values)
+        }
+        let array = try NPYArray.read(path: calibration)
+        guard case .float32(let values) = array.data else { throw CommandFailure(.userError, "\(calibration) holds int64 values; calibration inputs must be float32") }
+        guard array.shape.count == sample.rank, Array(array.shape.dropFirst()) == Array(sample.shape.dropFirst()), array.shape[0] > 0 else {
+            throw CommandFailure(.userError, "\(calibration) has shape \(array.shape); the model takes inputs of shape \(sample.shape) (N x \(sample.shape.dropFirst().map(String.init).joined(separator: " x ")))")
+        }
+        return Tensor(shape: array.shape, floats: values)
+    }
+
+    /// --emit report: per-layer DReLUs and block sizes, accuracy with --labels, JSON with --report.
+    func printReport(_ graph: Graph, unplanned: Graph, planning: BlockReLUPlanner.Result?) throws {
+        let layers = PlanReport(graph: graph, table: planning?.table)
+        print(layers.text, terminator: "")
+        var accuracy: [String: Double] = [:]
+        if let labels, let calibration {
+            let inputs = try NPYArray.read(path: calibration)
+            let truth = try NPYArray.read(path: labels)
+            guard case .int64(let classes) = truth.data, classes.count == inputs.shape.first else {
+                throw CommandFailure(.userError, "\(labels) must hold one int64 class per calibration input")
+            }
+            let tensor = Tensor(shape: inputs.shape, floats: inputs.floats)
+            for (name, candidate) in [("original", unplanned), ("planned", graph)] {
+                let output = try FloatEngine(graph: candidate).runBatch(tensor)[0]
+                accuracy[name] = top1(output, classes)
+            }
+            print("float top-1 on the calibration set: original \(accuracy["original"]!), planned \(accuracy["planned"]!)")
+        }
+        if let planning {
+            print("distortion: \(planning.distortion) (lower bound \(planning.lowerBound)); measured in \(rounded(planning.distortionSeconds)) s, knapsack \(rounded(planning.knapsackSeconds)) s")
+        }
+        guard let path = report else { return }
+        var json: [String: Any] = [
+            "model_drelus": layers.rows.reduce(0) { $0 + $1.originalDReLUs }, "plan_drelus": layers.rows.reduce(0) { $0 + $1.chosenDReLUs },
+            "layers": layers.rows.map { row -> [String: Any] in
+                var entry: [String: Any] = [
+                    "name": row.name, "channels": row.channels, "height": row.height, "width": row.width,
+                    "original_drelus": row.originalDReLUs, "planned_drelus": row.chosenDReLUs,
+                    "blocks": Dictionary(uniqueKeysWithValues: row.histogram.map { ("\($0.block)", $0.count) }),
+                ]
+                if let distortion = row.distortion { entry["distortion"] = distortion }
+                return entry
+            },
+        ]
+        if !accuracy.isEmpty { json["accuracy"] = accuracy }
+        if let planning {
+            json["budget"] = planning.budget
+            json["distortion"] = planning.distortion
+            json["distortion_lower_bound"] = planning.lowerBound
+            json["distortion_seconds"] = planning.distortionSeconds
+            json["knapsack_seconds"] = planning.knapsackSeconds
+        }
+        let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
+        guard FileManager.default.createFile(atPath: path, contents: data) else { throw CommandFailure(.userError, "cannot write \(path)") }
+    }
+
+    func rounded(_ value: Double) -> Double { (value * 100).rounded() / 100 }
+
+    /// Writes `text` to `path`, or to stdout without one.
+    func write(_ text: String, to path: String?) throws {
+        guard let path else {
+            print(text, terminator: "")
+            return
+        }
+        guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8)) else { throw CommandFailure(.userError, "cannot write \(path)") }
+    }
+}
