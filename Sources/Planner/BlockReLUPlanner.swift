@@ -41,7 +41,7 @@ public enum BlockReLUPlanner {
         let start = clock.now
         let table = try given ?? DistortionMeasurement(graph: graph, calibration: calibration, showProgress: showProgress).measure(method)
         let measured = clock.now
-        let (solution, bound) = try KnapsackSolver.fast(table.knapsackGroups(), budget: budget)
+        let (solution, bound) = try KnapsackSolver.fast(table.knapsackGroups().groups, budget: budget)
         let solved = clock.now
         let blocks = table.blocks(for: solution.choices)
         let plan = BlockPlan(
@@ -87,7 +87,7 @@ public struct PlanReport: Sendable {
             var distortion: Double?
             if let entry = tableByName[layer.name] {
                 distortion = blocks.enumerated().reduce(0) { total, item in
-                    guard let candidate = entry.candidates.firstIndex(of: item.element) else { return total }
+                    guard let candidate = entry.candidates.firstIndex(of: item.element), entry.distortion[item.offset][candidate].isFinite else { return total }
                     return total + entry.distortion[item.offset][candidate]
                 }
             }

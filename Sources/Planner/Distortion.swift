@@ -7,10 +7,9 @@ public enum DistortionMethod: String, Sendable, CaseIterable {
     /// of the network with only that channel changed. The yardstick; practical for small
     /// models.
     case exact
-    /// The channel's own change for every candidate (its local error) shortlists the
-    /// candidates on each channel's lower convex hull of (cost, local error); only those
-    /// are re-run, on the first 64 samples, and the rest are predicted from their local
-    /// error by two per-channel factors fitted to the re-runs.
+    /// The channel's own change for every candidate (its local error, cheap) shortlists
+    /// the candidates on each channel's lower convex hull of (cost, local error); only
+    /// those are re-run, on the first 32 samples, and only they enter the knapsack.
     case fast
 }
 
@@ -30,7 +29,7 @@ public struct DistortionMeasurement {
     }
 
     /// Samples `fast` re-runs its shortlist on (the local errors use every sample).
-    public var fastSamples = 64
+    public var fastSamples = 32
 
     public func measure(_ method: DistortionMethod) throws -> DistortionTable {
         var table = DistortionTable(layers: ReLULayer.all(in: graph).map { layer in
@@ -56,9 +55,10 @@ public struct DistortionMeasurement {
         }
 
         // fast: the local error of every candidate on every sample picks, per channel, the
-        // candidates on the lower convex hull of (cost, local error) — the only ones a
+        // candidates on the lower convex hull of (cost, local error), the only ones a
         // knapsack would choose if local error ranked them right. Those are re-run on the
-        // first `fastSamples` samples; the rest are predicted from their local error.
+        // first `fastSamples` samples; the others stay unmeasured (infinite) and out of
+        // the knapsack.
         let local = try sweep(table, chunks: chunks, reruns: nil, title: "distortion (fast, local errors)")
         let shortlists = table.layers.indices.map { index in
             (0..<table.layers[index].layer.channels).map { channel in
@@ -72,16 +72,9 @@ public struct DistortionMeasurement {
         for index in table.layers.indices {
             for channel in 0..<table.layers[index].layer.channels {
                 let measured = shortlists[index][channel]
-                // Output distortion ~ a * (negatives let through) + b * (positives zeroed),
-                // fitted by least squares on the measured candidates: max pooling after a
-                // ReLU, say, hides the first kind of change but not the second.
-                let (a, b) = fitTwoFactors(
-                    measured.map { fit.measured[index][channel][$0] / fitSamples },
-                    measured.map { fit.negatives[index][channel][$0] / fitSamples },
-                    measured.map { fit.positives[index][channel][$0] / fitSamples })
                 table.layers[index].distortion[channel] = table.layers[index].candidates.indices.map { candidate in
-                    if measured.contains(candidate) { return fit.measured[index][channel][candidate] / fitSamples }
-                    return a * local.negatives[index][channel][candidate] / Double(samples) + b * local.positives[index][channel][candidate] / Double(samples)
+                    if table.layers[index].candidates[candidate] == .relu { return 0 }
+                    return measured.contains(candidate) ? fit.measured[index][channel][candidate] / fitSamples : .infinity
                 }
             }
         }
@@ -89,7 +82,8 @@ public struct DistortionMeasurement {
     }
 
     /// Sums over `chunks` of the output distortion of the re-run candidates and of the
-    /// local error, split into negatives let through and positives zeroed; [layer][channel][candidate].
+    /// local error (kept split into negatives let through and positives zeroed, for
+    /// analysis); [layer][channel][candidate].
     private struct Sums {
         var measured: [[[Double]]]
         var negatives: [[[Double]]]
@@ -176,29 +170,6 @@ public struct DistortionMeasurement {
         var result = Set(hull.filter { layer.candidates[$0] != .relu })
         if let identity = layer.candidates.firstIndex(of: .identity) { result.insert(identity) }
         return result
-    }
-
-    /// Least squares a, b >= 0 with distortion ~ a * negatives + b * positives.
-    func fitTwoFactors(_ distortion: [Double], _ negatives: [Double], _ positives: [Double]) -> (Double, Double) {
-        var (nn, pp, np, dn, dp) = (0.0, 0.0, 0.0, 0.0, 0.0)
-        for i in distortion.indices {
-            nn += negatives[i] * negatives[i]
-            pp += positives[i] * positives[i]
-            np += negatives[i] * positives[i]
-            dn += distortion[i] * negatives[i]
-            dp += distortion[i] * positives[i]
-        }
-        let determinant = nn * pp - np * np
-        if determinant > 1e-12 * max(nn * pp, 1e-300) {
-            let a = (dn * pp - dp * np) / determinant, b = (dp * nn - dn * np) / determinant
-            if a >= 0 && b >= 0 { return (a, b) }
-        }
-        // One factor for both kinds of change (or one of them alone).
-        let a = nn > 0 ? max(0, dn / nn) : 0, b = pp > 0 ? max(0, dp / pp) : 0
-        let single = (nn + pp + 2 * np) > 0 ? max(0, (dn + dp) / (nn + pp + 2 * np)) : 0
-        if nn == 0 { return (single, b) }
-        if pp == 0 { return (a, single) }
-        return (single, single)
     }
 
     private func zeros(_ layer: DistortionTable.Layer) -> [[Double]] {

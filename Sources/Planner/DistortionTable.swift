@@ -10,7 +10,8 @@ public struct DistortionTable: Sendable {
         public var candidates: [BlockSize]
         /// DReLUs per channel for each candidate.
         public var costs: [Int]
-        /// distortion[channel][candidate]
+        /// distortion[channel][candidate]; infinite where a candidate was not measured
+        /// (fast measures a shortlist), which keeps it out of the knapsack.
         public var distortion: [[Double]]
     }
 
@@ -18,21 +19,29 @@ public struct DistortionTable: Sendable {
     /// Forward passes of the network suffix it took (for reports).
     public var suffixRuns: Int = 0
 
-    /// The knapsack instance: one group per channel, one option per candidate.
-    public func knapsackGroups() -> [[KnapsackOption]] {
-        layers.flatMap { layer in
-            layer.distortion.map { row in zip(layer.costs, row).map { KnapsackOption(cost: $0, distortion: $1) } }
+    /// The knapsack instance: one group per channel, one option per measured candidate,
+    /// and for each group the candidate index of each option.
+    public func knapsackGroups() -> (groups: [[KnapsackOption]], candidates: [[Int]]) {
+        var groups: [[KnapsackOption]] = [], candidates: [[Int]] = []
+        for layer in layers {
+            for row in layer.distortion {
+                let measured = row.indices.filter { row[$0].isFinite }
+                groups.append(measured.map { KnapsackOption(cost: layer.costs[$0], distortion: row[$0]) })
+                candidates.append(measured)
+            }
         }
+        return (groups, candidates)
     }
 
     /// Block sizes from one chosen option index per group (in `knapsackGroups` order).
     public func blocks(for choices: [Int]) -> [String: [BlockSize]] {
+        let candidates = knapsackGroups().candidates
         var result: [String: [BlockSize]] = [:]
         var group = 0
         for layer in layers {
             result[layer.layer.name] = (0..<layer.layer.channels).map { _ in
                 defer { group += 1 }
-                return layer.candidates[choices[group]]
+                return layer.candidates[candidates[group][choices[group]]]
             }
         }
         return result
@@ -47,6 +56,7 @@ extension DistortionTable {
             var height: Int
             var width: Int
             var candidates: [[Int]]
+            /// -1 marks a candidate that was not measured.
             var distortion: [[Double]]
         }
         var format: String
@@ -59,7 +69,8 @@ extension DistortionTable {
         let file = File(format: "mpcc-distortion-table", method: method.rawValue, layers: layers.map { entry in
             File.Layer(
                 name: entry.layer.name, channels: entry.layer.channels, height: entry.layer.height, width: entry.layer.width,
-                candidates: entry.candidates.map { [$0.height, $0.width] }, distortion: entry.distortion)
+                candidates: entry.candidates.map { [$0.height, $0.width] },
+                distortion: entry.distortion.map { $0.map { $0.isFinite ? $0 : -1 } })
         })
         return try JSONEncoder().encode(file)
     }
@@ -79,12 +90,12 @@ extension DistortionTable {
         for (layer, entry) in zip(layers, file.layers) {
             guard layer.name == entry.name, layer.channels == entry.channels, layer.height == entry.height, layer.width == entry.width,
                 entry.distortion.count == entry.channels, entry.candidates.allSatisfy({ $0.count == 2 }),
-                entry.distortion.allSatisfy({ $0.count == entry.candidates.count && $0.allSatisfy { $0.isFinite && $0 >= 0 } })
+                entry.distortion.allSatisfy({ $0.count == entry.candidates.count && $0.allSatisfy { $0.isFinite && ($0 >= 0 || $0 == -1) } })
             else { throw PlanError("\(path) does not match layer '\(layer.name)' of this model") }
             let candidates = entry.candidates.map { BlockSize($0[0], $0[1]) }
             table.layers.append(Layer(
                 layer: layer, candidates: candidates, costs: candidates.map { $0.drelus(height: layer.height, width: layer.width) },
-                distortion: entry.distortion))
+                distortion: entry.distortion.map { $0.map { $0 == -1 ? .infinity : $0 } }))
         }
         return table
     }
