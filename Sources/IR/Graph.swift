@@ -129,15 +129,6 @@ public struct Graph: Sendable, Equatable {
         return map
     }
 
-    /// The constant data of a value, if a `constant` node defines it.
-    public func constantValue(of value: ValueID) -> Tensor? {
-        for node in nodes where node.result == value {
-            if case .constant(let tensor) = node.op { return tensor }
-            return nil
-        }
-        return nil
-    }
-
     /// How many operands (and graph outputs) use each value.
     public func useCounts() -> [Int] {
         var counts = [Int](repeating: 0, count: values.count)
