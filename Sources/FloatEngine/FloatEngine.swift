@@ -20,6 +20,7 @@ public struct FloatEngine: Sendable {
     private let passThrough: Set<Int>
     /// Convolution weights packed for the SGEMM kernels, by node index.
     private let packedWeights: [Int: Kernels.PackedWeights]
+    private let fuseActivations: Bool
 
     /// `fuseActivations: false` keeps every ReLU-like node separate, so that the values of
     /// `runKeepingValues` hold the pre-activation inputs (the planner needs them).
@@ -63,6 +64,7 @@ public struct FloatEngine: Sendable {
             packedWeights[index] = Kernels.PackedWeights(weight, groups: conv.group)
         }
         self.packedWeights = packedWeights
+        self.fuseActivations = fuseActivations
         _ = singleThreadedBLAS
     }
 
@@ -147,16 +149,30 @@ public struct FloatEngine: Sendable {
             throw EngineError("input \(input.type) does not hold inferences of shape \(sample)")
         }
         let count = input.elementCount / perSample
+        // Run up to 32 inferences at once on the graph rebatched for them (larger GEMMs);
+        // a graph that cannot be rebatched runs them one by one.
+        let chunk = sample.shape[0] == 1 && count > 1 ? min(count, 32) : 1
+        var engines: [Int: FloatEngine] = [1: self]
         var stacked: [[Tensor]] = []
-        for sampleIndex in 0..<count {
-            let slice = Array(data[(sampleIndex * perSample)..<((sampleIndex + 1) * perSample)])
-            stacked.append(try run([Tensor(shape: sample.shape, floats: slice)]))
+        var start = 0
+        while start < count {
+            var size = min(chunk, count - start)
+            if engines[size] == nil {
+                if let batched = try? graph.rebatched(size) {
+                    engines[size] = try FloatEngine(graph: batched, fuseActivations: fuseActivations)
+                } else {
+                    size = 1
+                }
+            }
+            let slice = Array(data[(start * perSample)..<((start + size) * perSample)])
+            stacked.append(try engines[size]!.run([Tensor(shape: [size * sample.shape[0]] + sample.shape.dropFirst(), floats: slice)]))
+            start += size
         }
         return try (0..<graph.outputs.count).map { output in
             let parts = stacked.map { $0[output] }
             let shape = parts[0].shape
             guard !shape.isEmpty else { throw EngineError("a scalar output cannot be stacked") }
-            let outShape = [shape[0] * count] + shape.dropFirst()
+            let outShape = [parts.reduce(0) { $0 + $1.shape[0] }] + shape.dropFirst()
             switch parts[0].storage {
             case .f32: return Tensor(shape: outShape, floats: parts.flatMap(\.floats))
             case .i64: return Tensor(shape: outShape, ints: parts.flatMap(\.ints))
