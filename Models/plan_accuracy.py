@@ -51,6 +51,7 @@ def main():
     parser.add_argument("--budgets", type=float, nargs="+", default=[0.25, 0.1, 0.06])
     parser.add_argument("--out", default="/tmp/mpcc-plans")
     parser.add_argument("--reuse", action="store_true", help="reuse distortion tables already in --out")
+    parser.add_argument("--fast-samples", type=int, default=32, help="passed to mpcc --fast-samples")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     model = os.path.join(MODEL_DIR, "model.onnx")
@@ -68,7 +69,8 @@ def main():
             continue
         start = time.perf_counter()
         run([args.mpcc, model, "--keep-maxpool", "--budget", str(min(args.budgets)), "--calibration", calibration,
-             "--distortion", method, "--save-distortion", table, "--emit", "spec", "-o", os.path.join(args.out, "scratch.json")])
+             "--distortion", method, "--fast-samples", str(args.fast_samples), "--save-distortion", table, "--emit", "spec",
+             "-o", os.path.join(args.out, "scratch.json")])
         seconds[method] = time.perf_counter() - start
 
     rows = []

@@ -28,7 +28,7 @@ public enum BlockReLUPlanner {
     /// `method`, unless `table` gives one already measured (`--load-distortion`).
     public static func plan(
         graph: Graph, calibration: Tensor, budget: Int, method: DistortionMethod, table given: DistortionTable? = nil,
-        showProgress: Bool = true
+        fastSamples: Int = 32, showProgress: Bool = true
     ) throws -> Result {
         let layers = ReLULayer.all(in: graph)
         let total = layers.reduce(0) { $0 + $1.drelus }
@@ -39,7 +39,8 @@ public enum BlockReLUPlanner {
             return Result(plan: plan, table: nil, budget: budget, distortion: 0, lowerBound: 0, distortionSeconds: 0, knapsackSeconds: 0)
         }
         let start = clock.now
-        let table = try given ?? DistortionMeasurement(graph: graph, calibration: calibration, showProgress: showProgress).measure(method)
+        let table = try given
+            ?? DistortionMeasurement(graph: graph, calibration: calibration, fastSamples: fastSamples, showProgress: showProgress).measure(method)
         let measured = clock.now
         let (solution, bound) = try KnapsackSolver.fast(table.knapsackGroups().groups, budget: budget)
         let solved = clock.now

@@ -21,15 +21,17 @@ public struct DistortionMeasurement {
     public var chunkSize: Int
     public var showProgress: Bool
 
-    public init(graph: Graph, calibration: Tensor, chunkSize: Int = 32, showProgress: Bool = true) {
+    public init(graph: Graph, calibration: Tensor, chunkSize: Int = 32, fastSamples: Int = 32, showProgress: Bool = true) {
         self.graph = graph
         self.calibration = calibration
         self.chunkSize = chunkSize
+        self.fastSamples = fastSamples
         self.showProgress = showProgress
     }
 
-    /// Samples `fast` re-runs its shortlist on (the local errors use every sample).
-    public var fastSamples = 32
+    /// Samples `fast` re-runs its shortlist on (the local errors use every sample). More
+    /// samples cost proportionally more time and give plans closer to `exact`'s.
+    public var fastSamples: Int
 
     public func measure(_ method: DistortionMethod) throws -> DistortionTable {
         var table = DistortionTable(layers: ReLULayer.all(in: graph).map { layer in

@@ -77,6 +77,9 @@ struct MPCC: ParsableCommand {
     @Option(help: "Distortion estimator for planning: exact or fast (default: exact for small models, fast for large ones).")
     var distortion: DistortionMethod?
 
+    @Option(help: "Calibration samples --distortion fast re-runs its shortlist on (more: slower, closer to exact).")
+    var fastSamples: Int = 32
+
     @Option(help: "Write the measured distortion table (JSON) to plan other budgets without measuring again.")
     var saveDistortion: String?
 
@@ -98,6 +101,7 @@ struct MPCC: ParsableCommand {
         if (saveDistortion != nil || loadDistortion != nil) && budget == nil && drelus == nil {
             throw ValidationError("--save-distortion and --load-distortion go with --budget or --drelus")
         }
+        if fastSamples < 1 { throw ValidationError("--fast-samples must be at least 1, got \(fastSamples)") }
         if !(1...30).contains(fracBits) { throw ValidationError("--frac-bits must be between 1 and 30, got \(fracBits)") }
         if let approxDrelu, !(2...64).contains(approxDrelu) {
             throw ValidationError("--approx-drelu must be between 2 and 64 bits, got \(approxDrelu)")
