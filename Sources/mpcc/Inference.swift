@@ -23,6 +23,9 @@ extension MPCC {
         guard case .float32(let values) = input.data else {
             throw CommandFailure(.userError, "\(inputPath) holds int64 values; inputs must be float32")
         }
+        guard values.allSatisfy({ $0.isFinite }) else {
+            throw CommandFailure(.userError, "\(inputPath) holds NaN or infinite values; inputs must be finite")
+        }
         let engine = try FloatEngine(graph: graph)
         let outputs: [Tensor]
         let clock = ContinuousClock()

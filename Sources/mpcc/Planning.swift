@@ -66,6 +66,9 @@ extension MPCC {
         guard array.shape.count == sample.rank, Array(array.shape.dropFirst()) == Array(sample.shape.dropFirst()), array.shape[0] > 0 else {
             throw CommandFailure(.userError, "\(calibration) has shape \(array.shape); the model takes inputs of shape \(sample.shape) (N x \(sample.shape.dropFirst().map(String.init).joined(separator: " x ")))")
         }
+        guard values.allSatisfy({ $0.isFinite }) else {
+            throw CommandFailure(.userError, "\(calibration) holds NaN or infinite values; calibration inputs must be finite")
+        }
         return Tensor(shape: array.shape, floats: values)
     }
 

@@ -255,6 +255,12 @@ func model(_ name: String) -> String { "\(repositoryRoot)/Models/\(name)/model.o
             model("tiny_resnet"), "--budget", "0.5", "--calibration", "\(repositoryRoot)/Models/odd_shapes/input.npy", "--emit", "ir",
         ])
         #expect(wrongShape.status == 1 && wrongShape.stderr.contains("the model takes inputs of shape"))
+        let nanPath = "\(directory)/nan.npy"
+        try NPYArray(shape: [1, 3, 32, 32], float32: [.nan] + Array(repeating: 0, count: 3 * 32 * 32 - 1)).write(path: nanPath)
+        for arguments in [["--budget", "0.5", "--calibration", nanPath, "--emit", "ir"], ["--infer", nanPath]] {
+            let rejected = try run("mpcc", [model("tiny_resnet")] + arguments)
+            #expect(rejected.status == 1 && rejected.stderr.contains("NaN or infinite"), "\(arguments)")
+        }
     }
 }
 
