@@ -138,12 +138,6 @@ func replacingChannel(_ y: Tensor, channel: Int, with planes: [Float]) -> Tensor
     return Tensor(shape: y.shape, floats: values)
 }
 
-/// Replaces channel `channel` of an [N, C, H, W] activation `y` by `block` applied to the
-/// same channel of the pre-activation `x`.
-func replacingChannel(_ y: Tensor, _ x: Tensor, channel: Int, block: BlockSize) -> Tensor {
-    replacingChannel(y, channel: channel, with: blockPlanes(x.floats, shape: x.shape, channel: channel, block: block))
-}
-
 /// Sum over samples of the mean squared difference per sample between two outputs.
 func squaredError(_ a: Tensor, _ b: Tensor, samples: Int) -> Double {
     let perSample = max(a.elementCount / max(samples, 1), 1)

@@ -117,7 +117,8 @@ func randomInputs(_ count: Int, shape: [Int], seed: UInt64) -> Tensor {
         let input = randomInputs(1, shape: [1, 2, 4, 4], seed: 2)
         let cached = try engine.runKeepingValues([input])
         let layer = ReLULayer.all(in: graph)[0]
-        let changed = replacingChannel(cached[layer.output.index]!, cached[layer.input.index]!, channel: 1, block: .identity)
+        let x = cached[layer.input.index]!
+        let changed = replacingChannel(cached[layer.output.index]!, channel: 1, with: blockPlanes(x.floats, shape: x.shape, channel: 1, block: .identity))
         let rerun = try engine.rerun(cached, replacing: layer.output, with: changed)[0]
         var planned = graph
         try BlockPlan(layers: ["r": [.relu, .identity]]).apply(to: &planned)
