@@ -92,7 +92,12 @@ static inline float finish(float value, const epilogue_t *e, int row) {
 
 #if defined(__x86_64__)
 // 8 x 32 tile: 16 zmm accumulators, two B vectors and one broadcast per step.
-__attribute__((target("avx512f"))) static void kernel_avx512(int kc, const float *a, const float *b, float *c, long ldc, int add, const epilogue_t *e) {
+// `columns` (1 to 32) of the tile are stored; masked loads and stores keep a partial
+// tile on the fast path.
+__attribute__((target("avx512f"))) static void kernel_avx512_masked(
+    int kc, const float *a, const float *b, float *c, long ldc, int add, const epilogue_t *e, int columns) {
+    __mmask16 m0 = columns >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << columns) - 1);
+    __mmask16 m1 = columns >= 32 ? (__mmask16)0xFFFF : columns > 16 ? (__mmask16)((1u << (columns - 16)) - 1) : (__mmask16)0;
     __m512 acc[MR][2];
     for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     for (int k = 0; k < kc; k++) {
@@ -108,17 +113,21 @@ __attribute__((target("avx512f"))) static void kernel_avx512(int kc, const float
     for (int r = 0; r < MR; r++) {
         float *row = c + r * ldc;
         if (add) {
-            acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_loadu_ps(row));
-            acc[r][1] = _mm512_add_ps(acc[r][1], _mm512_loadu_ps(row + 16));
+            acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_maskz_loadu_ps(m0, row));
+            acc[r][1] = _mm512_add_ps(acc[r][1], _mm512_maskz_loadu_ps(m1, row + 16));
         }
         if (e) {
             __m512 bias = _mm512_set1_ps(e->bias ? e->bias[r] : 0.0f), lo = _mm512_set1_ps(e->low), hi = _mm512_set1_ps(e->high);
             acc[r][0] = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(acc[r][0], bias), lo), hi);
             acc[r][1] = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(acc[r][1], bias), lo), hi);
         }
-        _mm512_storeu_ps(row, acc[r][0]);
-        _mm512_storeu_ps(row + 16, acc[r][1]);
+        _mm512_mask_storeu_ps(row, m0, acc[r][0]);
+        _mm512_mask_storeu_ps(row + 16, m1, acc[r][1]);
     }
+}
+
+__attribute__((target("avx512f"))) static void kernel_avx512(int kc, const float *a, const float *b, float *c, long ldc, int add, const epilogue_t *e) {
+    kernel_avx512_masked(kc, a, b, c, ldc, add, e, 32);
 }
 
 // 8 x 16 tile: 16 ymm accumulators.
@@ -176,35 +185,40 @@ typedef struct {
     const float *image;
 } source_t;
 
+// ceil(a / b) for b > 0 and any a.
+static inline int ceil_div(int a, int b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
+
 // Packs im2col rows [k0, k0+kc) x columns [j0, j0+nc) of a convolution into nr-wide
-// panels: row k is (channel, ky, kx), column j is (oy, ox).
+// panels: row k is (channel, ky, kx), column j is (oy, ox). Row by row, so each row's
+// decoding and each output row's valid range are computed once, not per element.
 static void pack_b_conv(int kc, int nc, int nr, int k0, int j0, const mpcc_conv_geometry *g, const float *image, float *out) {
     int kernelArea = g->kernelHeight * g->kernelWidth;
-    for (int panel = 0; panel < nc; panel += nr) {
-        int width = nc - panel < nr ? nc - panel : nr;
-        float *dst = out + (size_t)panel * kc;
-        for (int k = 0; k < kc; k++) {
-            int row = k0 + k;
-            int channel = row / kernelArea, ky = (row / g->kernelWidth) % g->kernelHeight, kx = row % g->kernelWidth;
-            const float *plane = image + (size_t)channel * g->height * g->width;
-            float *line = dst + (size_t)k * nr;
-            int j = j0 + panel;
-            int oy = j / g->outWidth, ox = j % g->outWidth;
+    int stride = g->strideW;
+    for (int k = 0; k < kc; k++) {
+        int row = k0 + k;
+        int channel = row / kernelArea, ky = (row / g->kernelWidth) % g->kernelHeight, kx = row % g->kernelWidth;
+        const float *plane = image + (size_t)channel * g->height * g->width;
+        int offset = kx * g->dilationW - g->padLeft;
+        // Output columns ox whose input column ox * stride + offset lies in [0, width).
+        int firstValid = ceil_div(-offset, stride), endValid = ceil_div(g->width - offset, stride);
+        int oy = j0 / g->outWidth, ox = j0 % g->outWidth;
+        for (int panel = 0; panel < nc; panel += nr) {
+            int width = nc - panel < nr ? nc - panel : nr;
+            float *line = out + (size_t)panel * kc + (size_t)k * nr;
             int done = 0;
             while (done < width) {
                 // A run of columns within one output row.
                 int run = g->outWidth - ox < width - done ? g->outWidth - ox : width - done;
                 int iy = oy * g->strideH - g->padTop + ky * g->dilationH;
+                float *target = line + done;
                 if (iy < 0 || iy >= g->height) {
-                    memset(line + done, 0, (size_t)run * sizeof(float));
+                    memset(target, 0, (size_t)run * sizeof(float));
                 } else {
+                    int low = firstValid - ox, high = endValid - ox;
+                    if (low < 0) low = 0;
+                    if (high > run) high = run;
+                    if (high < low) high = low;
                     const float *source = plane + (size_t)iy * g->width;
-                    int offset = kx * g->dilationW - g->padLeft, stride = g->strideW;
-                    // Columns t of the run whose input column (ox + t) * stride + offset is inside the row.
-                    int low = 0, high = run;
-                    while (low < run && (ox + low) * stride + offset < 0) low++;
-                    while (high > low && (ox + high - 1) * stride + offset >= g->width) high--;
-                    float *target = line + done;
                     if (low > 0) memset(target, 0, (size_t)low * sizeof(float));
                     if (stride == 1) {
                         memcpy(target + low, source + ox + low + offset, (size_t)(high - low) * sizeof(float));
@@ -215,8 +229,11 @@ static void pack_b_conv(int kc, int nc, int nr, int k0, int j0, const mpcc_conv_
                     if (high < run) memset(target + high, 0, (size_t)(run - high) * sizeof(float));
                 }
                 done += run;
-                ox = 0;
-                oy++;
+                ox += run;
+                if (ox == g->outWidth) {
+                    ox = 0;
+                    oy++;
+                }
             }
             if (width < nr) memset(line + width, 0, (size_t)(nr - width) * sizeof(float));
         }
@@ -267,7 +284,16 @@ static void gemm_driver(
         return;
     }
     int ncMax = N < NC ? N : NC;
-    float *packedB = aligned_alloc(64, (((size_t)(ncMax + nr - 1) / nr * nr * KC * sizeof(float)) + 63) / 64 * 64);
+    // One packing buffer per thread, grown as needed and kept (calls are frequent).
+    static _Thread_local float *packedB = NULL;
+    static _Thread_local size_t capacity = 0;
+    size_t needed = (((size_t)(ncMax + nr - 1) / nr * nr * KC * sizeof(float)) + 63) / 64 * 64;
+    if (needed > capacity) {
+        free(packedB);
+        packedB = aligned_alloc(64, needed);
+        capacity = packedB ? needed : 0;
+        if (!packedB) abort();
+    }
     float edge[MR * 32];
     for (int jc = 0; jc < N; jc += NC) {
         int nc = N - jc < NC ? N - jc : NC;
@@ -292,6 +318,12 @@ static void gemm_driver(
                         kernel(kc, a, b, c, ldc, add, epilogue);
                         continue;
                     }
+#if defined(__x86_64__)
+                    if (rows == MR && kernel == kernel_avx512) {
+                        kernel_avx512_masked(kc, a, b, c, ldc, add, epilogue, columns);
+                        continue;
+                    }
+#endif
                     // A partial tile: compute it whole into a scratch tile, keep the valid part.
                     kernel(kc, a, b, edge, nr, 0, NULL);
                     for (int r = 0; r < rows; r++)
@@ -301,5 +333,4 @@ static void gemm_driver(
             }
         }
     }
-    free(packedB);
 }
