@@ -25,6 +25,12 @@ public struct FloatEngine: Sendable {
     /// `fuseActivations: false` keeps every ReLU-like node separate, so that the values of
     /// `runKeepingValues` hold the pre-activation inputs (the planner needs them).
     public init(graph: Graph, fuseActivations: Bool = true) throws {
+        try self.init(graph: graph, fuseActivations: fuseActivations, packedWeights: nil)
+    }
+
+    /// `packedWeights` from an engine on the same graph at another batch size (rebatching
+    /// keeps node order and weights) saves packing them again.
+    private init(graph: Graph, fuseActivations: Bool, packedWeights reused: [Int: Kernels.PackedWeights]?) throws {
         try Verifier.verify(graph)
         self.graph = graph
         var lastUse: [ValueID: Int] = [:]
@@ -59,11 +65,11 @@ public struct FloatEngine: Sendable {
 
         let constants = graph.constants()
         var packedWeights: [Int: Kernels.PackedWeights] = [:]
-        for (index, node) in graph.nodes.enumerated() {
+        for (index, node) in graph.nodes.enumerated() where reused == nil {
             guard case .conv(let conv) = node.op, let weight = constants[node.operands[1]], weight.shape[1] > 1 || conv.group == 1 else { continue }
             packedWeights[index] = Kernels.PackedWeights(weight, groups: conv.group)
         }
-        self.packedWeights = packedWeights
+        self.packedWeights = reused ?? packedWeights
         self.fuseActivations = fuseActivations
         _ = singleThreadedBLAS
     }
@@ -149,9 +155,12 @@ public struct FloatEngine: Sendable {
             throw EngineError("input \(input.type) does not hold inferences of shape \(sample)")
         }
         let count = input.elementCount / perSample
-        // Run up to 32 inferences at once on the graph rebatched for them (larger GEMMs);
-        // a graph that cannot be rebatched runs them one by one.
-        let chunk = sample.shape[0] == 1 && count > 1 ? min(count, 32) : 1
+        // Run several inferences at once on the graph rebatched for them (larger GEMMs for
+        // small maps), as many as keep the largest activation near 1M floats: beyond the
+        // caches, one at a time is faster. A graph that cannot be rebatched runs them one
+        // by one.
+        let largest = graph.values.map(\.type.elementCount).max() ?? 1
+        let chunk = sample.shape[0] == 1 && count > 1 ? max(1, min(count, 32, (1 << 20) / max(largest, 1))) : 1
         var engines: [Int: FloatEngine] = [1: self]
         var stacked: [[Tensor]] = []
         var start = 0
@@ -159,7 +168,7 @@ public struct FloatEngine: Sendable {
             var size = min(chunk, count - start)
             if engines[size] == nil {
                 if let batched = try? graph.rebatched(size) {
-                    engines[size] = try FloatEngine(graph: batched, fuseActivations: fuseActivations)
+                    engines[size] = try FloatEngine(graph: batched, fuseActivations: fuseActivations, packedWeights: packedWeights)
                 } else {
                     size = 1
                 }
