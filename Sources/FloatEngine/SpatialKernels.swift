@@ -15,32 +15,42 @@ extension Kernels {
         input.withUnsafeBufferPointer { input in
             out.withUnsafeMutableBufferPointer { output in
                 let source = input.baseAddress!, destination = output.baseAddress!
+                // Per output row and column, the window offsets that land inside the input
+                // and inside the padded input (ceil mode can reach past the padding).
+                func ranges(_ count: Int, _ stride: Int, _ pad: Int, _ padEnd: Int, _ kernel: Int, _ dilation: Int, _ size: Int)
+                    -> [(valid: Range<Int>, padded: Int)]
+                {
+                    (0..<count).map { o in
+                        let start = o * stride - pad
+                        let first = start >= 0 ? 0 : (-start + dilation - 1) / dilation
+                        let end = min(kernel, (size - start + dilation - 1) / dilation)
+                        let paddedEnd = min(kernel, (size + padEnd - start + dilation - 1) / dilation)
+                        return (first..<max(first, end), max(0, paddedEnd))
+                    }
+                }
+                let rows = ranges(oh, sh, top, bottom, kh, dh, h), columns = ranges(ow, sw, left, right, kw, dw, w)
                 parallelFor(n * c) { plane in
                     let data = source + plane * h * w
                     let result = destination + plane * oh * ow
                     for oy in 0..<oh {
                         let y0 = oy * sh - top
+                        let (validRows, paddedRows) = rows[oy]
                         for ox in 0..<ow {
                             let x0 = ox * sw - left
+                            let (validColumns, paddedColumns) = columns[ox]
                             var best = -Float.infinity
                             var sum: Float = 0
-                            var valid = 0
-                            var padded = 0
-                            for ky in 0..<kh {
-                                let iy = y0 + ky * dh
-                                if iy >= h + bottom { break }
-                                for kx in 0..<kw {
-                                    let ix = x0 + kx * dw
-                                    if ix >= w + right { break }
-                                    padded += 1
-                                    guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
-                                    let value = data[iy * w + ix]
+                            for ky in validRows {
+                                let line = data + (y0 + ky * dh) * w + x0
+                                for kx in validColumns {
+                                    let value = line[kx * dw]
                                     best = Swift.max(best, value)
                                     sum += value
-                                    valid += 1
                                 }
                             }
-                            result[oy * ow + ox] = isMax ? best : sum / Float(Swift.max(pool.countIncludePad ? padded : valid, 1))
+                            let valid = validRows.count * validColumns.count
+                            let divisor = pool.countIncludePad ? paddedRows * paddedColumns : valid
+                            result[oy * ow + ox] = isMax ? best : sum / Float(Swift.max(divisor, 1))
                         }
                     }
                 }
