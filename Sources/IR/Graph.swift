@@ -167,7 +167,7 @@ extension Graph {
 
 /// The largest tensor a value may hold; a bound that keeps hostile shapes from
 /// exhausting memory or overflowing index arithmetic.
-public let maxElementCount = 1 << 32
+public let maxElementCount = 1 << 30
 
 /// A malformed or inconsistent IR: a shape that does not check, a dangling value, an op
 /// not allowed at this stage.

@@ -3,6 +3,10 @@ import IR
 /// Evaluation of ONNX ops on constant tensors, used while importing to fold the shape
 /// arithmetic exporters emit and to transform weights (transposes, scaling). Tensors
 /// here are small or weight-sized; clarity wins over speed.
+/// The largest constant import-time evaluation builds (shape chains are tiny; transposed
+/// weights are weight-sized): a bound against files that ask for gigabytes.
+let maxFoldedElements = 1 << 28
+
 enum Fold {
     /// Row-major strides of a shape.
     static func strides(_ shape: [Int]) -> [Int] {
@@ -18,7 +22,7 @@ enum Fold {
     /// Builds a tensor of `shape` whose element at each flat index `i` is element
     /// `source(i)` of `tensor`.
     static func gatherElements(_ tensor: Tensor, shape: [Int], source: (Int) -> Int) throws -> Tensor {
-        guard let count = shape.checkedProduct, count <= maxElementCount else {
+        guard let count = shape.checkedProduct, count <= maxFoldedElements else {
             throw ImportError("a folded constant of shape \(shape) is too large")
         }
         switch tensor.storage {
@@ -52,7 +56,7 @@ enum Fold {
     /// Elementwise binary op with broadcasting; f32 if either side is f32.
     static func binary(_ a: Tensor, _ b: Tensor, float: (Float, Float) -> Float, int: (Int64, Int64) throws -> Int64) throws -> Tensor {
         let shape = try broadcastShape(a.shape, b.shape)
-        guard let count = shape.checkedProduct, count <= maxElementCount else { throw ImportError("folded constant too large") }
+        guard let count = shape.checkedProduct, count <= maxFoldedElements else { throw ImportError("a folded constant of shape \(shape) is too large") }
         let left = broadcastSource(from: a.shape, to: shape)
         let right = broadcastSource(from: b.shape, to: shape)
         if a.dtype == .i64 && b.dtype == .i64 {
@@ -163,8 +167,10 @@ enum Fold {
             if axis < 0 { axis += rank }
             guard axis >= 0, axis < rank else { throw ImportError("Slice axis out of range") }
             let size = Int64(shape[axis])
-            let stride = steps?[index] ?? 1
-            guard stride != 0, stride > Int64.min else { throw ImportError("Slice step \(stride) is invalid") }
+            // Steps beyond the axis length behave like the length: clamping keeps the
+            // arithmetic below far from overflow.
+            let stride = (steps?[index] ?? 1).clamped(to: -(size + 1)...(size + 1))
+            guard stride != 0 else { throw ImportError("Slice step 0 is invalid") }
             func clamp(_ value: Int64, _ low: Int64, _ high: Int64) -> Int64 {
                 let resolved = value < 0 ? value &+ size : value
                 return min(max(resolved, low), high)

@@ -207,8 +207,9 @@ private func importBinary(_ c: NodeContext, _ op: Op) throws -> ImportOutcome {
         case .mul: return .constant(try Fold.binary(a, b, float: *, int: { $0 &* $1 }))
         default:
             return .constant(try Fold.binary(a, b, float: /) { x, y in
-                guard y != 0 else { throw ImportError("integer division by zero") }
-                return x / y
+                let (quotient, overflow) = x.dividedReportingOverflow(by: y)
+                guard y != 0, !overflow else { throw ImportError("integer division \(x) / \(y) is undefined") }
+                return quotient
             })
         }
     }
@@ -305,7 +306,7 @@ private func importSplit(_ c: NodeContext) throws -> ImportOutcome {
         let chunk = (shape[axis] + parts - 1) / parts
         sizes = (0..<parts).map { min(chunk, max(0, shape[axis] - $0 * chunk)) }
     }
-    guard sizes.count == parts, sizes.allSatisfy({ $0 >= 0 }), sizes.reduce(0, +) == shape[axis] else {
+    guard sizes.count == parts, sizes.allSatisfy({ $0 >= 0 && $0 <= shape[axis] }), sizes.reduce(0, +) == shape[axis] else {
         throw ImportError("split sizes \(sizes) do not divide axis \(axis) of \(shape) into \(parts) outputs")
     }
     let input = try c.value(0)
@@ -402,6 +403,10 @@ private func importResize(_ c: NodeContext) throws -> ImportOutcome {
     if let given = scales ?? sizes.map({ $0.map(Float.init) }), given.count != x.rank {
         throw ImportError("scales or sizes have \(given.count) entries for a rank-\(x.rank) input")
     }
+    // Scales come from the file: check them before converting to sizes.
+    if let scales, !zip(x.shape, scales).allSatisfy({ $1.isFinite && $1 > 0 && Float($0) * $1 < Float(1 << 20) }) {
+        throw ImportError("scales \(scales) are invalid for input shape \(x.shape)")
+    }
     let outSizes = sizes ?? zip(x.shape, scales!).map { Int((Float($0) * $1).rounded(.down)) }
     let outScales = scales ?? zip(outSizes, x.shape).map { Float($0) / Float($1) }
     guard x.rank >= 2, outSizes.prefix(x.rank - 2) == x.shape.prefix(x.rank - 2) else {
@@ -491,7 +496,7 @@ private func importConstant(_ c: NodeContext) throws -> ImportOutcome {
 
 private func importConstantOfShape(_ c: NodeContext) throws -> ImportOutcome {
     let shape = try c.requireConstant(0, "shape").ints
-    guard shape.allSatisfy({ $0 >= 0 && $0 < 1 << 31 }), let count = shape.map({ Int($0) }).checkedProduct, count <= maxElementCount else {
+    guard shape.allSatisfy({ $0 >= 0 && $0 < 1 << 31 }), let count = shape.map({ Int($0) }).checkedProduct, count <= maxFoldedElements else {
         throw ImportError("shape \(shape) is invalid")
     }
     let fill = try c.tensorAttribute("value") ?? .scalar(0)
@@ -546,13 +551,14 @@ private func importRange(_ c: NodeContext) throws -> ImportOutcome {
     if start.dtype == .i64 && limit.dtype == .i64 && delta.dtype == .i64 {
         let (a, b, d) = (start.ints[0], limit.ints[0], delta.ints[0])
         guard d != 0 else { throw ImportError("Range delta is 0") }
-        let count = max(0, Int((b - a + d + (d > 0 ? -1 : 1)) / d))
+        // In Double: the int64 span may not fit an Int64.
+        let count = max(0, Int(((Double(b) - Double(a)) / Double(d)).rounded(.up).clamped(to: -1...Double(1 << 25))))
         guard count <= 1 << 24 else { throw ImportError("Range is too long") }
         return .constant(Tensor(shape: [count], ints: (0..<count).map { a + Int64($0) * d }))
     }
     let (a, b, d) = (start.floats[0], limit.floats[0], delta.floats[0])
-    guard d != 0, d.isFinite, a.isFinite, b.isFinite else { throw ImportError("Range delta is invalid") }
-    let count = max(0, Int(((b - a) / d).rounded(.up)))
+    guard d != 0, d.isFinite, a.isFinite, b.isFinite, ((b - a) / d).isFinite else { throw ImportError("Range delta is invalid") }
+    let count = max(0, Int(((b - a) / d).rounded(.up).clamped(to: -1...Float(1 << 25))))
     guard count <= 1 << 24 else { throw ImportError("Range is too long") }
     return .constant(Tensor(shape: [count], floats: (0..<count).map { a + Float($0) * d }))
 }
@@ -586,6 +592,10 @@ private func foldBinary(
 ) throws -> ImportOutcome {
     let result = try Fold.binary(try c.requireConstant(0, "first input"), try c.requireConstant(1, "second input"), float: float, int: int)
     return .constant(integerResult ? Tensor(shape: result.shape, ints: result.ints) : result)
+}
+
+extension Comparable {
+    func clamped(to range: ClosedRange<Self>) -> Self { min(max(self, range.lowerBound), range.upperBound) }
 }
 
 extension Tensor {

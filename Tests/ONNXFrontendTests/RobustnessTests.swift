@@ -212,3 +212,54 @@ func importMessage(_ bytes: [UInt8], directory: String, name: String = "model.on
         #expect(graph.nodes.last?.op == .reshape(shape: [1, 18]))
     }
 }
+
+/// Attribute and initializer values chosen to overflow arithmetic or float-to-int
+/// conversions: each must end in a clean error (or a valid import), never a trap.
+@Suite struct HostileValueTests {
+    let input = ONNXWriter.valueInfo("x", dims: [.size(1), .size(2), .size(4), .size(4)])
+    let output = ONNXWriter.valueInfo("y", dims: nil)
+
+    func check(_ nodes: [ProtoWriter], _ initializers: [ProtoWriter], opset: Int = 13) {
+        let bytes = ONNXWriter.model(opset: opset, nodes: nodes, initializers: initializers, inputs: [input], outputs: [output])
+        _ = importMessage(bytes, directory: temporaryDirectory())
+    }
+
+    @Test func resizeScalesThatDoNotFitAnInteger() {
+        for scale: Float in [1e30, .infinity, .nan, -2, 0] {
+            let scales = ONNXWriter.tensor("scales", dims: [4], floats: [1, 1, scale, 2])
+            check([ONNXWriter.node("Resize", ["x", "", "scales"], ["y"], name: "r")], [scales])
+        }
+    }
+
+    @Test func sliceStepsAndBoundsAtTheLimits() {
+        for (start, end, step) in [(Int64.min, Int64.max, Int64.max), (Int64.max, Int64.min, Int64.min + 1), (0, 4, Int64.min)] {
+            let starts = ONNXWriter.tensor("s", dims: [1], ints: [start]), ends = ONNXWriter.tensor("e", dims: [1], ints: [end])
+            let axes = ONNXWriter.tensor("a", dims: [1], ints: [2]), steps = ONNXWriter.tensor("t", dims: [1], ints: [step])
+            check([ONNXWriter.node("Slice", ["x", "s", "e", "a", "t"], ["y"], name: "s")], [starts, ends, axes, steps])
+        }
+    }
+
+    @Test func integerFoldingOverflows() {
+        let a = ONNXWriter.tensor("a", dims: [1], ints: [Int64.min]), b = ONNXWriter.tensor("b", dims: [1], ints: [-1])
+        check([ONNXWriter.node("Div", ["a", "b"], ["q"], name: "d"), ONNXWriter.node("Reshape", ["x", "q"], ["y"], name: "r")], [a, b])
+        let start = ONNXWriter.tensor("start", dims: [], ints: [Int64.min]), limit = ONNXWriter.tensor("limit", dims: [], ints: [Int64.max])
+        let delta = ONNXWriter.tensor("delta", dims: [], ints: [1])
+        check([ONNXWriter.node("Range", ["start", "limit", "delta"], ["q"], name: "range"), ONNXWriter.node("Reshape", ["x", "q"], ["y"], name: "r")], [start, limit, delta])
+        let fStart = ONNXWriter.tensor("fs", dims: [], floats: [0]), fLimit = ONNXWriter.tensor("fl", dims: [], floats: [1e30])
+        let fDelta = ONNXWriter.tensor("fd", dims: [], floats: [1e-30])
+        check([ONNXWriter.node("Range", ["fs", "fl", "fd"], ["q"], name: "range"), ONNXWriter.node("Add", ["x", "q"], ["y"], name: "a")], [fStart, fLimit, fDelta])
+    }
+
+    @Test func splitAndPadSizesAtTheLimits() {
+        let split = ONNXWriter.tensor("split", dims: [2], ints: [Int64.max, Int64.max])
+        check([ONNXWriter.node("Split", ["x", "split"], ["y", "z"], name: "s", ["axis": .int(1)])], [split])
+        let pads = ONNXWriter.tensor("pads", dims: [8], ints: [0, 0, Int64.max, 0, 0, 0, Int64.min, 0])
+        check([ONNXWriter.node("Pad", ["x", "pads"], ["y"], name: "p")], [pads])
+        check([ONNXWriter.node("MaxPool", ["x"], ["y"], name: "m", ["kernel_shape": .ints([Int.max, 2]), "strides": .ints([1, 1])])], [])
+        check([ONNXWriter.node("Conv", ["x", "w"], ["y"], name: "c", ["pads": .ints([Int.max, 0, 0, 0])])], [ONNXWriter.tensor("w", dims: [1, 2, 1, 1], floats: [1, 1])])
+        let shape = ONNXWriter.tensor("shape", dims: [2], ints: [Int64.max, Int64.max])
+        check([ONNXWriter.node("ConstantOfShape", ["shape"], ["q"], name: "c"), ONNXWriter.node("Add", ["x", "q"], ["y"], name: "a")], [shape])
+        let expand = ONNXWriter.tensor("e", dims: [3], ints: [1 << 20, 1 << 20, 1 << 20])
+        check([ONNXWriter.node("Expand", ["one", "e"], ["q"], name: "x"), ONNXWriter.node("Add", ["x", "q"], ["y"], name: "a")], [expand, ONNXWriter.tensor("one", dims: [1], floats: [1])])
+    }
+}
