@@ -38,9 +38,10 @@ public struct FloatEngine: Sendable {
             for operand in node.operands { lastUse[operand] = index }
         }
         let outputs = Set(graph.outputs)
+        let constants = graph.constants()
+        // Weights stay for the next run; activations go after their last use.
         var releases = [[ValueID]](repeating: [], count: graph.nodes.count)
-        for (value, index) in lastUse where !outputs.contains(value) {
-            if case .constant = graph.nodes.first(where: { $0.result == value })?.op { continue }
+        for (value, index) in lastUse where !outputs.contains(value) && constants[value] == nil {
             releases[index].append(value)
         }
         self.releases = releases
@@ -63,7 +64,6 @@ public struct FloatEngine: Sendable {
         self.fusedClamp = fusedClamp
         self.passThrough = passThrough
 
-        let constants = graph.constants()
         var packedWeights: [Int: Kernels.PackedWeights] = [:]
         for (index, node) in graph.nodes.enumerated() where reused == nil {
             guard case .conv(let conv) = node.op, let weight = constants[node.operands[1]], weight.shape[1] > 1 || conv.group == 1 else { continue }
