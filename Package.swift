@@ -13,6 +13,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // libprotobuf-c from Debian (apt: libprotobuf-c-dev), found through pkg-config.
@@ -37,8 +38,11 @@ let package = Package(
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "FloatEngine", dependencies: ["IR", "COpenBLAS", "CKernels"], swiftSettings: strict),
         .target(name: "Planner", dependencies: ["IR", "Passes", "FloatEngine"], swiftSettings: strict),
-        .target(name: "Bytecode", swiftSettings: strict),
-        .target(name: "MPCRuntime", dependencies: ["Bytecode", "NPY"], swiftSettings: strict),
+        .target(name: "Bytecode", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        .target(name: "Lowering", dependencies: ["IR", "Bytecode"], swiftSettings: strict),
+        // Z_2^64 matrix products for the runtime and the emulator (always optimized).
+        .target(name: "CRingKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "MPCRuntime", dependencies: ["Bytecode", "NPY", "CRingKernels"], swiftSettings: strict),
         .target(
             name: "CommandLineSupport",
             dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -48,7 +52,7 @@ let package = Package(
             name: "mpcc",
             dependencies: [
                 "CommandLineSupport", "ONNXFrontend", "IR", "Passes", "Planner", "FloatEngine",
-                "Bytecode", "NPY",
+                "Bytecode", "Lowering", "MPCRuntime", "NPY",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),

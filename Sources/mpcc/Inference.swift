@@ -51,20 +51,10 @@ extension MPCC {
         try printPredictions(output, count: count, labels: labelArray)
     }
 
-    /// Fraction of rows whose largest score is at the label's index.
-    func top1(_ output: Tensor, _ labels: [Int64]) -> Double {
-        let scores = output.floats
-        let width = output.elementCount / max(labels.count, 1)
-        let correct = labels.indices.filter { row in
-            let slice = scores[(row * width)..<((row + 1) * width)]
-            return Int64(slice.indices.max { slice[$0] < slice[$1] }! - row * width) == labels[row]
-        }.count
-        return Double(correct) / Double(max(labels.count, 1))
-    }
+    func top1(_ output: Tensor, _ labels: [Int64]) -> Double { top1Accuracy(output.floats, labels) }
 
     /// Top-5 classes of a classifier's output, or its accuracy against labels.
     func printPredictions(_ output: Tensor, count: Int, labels: NPYArray?) throws {
-        let perInput = output.elementCount / max(count, 1)
         let isClassifier = output.dtype == .f32 && output.shape.count == 2
         if let labels {
             guard case .int64(let truth) = labels.data, truth.count == count else {
@@ -76,12 +66,6 @@ extension MPCC {
             return
         }
         guard isClassifier else { return }
-        let scores = output.floats
-        for row in 0..<min(count, 10) {
-            let slice = Array(scores[(row * perInput)..<((row + 1) * perInput)])
-            let top = slice.indices.sorted { slice[$0] > slice[$1] }.prefix(5)
-            print("input \(row): " + top.map { "class \($0) (\(slice[$0]))" }.joined(separator: ", "))
-        }
-        if count > 10 { print("... \(count - 10) more") }
+        for line in topClassLines(output.floats, rows: count) { print(line) }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Bytecode
 import CommandLineSupport
 import FloatEngine
 import IR
@@ -110,7 +111,6 @@ struct MPCC: ParsableCommand {
 
     func run() throws {
         var graph = try compile()
-        if approxDrelu != nil { throw CommandFailure.notImplemented("--approx-drelu") }
         let unplanned = graph
         let planning = try applyPlanning(&graph)
         if let infer {
@@ -125,8 +125,10 @@ struct MPCC: ParsableCommand {
             try write(try plan.json(), to: outputPath)
         case .report:
             try printReport(graph, unplanned: unplanned, planning: planning)
-        case .bytecode, .asm:
-            throw CommandFailure.notImplemented("--emit \(emit.rawValue)")
+        case .bytecode:
+            try writeBytecode(graph)
+        case .asm:
+            try write(Disassembler.text(try lower(graph).program), to: outputPath)
         }
     }
 

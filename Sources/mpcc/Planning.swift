@@ -76,6 +76,8 @@ extension MPCC {
     func printReport(_ graph: Graph, unplanned: Graph, planning: BlockReLUPlanner.Result?) throws {
         let layers = PlanReport(graph: graph, table: planning?.table)
         print(layers.text, terminator: "")
+        let program = try lower(graph).program
+        print(costText(program), terminator: "")
         var accuracy: [String: Double] = [:]
         if let labels, let calibration {
             let inputs = try NPYArray.read(path: calibration)
@@ -107,6 +109,7 @@ extension MPCC {
             },
         ]
         if !accuracy.isEmpty { json["accuracy"] = accuracy }
+        json["cost"] = costJSON(program)
         if let planning {
             json["budget"] = planning.budget
             json["distortion"] = planning.distortion

@@ -58,8 +58,6 @@ struct Emulate: ParsableCommand {
     @Argument(help: "The program (.mpcb).") var program: String
     @Option(help: "Input array (float32 .npy).") var input: String
     @Option(help: "Where to write the output (float32 .npy).") var output: String?
-
-    func run() throws { throw CommandFailure.notImplemented("mpcr emulate") }
 }
 
 struct Bench: ParsableCommand {
@@ -81,6 +79,4 @@ struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Disassemble a program (.mpcb).")
 
     @Argument(help: "The program (.mpcb).") var program: String
-
-    func run() throws { throw CommandFailure.notImplemented("mpcr inspect") }
 }

@@ -1,0 +1,126 @@
+/// Predicted traffic of every instruction under the runtime's protocols
+/// (Runtime/PROTOCOLS.md). The compiler stores these figures in the program and the
+/// runtime counts the same payload bytes, so predicted and measured can be compared.
+///
+/// Values are 8-byte ring elements; bit vectors are packed 64 values per 8-byte word.
+public enum CostModel {
+    static let word = 8
+
+    /// Bytes of a vector of `n` bits.
+    static func bitBytes(_ n: Int) -> Int { (n + 63) / 64 * word }
+
+    /// The comparison circuit for a `bits`-bit DReLU: the carry into the top bit of
+    /// x0 + x1 from the two parties' low `bits - 1` bits, by a tree of (greater, equal)
+    /// pairs. Per level: combines that must also produce `equal` (3 AND openings per
+    /// party) and those that contain bit 0, whose `equal` is never used (2 openings).
+    public struct ComparisonCircuit: Sendable, Equatable {
+        public var leaves: Int
+        public var levels: [(withEqual: Int, withoutEqual: Int)]
+
+        public static func == (a: Self, b: Self) -> Bool {
+            a.leaves == b.leaves && a.levels.elementsEqual(b.levels) { $0 == $1 }
+        }
+
+        public init(bits: Int) {
+            leaves = bits - 1
+            levels = []
+            var nodes = leaves
+            while nodes > 1 {
+                let pairs = nodes / 2
+                // The least significant node is in a pair only when the count is even.
+                let lowest = nodes % 2 == 0 ? 1 : 0
+                levels.append((pairs - lowest, lowest))
+                nodes -= pairs
+            }
+        }
+
+        /// AND openings each of the client and the server sends, per compared value.
+        public var openingsPerParty: Int { leaves + levels.reduce(0) { $0 + 3 * $1.withEqual + 2 * $1.withoutEqual } }
+        /// Bits of AND-triple shares the helper sends (to the server) per compared value.
+        public var helperBits: Int { leaves + levels.reduce(0) { $0 + 2 * $1.withEqual + $1.withoutEqual } }
+    }
+
+    /// Signs of `values` shared values (or patch sums), then `pixels` shared values each
+    /// multiplied by its value's or patch's sign bit.
+    public static func signAndSelect(values: Int, pixels: Int, comparison: Comparison) -> Cost {
+        var cost = Cost()
+        guard values > 0 else { return cost }
+        let circuit = ComparisonCircuit(bits: comparison.bits)
+        // Per party: every AND opening of the circuit, the opened bit xor mask, and the
+        // multiplication's masked pixels (sent with the leaves, in round 1).
+        let perParty = circuit.openingsPerParty * bitBytes(values) + bitBytes(values) + word * pixels
+        cost.online = RoleBytes(client: perParty, server: perParty)
+        // Helper: triple shares for the circuit, the arithmetic share of each mask bit,
+        // and the share of mask bit x pixel mask.
+        cost.offline = RoleBytes(helper: circuit.helperBits * bitBytes(values) + word * values + word * pixels)
+        cost.rounds = 1 + circuit.levels.count + 1
+        cost.drelus = values
+        return cost
+    }
+
+    /// The cost of one instruction of `program`.
+    public static func cost(of instruction: Instruction, in program: Program) -> Cost {
+        func elements(_ register: Int) -> Int { program.instructions[register].elementCount }
+        var cost = Cost()
+        switch instruction.operation {
+        case let op as Conv:
+            cost = linear(input: elements(op.x), output: instruction.elementCount, weights: program.weights[op.weight].elementCount)
+        case let op as Dense:
+            cost = linear(input: elements(op.x), output: instruction.elementCount, weights: program.weights[op.weight].elementCount)
+        case let op as Scale:
+            cost = linear(input: elements(op.x), output: instruction.elementCount, weights: program.weights[op.weight].elementCount)
+        case let op as Mul:
+            // Beaver: both parties open both masked operands; the helper sends one share of c.
+            let opened = word * (elements(op.a) + elements(op.b))
+            cost.online = RoleBytes(client: opened, server: opened)
+            cost.offline = RoleBytes(helper: word * instruction.elementCount)
+            cost.rounds = 1
+        case is Reveal:
+            cost.online = RoleBytes(server: word * instruction.elementCount)
+            cost.rounds = 1
+        case let op as ReLU:
+            cost = signAndSelect(values: instruction.elementCount, pixels: instruction.elementCount, comparison: op.comparison)
+        case let op as BlockReLU:
+            let shape = instruction.shape
+            let planes = shape[0]
+            var patches = 0, pixels = 0
+            for block in op.blocks where block.isPatch {
+                patches += planes * block.patches(height: shape[2], width: shape[3])
+                pixels += planes * shape[2] * shape[3]
+            }
+            cost = signAndSelect(values: patches, pixels: pixels, comparison: op.comparison)
+        case let op as MaxPool:
+            // A tree of max(a, b) = b + relu(a - b) over each window's kh x kw values.
+            var count = op.window.kernel[0] * op.window.kernel[1]
+            while count > 1 {
+                let pairs = count / 2
+                var level = signAndSelect(values: instruction.elementCount * pairs, pixels: instruction.elementCount * pairs, comparison: op.comparison)
+                level.drelus = instruction.elementCount * pairs
+                cost = cost + level
+                count -= pairs
+            }
+        default:
+            break  // local: additions, truncation, pooling sums, data movement, epilogue
+        }
+        return cost
+    }
+
+    /// A linear layer with the server's weights: the client sends its share minus a
+    /// mask once (input-sized), the helper sends the server a masked product of masks
+    /// (output-sized), and the client receives the masked weights once per session.
+    static func linear(input: Int, output: Int, weights: Int) -> Cost {
+        var cost = Cost()
+        cost.online = RoleBytes(client: word * input)
+        cost.offline = RoleBytes(helper: word * output)
+        cost.session = RoleBytes(server: word * weights)
+        cost.rounds = 1
+        return cost
+    }
+
+    /// Sets every instruction's cost.
+    public static func annotate(_ program: inout Program) {
+        for index in program.instructions.indices {
+            program.instructions[index].cost = cost(of: program.instructions[index], in: program)
+        }
+    }
+}

@@ -1,0 +1,68 @@
+import Bytecode
+import Foundation
+
+/// The client's plaintext epilogue on revealed floats: softmax, argmax and resize.
+public enum Epilogue {
+    public static func softmax(_ x: [Float], shape: [Int], axis: Int) -> [Float] {
+        let inner = shape[(axis + 1)...].reduce(1, *), length = shape[axis]
+        let outer = x.count / max(length * inner, 1)
+        var out = x
+        for block in 0..<outer {
+            for offset in 0..<inner {
+                let base = block * length * inner + offset
+                var largest = -Float.infinity
+                for i in 0..<length { largest = max(largest, x[base + i * inner]) }
+                var sum: Float = 0
+                for i in 0..<length {
+                    let e = exp(x[base + i * inner] - largest)
+                    out[base + i * inner] = e
+                    sum += e
+                }
+                for i in 0..<length { out[base + i * inner] /= sum }
+            }
+        }
+        return out
+    }
+
+    /// Indices (as floats) of the largest value along `axis`.
+    public static func argMax(_ x: [Float], shape: [Int], _ op: ArgMax) -> [Float] {
+        let inner = shape[(op.axis + 1)...].reduce(1, *), length = shape[op.axis]
+        let outer = x.count / max(length * inner, 1)
+        var out: [Float] = []
+        out.reserveCapacity(outer * inner)
+        for block in 0..<outer {
+            for offset in 0..<inner {
+                let base = block * length * inner + offset
+                var best = 0
+                for i in 1..<max(length, 1) {
+                    let value = x[base + i * inner], current = x[base + best * inner]
+                    if value > current || (op.selectLastIndex && value == current) { best = i }
+                }
+                out.append(Float(best))
+            }
+        }
+        return out
+    }
+
+    public static func resize(_ x: [Float], shape: [Int], _ op: Resize, resultShape: [Int]) -> [Float] {
+        let rank = shape.count
+        let (h, w) = (shape[rank - 2], shape[rank - 1])
+        let (oh, ow) = (resultShape[rank - 2], resultShape[rank - 1])
+        let planes = x.count / max(h * w, 1)
+        let one = Float(1 << op.shift)
+        var out = [Float](repeating: 0, count: planes * oh * ow)
+        for plane in 0..<planes {
+            let source = plane * h * w
+            for (oy, row) in op.rows.enumerated() {
+                let r1 = Float(row.weight) / one
+                for (ox, column) in op.columns.enumerated() {
+                    let c1 = Float(column.weight) / one
+                    let top = (1 - c1) * x[source + row.index0 * w + column.index0] + c1 * x[source + row.index0 * w + column.index1]
+                    let bottom = (1 - c1) * x[source + row.index1 * w + column.index0] + c1 * x[source + row.index1 * w + column.index1]
+                    out[(plane * oh + oy) * ow + ox] = (1 - r1) * top + r1 * bottom
+                }
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,244 @@
+import Bytecode
+import CRingKernels
+
+/// Whole-tensor operations over Z_2^64 that every party applies to its own share (and the
+/// emulator to plaintext): linear layers with known weights, broadcasting arithmetic,
+/// pooling sums with public multipliers, resize, and data movement.
+public enum RingKernels {
+    /// Convolution of x [N, C, H, W] with weights [M, C/group, kh, kw] (+ bias[M]).
+    public static func conv(_ x: RingTensor, _ op: Conv, weight: [UInt64], weightShape: [Int], bias: [UInt64]?, resultShape: [Int]) -> RingTensor {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (m, kh, kw) = (weightShape[0], weightShape[2], weightShape[3])
+        let (oh, ow) = (resultShape[2], resultShape[3])
+        let groupChannels = c / op.group, groupOutputs = m / op.group
+        var geometry = mpc_ring_conv_geometry(
+            channels: Int32(groupChannels), height: Int32(h), width: Int32(w), kernelHeight: Int32(kh), kernelWidth: Int32(kw),
+            strideH: Int32(op.strides[0]), strideW: Int32(op.strides[1]), padTop: Int32(op.pads[0]), padLeft: Int32(op.pads[1]),
+            dilationH: Int32(op.dilations[0]), dilationW: Int32(op.dilations[1]), outHeight: Int32(oh), outWidth: Int32(ow))
+        var out = [UInt64](repeating: 0, count: n * m * oh * ow)
+        var scratch = [UInt64](repeating: 0, count: groupChannels * kh * kw * oh * ow)
+        let perGroupWeights = groupOutputs * groupChannels * kh * kw
+        x.values.withUnsafeBufferPointer { image in
+            weight.withUnsafeBufferPointer { weights in
+                out.withUnsafeMutableBufferPointer { result in
+                    scratch.withUnsafeMutableBufferPointer { scratch in
+                        for sample in 0..<n {
+                            for group in 0..<op.group {
+                                mpc_ring_conv2d(
+                                    &geometry, image.baseAddress! + (sample * c + group * groupChannels) * h * w, Int32(groupOutputs),
+                                    weights.baseAddress! + group * perGroupWeights,
+                                    result.baseAddress! + (sample * m + group * groupOutputs) * oh * ow, scratch.baseAddress!)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let bias {
+            let plane = oh * ow
+            for index in out.indices { out[index] &+= bias[(index / plane) % m] }
+        }
+        return RingTensor(shape: resultShape, values: out)
+    }
+
+    /// x [..., K] times w[N, K] transposed (+ bias[N]).
+    public static func dense(_ x: RingTensor, weight: [UInt64], weightShape: [Int], bias: [UInt64]?, resultShape: [Int]) -> RingTensor {
+        let (outputs, inner) = (weightShape[0], weightShape[1])
+        let rows = x.count / max(inner, 1)
+        var transposed = [UInt64](repeating: 0, count: inner * outputs)
+        for o in 0..<outputs { for k in 0..<inner { transposed[k * outputs + o] = weight[o * inner + k] } }
+        var out = [UInt64](repeating: 0, count: rows * outputs)
+        x.values.withUnsafeBufferPointer { a in
+            transposed.withUnsafeBufferPointer { b in
+                out.withUnsafeMutableBufferPointer { c in
+                    mpc_ring_gemm(Int32(rows), Int32(outputs), Int32(inner), a.baseAddress!, inner, b.baseAddress!, outputs, c.baseAddress!, outputs, 0)
+                }
+            }
+        }
+        if let bias { for index in out.indices { out[index] &+= bias[index % outputs] } }
+        return RingTensor(shape: resultShape, values: out)
+    }
+
+    /// Elementwise a op b with NumPy broadcasting to `shape`.
+    public static func broadcast(_ a: RingTensor, _ b: RingTensor, shape: [Int], _ op: (UInt64, UInt64) -> UInt64) -> RingTensor {
+        if a.shape == shape && b.shape == shape {
+            return RingTensor(shape: shape, values: zip(a.values, b.values).map(op))
+        }
+        let aIndex = broadcastIndex(a.shape, to: shape), bIndex = broadcastIndex(b.shape, to: shape)
+        let count = shape.reduce(1, *)
+        var out = [UInt64](repeating: 0, count: count)
+        for index in 0..<count { out[index] = op(a.values[aIndex(index)], b.values[bIndex(index)]) }
+        return RingTensor(shape: shape, values: out)
+    }
+
+    /// Maps a flat index of `shape` to the flat index of a broadcast operand.
+    static func broadcastIndex(_ operand: [Int], to shape: [Int]) -> (Int) -> Int {
+        let padded = Array(repeating: 1, count: shape.count - operand.count) + operand
+        var strides = [Int](repeating: 0, count: shape.count)
+        var stride = 1
+        for axis in padded.indices.reversed() {
+            strides[axis] = padded[axis] == 1 ? 0 : stride
+            stride *= padded[axis]
+        }
+        let outStrides = rowMajorStrides(shape)
+        return { flat in
+            var rest = flat, index = 0
+            for axis in shape.indices {
+                let coordinate = rest / outStrides[axis]
+                rest -= coordinate * outStrides[axis]
+                index += coordinate * strides[axis]
+            }
+            return index
+        }
+    }
+
+    static func rowMajorStrides(_ shape: [Int]) -> [Int] {
+        var strides = [Int](repeating: 1, count: shape.count)
+        var stride = 1
+        for axis in shape.indices.reversed() {
+            strides[axis] = stride
+            stride *= shape[axis]
+        }
+        return strides
+    }
+
+    /// Per output row or column of a pooling window: the kernel offsets inside the input
+    /// and the window's extent clipped to the padded input (onnxruntime's divisor rule).
+    static func windowRanges(count: Int, stride: Int, padBegin: Int, padEnd: Int, kernel: Int, dilation: Int, size: Int) -> [(valid: Range<Int>, padded: Int)] {
+        (0..<count).map { o in
+            let start = o * stride - padBegin
+            let first = start >= 0 ? 0 : (-start + dilation - 1) / dilation
+            let end = min(kernel, (size - start + dilation - 1) / dilation)
+            let paddedEnd = min(kernel, (size + padEnd - start + dilation - 1) / dilation)
+            return (first..<max(first, end), max(0, paddedEnd))
+        }
+    }
+
+    /// Average pooling before its trunc: window sums times round(2^shift / divisor).
+    public static func avgPool(_ x: RingTensor, _ op: AvgPool, resultShape: [Int]) -> RingTensor {
+        let window = op.window
+        let (planes, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
+        let (oh, ow) = (resultShape[2], resultShape[3])
+        let rows = windowRanges(count: oh, stride: window.strides[0], padBegin: window.pads[0], padEnd: window.pads[2], kernel: window.kernel[0], dilation: window.dilations[0], size: h)
+        let columns = windowRanges(count: ow, stride: window.strides[1], padBegin: window.pads[1], padEnd: window.pads[3], kernel: window.kernel[1], dilation: window.dilations[1], size: w)
+        var out = [UInt64](repeating: 0, count: planes * oh * ow)
+        for plane in 0..<planes {
+            for oy in 0..<oh {
+                let y0 = oy * window.strides[0] - window.pads[0]
+                for ox in 0..<ow {
+                    let x0 = ox * window.strides[1] - window.pads[1]
+                    var sum: UInt64 = 0
+                    for ky in rows[oy].valid {
+                        let line = plane * h * w + (y0 + ky * window.dilations[0]) * w + x0
+                        for kx in columns[ox].valid { sum &+= x.values[line + kx * window.dilations[1]] }
+                    }
+                    let divisor = op.countIncludePad ? rows[oy].padded * columns[ox].padded : rows[oy].valid.count * columns[ox].valid.count
+                    out[(plane * oh + oy) * ow + ox] = sum &* multiplier(divisor: divisor, shift: op.shift)
+                }
+            }
+        }
+        return RingTensor(shape: resultShape, values: out)
+    }
+
+    /// round(2^shift / divisor), the public multiplier that divides by a pool's count.
+    public static func multiplier(divisor: Int, shift: Int) -> UInt64 {
+        let d = UInt64(max(divisor, 1))
+        return ((1 << UInt64(shift)) + d / 2) / d
+    }
+
+    public static func globalAvgPool(_ x: RingTensor, shift: Int, resultShape: [Int]) -> RingTensor {
+        let planes = x.shape[0] * x.shape[1]
+        let size = x.count / max(planes, 1)
+        let scale = multiplier(divisor: size, shift: shift)
+        return RingTensor(shape: resultShape, values: (0..<planes).map { plane in
+            var sum: UInt64 = 0
+            for index in 0..<size { sum &+= x.values[plane * size + index] }
+            return sum &* scale
+        })
+    }
+
+    /// Max pooling's candidates: for each window position (ky, kx), the tensor of the
+    /// value at that position of every output's window; padded positions repeat the
+    /// window's first valid value, so every window has kh x kw candidates.
+    public static func poolCandidates(_ x: RingTensor, _ window: Window, resultShape: [Int]) -> [RingTensor] {
+        let (planes, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
+        let (oh, ow) = (resultShape[2], resultShape[3])
+        let (kh, kw) = (window.kernel[0], window.kernel[1])
+        let rows = windowRanges(count: oh, stride: window.strides[0], padBegin: window.pads[0], padEnd: window.pads[2], kernel: kh, dilation: window.dilations[0], size: h)
+        let columns = windowRanges(count: ow, stride: window.strides[1], padBegin: window.pads[1], padEnd: window.pads[3], kernel: kw, dilation: window.dilations[1], size: w)
+        var candidates = [[UInt64]](repeating: [UInt64](repeating: 0, count: planes * oh * ow), count: kh * kw)
+        for plane in 0..<planes {
+            for oy in 0..<oh {
+                let y0 = oy * window.strides[0] - window.pads[0]
+                for ox in 0..<ow {
+                    let x0 = ox * window.strides[1] - window.pads[1]
+                    let out = (plane * oh + oy) * ow + ox
+                    let firstY = rows[oy].valid.lowerBound, firstX = columns[ox].valid.lowerBound
+                    for ky in 0..<kh {
+                        for kx in 0..<kw {
+                            let (y, xx) = rows[oy].valid.contains(ky) && columns[ox].valid.contains(kx) ? (ky, kx) : (firstY, firstX)
+                            candidates[ky * kw + kx][out] = x.values[plane * h * w + (y0 + y * window.dilations[0]) * w + x0 + xx * window.dilations[1]]
+                        }
+                    }
+                }
+            }
+        }
+        return candidates.map { RingTensor(shape: resultShape, values: $0) }
+    }
+
+    /// Patch sums of the patch channels of a block ReLU, in (sample, channel, patch row,
+    /// patch column) order; identity and zero channels have none.
+    public static func patchSums(_ x: RingTensor, blocks: [BlockShape]) -> [UInt64] {
+        var sums: [UInt64] = []
+        forEachPatch(x.shape, blocks) { _, pixels in
+            var sum: UInt64 = 0
+            for pixel in pixels { sum &+= x.values[pixel] }
+            sums.append(sum)
+        }
+        return sums
+    }
+
+    /// Calls body(patch index, pixel indices) for every patch, in patchSums order.
+    public static func forEachPatch(_ shape: [Int], _ blocks: [BlockShape], _ body: (Int, [Int]) -> Void) {
+        let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
+        var patch = 0
+        var pixels: [Int] = []
+        for sample in 0..<n {
+            for channel in 0..<c where blocks[channel].isPatch {
+                let block = blocks[channel]
+                let base = (sample * c + channel) * h * w
+                for top in stride(from: 0, to: h, by: block.height) {
+                    for left in stride(from: 0, to: w, by: block.width) {
+                        pixels.removeAll(keepingCapacity: true)
+                        for y in top..<min(top + block.height, h) { for x in left..<min(left + block.width, w) { pixels.append(base + y * w + x) } }
+                        body(patch, pixels)
+                        patch += 1
+                    }
+                }
+            }
+        }
+    }
+
+    /// Separable interpolation with taps weighted out of 2^shift (no truncation).
+    public static func resize(_ x: RingTensor, _ op: Resize, resultShape: [Int]) -> RingTensor {
+        let rank = x.shape.count
+        let (h, w) = (x.shape[rank - 2], x.shape[rank - 1])
+        let (oh, ow) = (resultShape[rank - 2], resultShape[rank - 1])
+        let planes = x.count / max(h * w, 1)
+        let one = UInt64(1) << UInt64(op.shift)
+        var out = [UInt64](repeating: 0, count: planes * oh * ow)
+        for plane in 0..<planes {
+            let source = plane * h * w
+            for (oy, row) in op.rows.enumerated() {
+                let (r0, r1) = (one &- UInt64(row.weight), UInt64(row.weight))
+                for (ox, column) in op.columns.enumerated() {
+                    let (c0, c1) = (one &- UInt64(column.weight), UInt64(column.weight))
+                    let top = c0 &* x.values[source + row.index0 * w + column.index0] &+ c1 &* x.values[source + row.index0 * w + column.index1]
+                    let bottom = c0 &* x.values[source + row.index1 * w + column.index0] &+ c1 &* x.values[source + row.index1 * w + column.index1]
+                    out[(plane * oh + oy) * ow + ox] = r0 &* top &+ r1 &* bottom
+                }
+            }
+        }
+        return RingTensor(shape: resultShape, values: out)
+    }
+}

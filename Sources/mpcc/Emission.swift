@@ -1,0 +1,87 @@
+import Bytecode
+import CommandLineSupport
+import Foundation
+import IR
+import Lowering
+import MPCRuntime
+
+/// Lowering to bytecode: --emit bytecode (OUT.mpcb + OUT.mpcw), --emit asm, and the
+/// cost part of --emit report.
+extension MPCC {
+    func lower(_ graph: Graph) throws -> (program: Program, weights: WeightFile) {
+        do {
+            return try Lowering.lower(graph, options: Lowering.Options(fracBits: fracBits, approxDReLUBits: approxDrelu))
+        } catch let error as LoweringError {
+            throw CommandFailure(.userError, "\(model): \(error.message)")
+        }
+    }
+
+    /// Writes the program and, beside it, the server's weights.
+    func writeBytecode(_ graph: Graph) throws {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let (program, weights) = try lower(graph)
+        let programPath = outputPath ?? (model.hasSuffix(".onnx") ? String(model.dropLast(5)) : model) + ".mpcb"
+        let weightsPath = ProgramFiles.weightsPath(forProgram: programPath)
+        let programBytes = program.encoded()
+        let weightBytes = weights.encoded()
+        for (path, bytes) in [(programPath, programBytes), (weightsPath, weightBytes)] {
+            guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
+                throw CommandFailure(.userError, "cannot write \(path)")
+            }
+        }
+        let cost = program.totalCost
+        print("wrote \(programPath) (\(programBytes.count) bytes, \(program.instructions.count) instructions) and \(weightsPath) (\(weightBytes.count) bytes) in \((clock.now - start).formatted)")
+        print("predicted per inference: \(cost.drelus) DReLUs, \(cost.rounds) rounds, \(megabytes(cost.online.total)) online + \(megabytes(cost.offline.total)) offline; \(megabytes(cost.session.total)) once per session")
+    }
+
+    func megabytes(_ bytes: Int) -> String { "\(Double(bytes / 10_000) / 100) MB" }
+
+    /// Per source layer: DReLUs, bytes per role and rounds of its instructions, in program
+    /// order; only layers that communicate.
+    func costRows(_ program: Program) -> [(layer: String, cost: Cost)] {
+        var rows: [(layer: String, cost: Cost)] = []
+        var index: [String: Int] = [:]
+        for instruction in program.instructions where instruction.cost.perInferenceBytes + instruction.cost.session.total > 0 {
+            if let row = index[instruction.source] {
+                rows[row].cost = rows[row].cost + instruction.cost
+            } else {
+                index[instruction.source] = rows.count
+                rows.append((instruction.source, instruction.cost))
+            }
+        }
+        return rows
+    }
+
+    func costText(_ program: Program) -> String {
+        var lines = ["secure cost per inference (predicted; bytes sent by client / server / helper):"]
+        func line(_ name: String, _ cost: Cost) -> String {
+            let all = cost.online + cost.offline
+            return "  \(name.padding(toLength: 28, withPad: " ", startingAt: 0)) \(String(cost.drelus).leftAligned(9)) DReLUs  \(String(cost.rounds).leftAligned(4)) rounds  "
+                + "\(all.client) / \(all.server) / \(all.helper) B"
+        }
+        for row in costRows(program) { lines.append(line(row.layer, row.cost)) }
+        let total = program.totalCost
+        lines.append(line("total", total))
+        lines.append("  online \(megabytes(total.online.total)), offline \(megabytes(total.offline.total)), once per session \(megabytes(total.session.total))")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    func costJSON(_ program: Program) -> [String: Any] {
+        func json(_ cost: Cost) -> [String: Any] {
+            func roles(_ bytes: RoleBytes) -> [String: Int] { ["client": bytes.client, "server": bytes.server, "helper": bytes.helper] }
+            return ["drelus": cost.drelus, "rounds": cost.rounds, "online_bytes": roles(cost.online), "offline_bytes": roles(cost.offline), "session_bytes": roles(cost.session)]
+        }
+        var result = json(program.totalCost)
+        result["layers"] = costRows(program).map { row -> [String: Any] in
+            var entry = json(row.cost)
+            entry["name"] = row.layer
+            return entry
+        }
+        return result
+    }
+}
+
+extension String {
+    func leftAligned(_ width: Int) -> String { String(repeating: " ", count: max(0, width - count)) + self }
+}
