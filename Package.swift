@@ -78,6 +78,10 @@ let package = Package(
         .testTarget(
             name: "FloatEngineTests", dependencies: ["FloatEngine", "CKernels", "IR", "ONNXFrontend", "NPY", "Passes", "TestSupport"], swiftSettings: strict),
         .testTarget(
+            name: "LoweringTests",
+            dependencies: ["Lowering", "Bytecode", "MPCRuntime", "IR", "ONNXFrontend", "Passes", "FloatEngine", "NPY", "TestSupport"],
+            swiftSettings: strict),
+        .testTarget(
             name: "CommandLineTests", dependencies: ["mpcc", "mpcr", "NPY", "TestSupport"], swiftSettings: strict),
     ]
 )

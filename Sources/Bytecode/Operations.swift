@@ -30,6 +30,7 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
     case relu, blockReLU, maxPool, avgPool, globalAvgPool
     case reshape, transpose, slice, concat, pad, resize
     case softmax, argMax
+    case constant
 
     public var mnemonic: String {
         switch self {
@@ -58,6 +59,7 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
         case .resize: return "resize"
         case .softmax: return "softmax"
         case .argMax: return "argmax"
+        case .constant: return "constant"
         }
     }
 
@@ -89,6 +91,7 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
         case .resize: return Resize.self
         case .softmax: return Softmax.self
         case .argMax: return ArgMax.self
+        case .constant: return Constant.self
         }
     }
 }
@@ -125,6 +128,15 @@ public struct Input: Operation {
     public static let opcode = Opcode.input
     public init() {}
     public mutating func visit<V: FieldVisitor>(_ v: inout V) throws {}
+}
+
+/// A server weight as a shared tensor (server's share: the values; client's: zero), for
+/// constants that enter the computation as data (e.g. concatenated).
+public struct Constant: Operation {
+    public static let opcode = Opcode.constant
+    public var weight = 0
+    public init() {}
+    public mutating func visit<V: FieldVisitor>(_ v: inout V) throws { try v.weight("w", &weight) }
 }
 
 /// Opens a shared register to the client only, as float.
@@ -342,7 +354,7 @@ public struct GlobalAvgPool: Operation {
     }
 }
 
-/// Same elements, the result register's shape.
+/// Same elements, the result register's shape (shared or, in the epilogue, revealed).
 public struct Reshape: Operation {
     public static let opcode = Opcode.reshape
     public var x = 0

@@ -35,11 +35,16 @@ struct ProgramVerifier {
 
     private func check(_ instruction: Instruction) throws {
         let result = instruction.shape
-        try expect(instruction.domain == (Self.revealing.contains(instruction.opcode) ? .revealed : .shared) || instruction.opcode == .resize,
-                   "the result is in the wrong domain")
+        if let operand = Self.domainFollowing(instruction) {
+            try expect(instruction.domain == domain(operand), "the result must stay in its operand's domain")
+        } else {
+            try expect(instruction.domain == (Self.revealing.contains(instruction.opcode) ? .revealed : .shared), "the result is in the wrong domain")
+        }
         switch instruction.operation {
         case is Input:
             break
+        case let op as Constant:
+            try expect(result == program.weights[op.weight].shape, "result shape \(result) differs from the weight's \(program.weights[op.weight].shape)")
         case let op as Reveal:
             try shared(op.x)
             try expect(result == shape(op.x), "result shape \(result) differs from the operand's \(shape(op.x))")
@@ -92,15 +97,12 @@ struct ProgramVerifier {
             let x = shape(op.x)
             try expect(x.count >= 3 && result == Array(x.prefix(2)) + Array(repeating: 1, count: x.count - 2), "result shape \(result) is not the pooled \(x)")
         case let op as Reshape:
-            try shared(op.x)
             try expect(result.reduce(1, *) == program.instructions[op.x].elementCount, "reshape changes the element count")
         case let op as Transpose:
-            try shared(op.x)
             let x = shape(op.x)
             try expect(op.perm.sorted() == Array(0..<x.count), "perm \(op.perm) is not a permutation of \(x.count) axes")
             try expect(result == op.perm.map { x[$0] }, "result shape \(result) is not the transposed \(x)")
         case let op as Slice:
-            try shared(op.x)
             let x = shape(op.x)
             try expect(op.starts.count == x.count && op.steps.count == x.count && result.count == x.count, "slice needs a start and step per axis")
             for axis in x.indices {
@@ -129,7 +131,6 @@ struct ProgramVerifier {
             try expect(result == x.indices.map { x[$0] + op.pads[$0] + op.pads[$0 + x.count] }, "result shape \(result) is not the padded \(x)")
         case let op as Resize:
             let x = shape(op.x)
-            try expect(instruction.domain == domain(op.x), "resize keeps its operand's domain")
             try expect(x.count >= 2 && result.count == x.count && Array(result.dropLast(2)) == Array(x.dropLast(2)), "resize changes only the last two axes")
             try expect(op.rows.count == result[result.count - 2] && op.columns.count == result[result.count - 1], "resize needs one tap per output row and column")
             for (taps, size) in [(op.rows, x[x.count - 2]), (op.columns, x[x.count - 1])] {
@@ -146,6 +147,18 @@ struct ProgramVerifier {
             try expect(result == x, "result shape \(result) is not \(x)")
         default:
             throw BytecodeError("unknown operation")
+        }
+    }
+
+    /// Data movement runs in either domain (the epilogue reshapes revealed outputs); its
+    /// result follows its operand's.
+    static func domainFollowing(_ instruction: Instruction) -> Int? {
+        switch instruction.operation {
+        case let op as Reshape: return op.x
+        case let op as Transpose: return op.x
+        case let op as Slice: return op.x
+        case let op as Resize: return op.x
+        default: return nil
         }
     }
 

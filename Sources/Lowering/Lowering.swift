@@ -39,7 +39,7 @@ public struct Lowering {
     private var program: Program
     private var weights: [[Int64]] = []
     private var lowered: [ValueID: Lowered] = [:]
-    private var constants: [ValueID: Tensor]
+    private let constants: [ValueID: Tensor]
     private var weightIndex: [String: Int] = [:]
 
     /// What an IR value became.
@@ -95,10 +95,9 @@ public struct Lowering {
         }
     }
 
-    /// Nodes after which only softmax, argmax, resize and reshape follow up to the
-    /// outputs: they run at the client on the revealed output.
+    /// Softmax, argmax, resize and data movement after which nothing but such ops follow
+    /// up to the outputs: they run at the client on the revealed output.
     private func epilogueNodes() -> Set<Int> {
-        let defining = graph.definingNodes()
         var users: [ValueID: [Int]] = [:]
         for (index, node) in graph.nodes.enumerated() { for operand in node.operands { users[operand, default: []].append(index) } }
         let outputs = Set(graph.outputs)
@@ -107,14 +106,13 @@ public struct Lowering {
         for index in graph.nodes.indices.reversed() {
             let node = graph.nodes[index]
             switch node.op {
-            case .softmax, .argMax, .resize: break
+            case .softmax, .argMax, .resize, .reshape, .transpose, .slice: break
             default: continue
             }
             let uses = users[node.result] ?? []
             guard uses.allSatisfy({ epilogue.contains($0) }), !uses.isEmpty || outputs.contains(node.result) else { continue }
             epilogue.insert(index)
         }
-        _ = defining
         return epilogue
     }
 
@@ -125,19 +123,22 @@ public struct Lowering {
         return program.instructions.count - 1
     }
 
-    private func register(_ value: ValueID, _ label: String) throws -> Int {
+    /// The shared register of a value; a constant becomes the server's shared tensor.
+    private mutating func register(_ value: ValueID, _ label: String) throws -> Int {
         switch lowered[value] {
         case .shared(let register)?: return register
         case .revealed?: throw LoweringError("'\(label)' uses a revealed value inside the secure computation")
-        case .constant?: throw LoweringError("'\(label)' needs \(graph.name(of: value)) as a computed tensor, but it is a constant")
+        case .constant(let tensor)?:
+            var constant = Constant()
+            constant.weight = try weight(tensor, bits: f, name: graph.name(of: value))
+            let register = emit(constant, shape: tensor.shape, source: graph.name(of: value))
+            lowered[value] = .shared(register)
+            return register
         case nil: throw LoweringError("'\(label)' uses \(graph.name(of: value)) before it is defined")
         }
     }
 
-    private func constant(_ value: ValueID) -> Tensor? {
-        if case .constant(let tensor)? = lowered[value] { return tensor }
-        return nil
-    }
+    private func constant(_ value: ValueID) -> Tensor? { constants[value] }
 
     /// The quantized server weight for a constant tensor at `bits` fractional bits.
     private mutating func weight(_ tensor: Tensor, bits: Int, name: String) throws -> Int {
@@ -444,6 +445,18 @@ public struct Lowering {
             throw LoweringError("\(node.op.mnemonic) '\(label)' has a constant operand")
         }
         switch node.op {
+        case .reshape:
+            return .revealed(emit(Reshape(operand), shape: type.shape, domain: .revealed, source: label))
+        case .transpose(let perm):
+            var transpose = Transpose()
+            transpose.x = operand
+            transpose.perm = perm
+            return .revealed(emit(transpose, shape: type.shape, domain: .revealed, source: label))
+        case .slice(let starts, let steps, _):
+            var slice = Slice()
+            slice.x = operand
+            (slice.starts, slice.steps) = (starts, steps)
+            return .revealed(emit(slice, shape: type.shape, domain: .revealed, source: label))
         case .softmax(let axis):
             var softmax = Softmax()
             softmax.x = operand
@@ -459,7 +472,7 @@ public struct Lowering {
             resize.x = operand
             return .revealed(emit(resize, shape: type.shape, domain: .revealed, source: label))
         default:
-            preconditionFailure("only softmax, argmax and resize join the epilogue")
+            preconditionFailure("only softmax, argmax, resize and data movement join the epilogue")
         }
     }
 }

@@ -103,12 +103,24 @@ public struct Emulator: Sendable {
                 shared[index] = RingKernels.avgPool(x(op.x), op, resultShape: shape)
             case let op as GlobalAvgPool:
                 shared[index] = RingKernels.globalAvgPool(x(op.x), shift: op.shift, resultShape: shape)
+            case let op as Constant:
+                shared[index] = weightTensor(op.weight)
             case let op as Reshape:
-                shared[index] = RingTensor(shape: shape, values: x(op.x).values)
+                if instruction.domain == .revealed { revealed[index] = revealed[op.x] } else { shared[index] = RingTensor(shape: shape, values: x(op.x).values) }
             case let op as Transpose:
-                shared[index] = RingTensor(shape: shape, values: DataMovement.transpose(x(op.x).values, shape: x(op.x).shape, perm: op.perm))
+                let inputShape = program.instructions[op.x].shape
+                if instruction.domain == .revealed {
+                    revealed[index] = DataMovement.transpose(revealed[op.x]!, shape: inputShape, perm: op.perm)
+                } else {
+                    shared[index] = RingTensor(shape: shape, values: DataMovement.transpose(x(op.x).values, shape: inputShape, perm: op.perm))
+                }
             case let op as Slice:
-                shared[index] = RingTensor(shape: shape, values: DataMovement.slice(x(op.x).values, shape: x(op.x).shape, op, resultShape: shape))
+                let inputShape = program.instructions[op.x].shape
+                if instruction.domain == .revealed {
+                    revealed[index] = DataMovement.slice(revealed[op.x]!, shape: inputShape, op, resultShape: shape)
+                } else {
+                    shared[index] = RingTensor(shape: shape, values: DataMovement.slice(x(op.x).values, shape: inputShape, op, resultShape: shape))
+                }
             case let op as Concat:
                 shared[index] = RingTensor(shape: shape, values: DataMovement.concat(op.xs.map { (x($0).values, x($0).shape) }, axis: op.axis, resultShape: shape))
             case let op as Pad:

@@ -1,0 +1,92 @@
+import Bytecode
+import FloatEngine
+import IR
+import Lowering
+import MPCRuntime
+import NPY
+import ONNXFrontend
+import Passes
+import TestSupport
+import Testing
+
+/// The fixture's graph after the function-preserving passes (batch norms folded; ReLU6
+/// and max pooling kept), with the fixture's input.
+func preparedFixture(_ fixture: String) throws -> (graph: Graph, input: Tensor) {
+    var graph = try importONNX(path: modelsPath("\(fixture)/model.onnx")).graph
+    try PassManager(passes: PassRegistry.defaultPipeline(keepReLU6: true, keepMaxPool: true)).run(&graph)
+    let input = try NPYArray.read(path: modelsPath("\(fixture)/input.npy")).tensor
+    return (graph, input)
+}
+
+/// Float engine and emulator outputs (first output) on every row of `input`.
+func compare(_ graph: Graph, _ input: Tensor) throws -> (float: [Float], emulated: [Float], program: Program) {
+    let (program, weights) = try Lowering.lower(graph)
+    let decoded = try Program(decoding: program.encoded())
+    let emulator = Emulator(program: decoded, weights: try WeightFile(decoding: weights.encoded(), for: decoded))
+    let float = try FloatEngine(graph: graph).runBatch(input)[0].floats
+    let inputShape = graph.type(of: graph.inputs[0]).shape
+    let perRow = inputShape.reduce(1, *)
+    let values = input.floats
+    var emulated: [Float] = []
+    for row in 0..<(values.count / perRow) {
+        emulated += emulator.run(Array(values[(row * perRow)..<((row + 1) * perRow)]))[0]
+    }
+    return (float, emulated, decoded)
+}
+
+/// Replaces every rank-4 ReLU with a block ReLU of random block sizes per channel.
+func withRandomBlocks(_ graph: Graph, seed: UInt64) -> Graph {
+    var graph = graph
+    var generator = SeededGenerator(state: seed)
+    let choices = [BlockSize(1, 1), BlockSize(2, 2), BlockSize(1, 3), BlockSize(3, 2), BlockSize(4, 4), .identity, .zero]
+    for index in graph.nodes.indices {
+        guard case .relu = graph.nodes[index].op else { continue }
+        let shape = graph.type(of: graph.nodes[index].result).shape
+        guard shape.count == 4 else { continue }
+        graph.nodes[index].op = .blockReLU(BlockReLUPlan(blocks: (0..<shape[1]).map { _ in choices.randomElement(using: &generator)! }))
+    }
+    return graph
+}
+
+@Suite struct EmulatorTests {
+    /// Fixed point with 12 fractional bits on every fixture: each truncation and each
+    /// quantized weight is off by at most 2^-13 relative, resize coefficients by 2^-9;
+    /// through a few layers that stays below 0.5% of the output's scale.
+    @Test(arguments: allFixtures())
+    func emulatorMatchesFloatEngine(_ fixture: String) throws {
+        let (graph, input) = try preparedFixture(fixture)
+        let result = try compare(graph, input)
+        try checkClose(result, fixture)
+    }
+
+    /// The same with block ReLUs (random plans) wherever the fixture has ReLUs. A patch
+    /// whose float sum is within rounding of zero may flip, so the bound is on the
+    /// fraction of outputs that differ beyond the precision.
+    @Test(arguments: allFixtures())
+    func emulatorMatchesFloatEngineWithBlocks(_ fixture: String) throws {
+        let (plain, input) = try preparedFixture(fixture)
+        let graph = withRandomBlocks(plain, seed: 7)
+        guard graph != plain else { return }
+        let result = try compare(graph, input)
+        try checkClose(result, fixture)
+    }
+
+    func checkClose(_ result: (float: [Float], emulated: [Float], program: Program), _ fixture: String) throws {
+        #expect(result.float.count == result.emulated.count)
+        let scale = max(result.float.reduce(0) { max($0, abs($1)) }, 1)
+        let error = zip(result.float, result.emulated).reduce(0) { max($0, abs($1.0 - $1.1)) }
+        print("FIXTURE \(fixture) error \(error) scale \(scale) relative \(error / scale)")
+        #expect(error <= 0.005 * scale, "\(fixture): max abs error \(error) at output scale \(scale)")
+        // Classifier outputs: the same top-1 class wherever the float margin exceeds the error.
+        let shape = result.program.instructions[result.program.outputs[0]].shape
+        guard shape.count == 2, shape[1] > 1 else { return }
+        let width = shape[1]
+        for row in 0..<(result.float.count / width) {
+            let float = Array(result.float[(row * width)..<((row + 1) * width)])
+            let emulated = Array(result.emulated[(row * width)..<((row + 1) * width)])
+            let sorted = float.sorted(by: >)
+            guard sorted[0] - sorted[1] > 2 * error else { continue }
+            #expect(float.firstIndex(of: sorted[0]) == emulated.firstIndex(of: emulated.max()!), "\(fixture): top-1 differs in row \(row)")
+        }
+    }
+}
