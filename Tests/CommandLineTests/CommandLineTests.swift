@@ -103,7 +103,7 @@ func model(_ name: String) -> String { "\(repositoryRoot)/Models/\(name)/model.o
     }
 
     @Test func laterStagesSayNotImplemented() throws {
-        let result = try run("mpcc", [model("tiny_resnet"), "--approx-drelu", "16", "--emit", "ir"])
+        let result = try run("mpcr", ["local", "x.mpcb", "--input", "x.npy"])
         #expect(result.status == 1)
         #expect(result.stderr.contains("not implemented yet"))
     }

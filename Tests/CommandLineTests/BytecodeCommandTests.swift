@@ -1,0 +1,99 @@
+import NPY
+import TestSupport
+import Testing
+
+/// mpcc's bytecode output and mpcr's emulate and inspect, through the executables.
+@Suite struct BytecodeCommandTests {
+    /// Compiles tiny_resnet (original function) into a fresh directory.
+    func compiled(_ extra: [String] = []) throws -> (directory: String, program: String) {
+        let directory = temporaryDirectory()
+        let program = "\(directory)/tiny.mpcb"
+        let result = try run("mpcc", [model("tiny_resnet"), "--keep-maxpool", "--keep-relu6", "-o", program] + extra)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("wrote \(program)"))
+        #expect(result.stdout.contains("DReLUs"))
+        return (directory, program)
+    }
+
+    @Test func compileWritesProgramAndWeightsAndEmulateMatchesOnnxruntime() throws {
+        let (directory, program) = try compiled()
+        #expect(fileExists("\(directory)/tiny.mpcw"))
+        let result = try run("mpcr", ["emulate", program, "--input", "\(repositoryRoot)/Models/tiny_resnet/input.npy", "--output", "\(directory)/out.npy"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("input 1: class"))
+        let output = try NPYArray.read(path: "\(directory)/out.npy")
+        let reference = try NPYArray.read(path: "\(repositoryRoot)/Models/tiny_resnet/output.npy")
+        #expect(output.shape == reference.shape)
+        let error = zip(output.floats, reference.floats).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+        #expect(error < 0.02, "emulated output differs from onnxruntime's by \(error)")
+    }
+
+    @Test func inspectAndEmitAsmDisassembleTheSameProgram() throws {
+        let (_, program) = try compiled()
+        let inspect = try run("mpcr", ["inspect", program])
+        #expect(inspect.status == 0, "\(inspect.stderr)")
+        let asm = try run("mpcc", [model("tiny_resnet"), "--keep-maxpool", "--keep-relu6", "--emit", "asm"])
+        #expect(asm.status == 0, "\(asm.stderr)")
+        #expect(inspect.stdout == asm.stdout)
+        #expect(asm.stdout.contains("= conv %"))
+        #expect(asm.stdout.contains("= relu %"))
+        #expect(asm.stdout.contains("= reveal client %"))
+        #expect(asm.stdout.contains("; total:"))
+    }
+
+    @Test func reportShowsPredictedCost() throws {
+        let directory = temporaryDirectory()
+        let result = try run("mpcc", [model("tiny_resnet"), "--emit", "report", "--report", "\(directory)/r.json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("secure cost per inference"))
+        #expect(contents("\(directory)/r.json").contains("\"online_bytes\""))
+    }
+
+    @Test func corruptedProgramsAndForeignWeightsFailClearly() throws {
+        let (directory, program) = try compiled()
+        let input = "\(repositoryRoot)/Models/tiny_resnet/input.npy"
+        var bytes = readFile(program)!
+
+        bytes[bytes.count / 2] ^= 0x40
+        writeFile("\(directory)/flipped.mpcb", bytes)
+        let flipped = try run("mpcr", ["inspect", "\(directory)/flipped.mpcb"])
+        #expect(flipped.status == 1)
+        #expect(flipped.stderr.contains("corrupt"), "\(flipped.stderr)")
+
+        writeFile("\(directory)/short.mpcb", Array(readFile(program)!.prefix(100)))
+        let short = try run("mpcr", ["inspect", "\(directory)/short.mpcb"])
+        #expect(short.status == 1)
+        #expect(short.stderr.contains("truncated"), "\(short.stderr)")
+
+        // Weights of another program beside this one.
+        let other = try run("mpcc", [model("tiny_resnet_avgpool"), "-o", "\(directory)/other.mpcb"])
+        #expect(other.status == 0)
+        writeFile("\(directory)/tiny.mpcw", readFile("\(directory)/other.mpcw")!)
+        let foreign = try run("mpcr", ["emulate", program, "--input", input])
+        #expect(foreign.status == 1)
+        #expect(foreign.stderr.contains("another program"), "\(foreign.stderr)")
+
+        let missing = try run("mpcr", ["emulate", "\(directory)/none.mpcb", "--input", input])
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("cannot read"))
+    }
+
+    @Test func emulateRejectsInputsOfTheWrongShape() throws {
+        let (_, program) = try compiled()
+        let result = try run("mpcr", ["emulate", program, "--input", "\(repositoryRoot)/Models/odd_shapes/input.npy"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("the program takes inputs of shape"), "\(result.stderr)")
+    }
+
+    @Test func blockPlansAndApproximateDReLUsCompile() throws {
+        let directory = temporaryDirectory()
+        let program = "\(directory)/planned.mpcb"
+        let result = try run("mpcc", [model("tiny_resnet"), "--budget", "0.1", "--approx-drelu", "16", "-o", program])
+        #expect(result.status == 0, "\(result.stderr)")
+        let asm = try run("mpcr", ["inspect", program])
+        #expect(asm.stdout.contains("block_relu"))
+        #expect(asm.stdout.contains("bits=16"))
+        let emulated = try run("mpcr", ["emulate", program, "--input", "\(repositoryRoot)/Models/tiny_resnet/input.npy"])
+        #expect(emulated.status == 0, "\(emulated.stderr)")
+    }
+}
