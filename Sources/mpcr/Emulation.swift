@@ -36,8 +36,9 @@ enum RunInputs {
         return ((0..<count).map { Array(values[($0 * perInference)..<(($0 + 1) * perInference)]) }, count)
     }
 
-    /// Writes the first output of every inference, stacked, and prints top classes.
-    static func report(outputs: [[[Float]]], program: Program, to path: String?) throws {
+    /// Writes the first output of every inference, stacked, and prints top classes (or
+    /// the accuracy against labels).
+    static func report(outputs: [[[Float]]], program: Program, to path: String?, labels: String? = nil) throws {
         let outputShape = program.instructions[program.outputs[0]].shape
         let rows = outputs.count
         let stacked = outputs.flatMap { $0[0] }
@@ -45,7 +46,16 @@ enum RunInputs {
         if let path {
             do { try NPYArray(shape: shape, float32: stacked).write(path: path) } catch let error as NPYError { throw CommandFailure(.userError, error.message) }
         }
-        if outputShape.count == 2 && outputShape[0] == 1 {
+        let isClassifier = outputShape.count == 2 && outputShape[0] == 1
+        if let labels {
+            let truth: NPYArray
+            do { truth = try NPYArray.read(path: labels) } catch let error as NPYError { throw CommandFailure(.userError, error.message) }
+            guard case .int64(let classes) = truth.data, classes.count == rows, isClassifier else {
+                throw CommandFailure(.userError, "\(labels) must hold one int64 class per input of a classifier")
+            }
+            let accuracy = top1Accuracy(stacked, classes)
+            print("accuracy: \(Int((accuracy * Double(rows)).rounded()))/\(rows) = \(accuracy)")
+        } else if isClassifier {
             for line in topClassLines(stacked, rows: rows) { print(line) }
         }
     }
@@ -63,7 +73,7 @@ extension Emulate {
         let elapsed = clock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         print("emulated \(count) inference\(count == 1 ? "" : "s") in plaintext fixed point (\(program.fracBits) fractional bits): \((seconds / Double(max(count, 1)) * 1e5).rounded() / 100) ms per inference")
-        try RunInputs.report(outputs: outputs, program: program, to: output)
+        try RunInputs.report(outputs: outputs, program: program, to: output, labels: labels)
     }
 }
 

@@ -58,6 +58,7 @@ struct Emulate: ParsableCommand {
     @Argument(help: "The program (.mpcb).") var program: String
     @Option(help: "Input array (float32 .npy).") var input: String
     @Option(help: "Where to write the output (float32 .npy).") var output: String?
+    @Option(help: "Class labels of the inputs (int64 .npy): print the accuracy.") var labels: String?
 }
 
 struct Bench: ParsableCommand {
