@@ -19,8 +19,8 @@ func preparedFixture(_ fixture: String) throws -> (graph: Graph, input: Tensor) 
 }
 
 /// Float engine and emulator outputs (first output) on every row of `input`.
-func compare(_ graph: Graph, _ input: Tensor) throws -> (float: [Float], emulated: [Float], program: Program) {
-    let (program, weights) = try Lowering.lower(graph)
+func compare(_ graph: Graph, _ input: Tensor, options: Lowering.Options = Lowering.Options()) throws -> (float: [Float], emulated: [Float], program: Program) {
+    let (program, weights) = try Lowering.lower(graph, options: options)
     let decoded = try Program(decoding: program.encoded())
     let emulator = Emulator(program: decoded, weights: try WeightFile(decoding: weights.encoded(), for: decoded))
     let float = try FloatEngine(graph: graph).runBatch(input)[0].floats
@@ -69,6 +69,30 @@ func withRandomBlocks(_ graph: Graph, seed: UInt64) -> Graph {
         guard graph != plain else { return }
         let result = try compare(graph, input)
         try checkClose(result, fixture)
+    }
+
+    /// With DReLUs on a 16-bit window (values up to 2^8 in magnitude keep their sign),
+    /// the whole models stay as close as with exact ones.
+    @Test(arguments: wholeModels)
+    func approximateDReLUsStayClose(_ fixture: String) throws {
+        let (plain, input) = try preparedFixture(fixture)
+        let result = try compare(withRandomBlocks(plain, seed: 11), input, options: Lowering.Options(approxDReLUBits: 16))
+        #expect(result.program.instructions.contains { ($0.operation as? ReLU)?.comparison.bits == 16 || ($0.operation as? BlockReLU)?.comparison.bits == 16 })
+        try checkClose(result, fixture)
+    }
+
+    /// The disassembly of whole models, compared with IR/golden/bytecode/<model>.asm
+    /// (`MPCC_UPDATE_GOLDEN=1 swift test --filter GoldenBytecode` after a deliberate change).
+    @Test(arguments: ["tiny_resnet", "tiny_segnet", "tiny_mobilenetv2"])
+    func goldenBytecode(_ fixture: String) throws {
+        let (graph, _) = try preparedFixture(fixture)
+        let text = Disassembler.text(try Lowering.lower(graph).program)
+        let path = "\(repositoryRoot)/IR/golden/bytecode/\(fixture).asm"
+        if getenvString("MPCC_UPDATE_GOLDEN") != nil {
+            writeFile(path, Array(text.utf8))
+        }
+        let golden = readFile(path).map { String(decoding: $0, as: UTF8.self) }
+        #expect(golden == text, "\(fixture): disassembly differs from \(path)")
     }
 
     func checkClose(_ result: (float: [Float], emulated: [Float], program: Program), _ fixture: String) throws {
