@@ -42,7 +42,13 @@ let package = Package(
         .target(name: "Lowering", dependencies: ["IR", "Bytecode"], swiftSettings: strict),
         // Z_2^64 matrix products for the runtime and the emulator (always optimized).
         .target(name: "CRingKernels", cSettings: [.unsafeFlags(["-O3"])]),
-        .target(name: "MPCRuntime", dependencies: ["Bytecode", "NPY", "CRingKernels"], swiftSettings: strict),
+        .target(
+            name: "MPCRuntime",
+            dependencies: [
+                "Bytecode", "NPY", "CRingKernels",
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: strict),
         .target(
             name: "CommandLineSupport",
             dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -80,6 +86,10 @@ let package = Package(
         .testTarget(
             name: "LoweringTests",
             dependencies: ["Lowering", "Bytecode", "MPCRuntime", "IR", "ONNXFrontend", "Passes", "FloatEngine", "NPY", "TestSupport"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "MPCRuntimeTests",
+            dependencies: ["MPCRuntime", "Lowering", "Bytecode", "IR", "ONNXFrontend", "Passes", "FloatEngine", "NPY", "TestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "CommandLineTests", dependencies: ["mpcc", "mpcr", "NPY", "TestSupport"], swiftSettings: strict),

@@ -219,6 +219,17 @@ public enum RingKernels {
         }
     }
 
+    /// Zeroes the channels whose block is `zero`.
+    public static func zeroChannels(_ x: inout RingTensor, blocks: [BlockShape]) {
+        let plane = x.shape[2] * x.shape[3]
+        for (channel, block) in blocks.enumerated() where block == .zero {
+            for sample in 0..<x.shape[0] {
+                let start = (sample * x.shape[1] + channel) * plane
+                for pixel in start..<(start + plane) { x.values[pixel] = 0 }
+            }
+        }
+    }
+
     /// Separable interpolation with taps weighted out of 2^shift (no truncation).
     public static func resize(_ x: RingTensor, _ op: Resize, resultShape: [Int]) -> RingTensor {
         let rank = x.shape.count

@@ -1,0 +1,71 @@
+import Bytecode
+import Foundation
+
+/// Three parties as threads of this process over in-memory links: the transport of the
+/// tests and of `mpcr bench`.
+public struct MemorySession {
+    public let parties: [Role: Party]
+
+    public init(program: Program, weights: WeightFile, timeout: Double = 60) {
+        let (clientServer, serverClient) = MemoryLink.pair("client", "server", timeout: timeout)
+        let (clientHelper, helperClient) = MemoryLink.pair("client", "helper", timeout: timeout)
+        let (serverHelper, helperServer) = MemoryLink.pair("server", "helper", timeout: timeout)
+        parties = [
+            .client: Party(role: .client, program: program, weights: nil, links: [.server: clientServer, .helper: clientHelper]),
+            .server: Party(role: .server, program: program, weights: weights, links: [.client: serverClient, .helper: serverHelper]),
+            .helper: Party(role: .helper, program: program, weights: nil, links: [.client: helperClient, .server: helperServer]),
+        ]
+    }
+
+    /// Runs `body` for each role on its own thread and waits for all three; the first
+    /// error (if any) is rethrown after the others stop.
+    public func run(_ body: @escaping @Sendable (Party) throws -> Void) throws {
+        let group = DispatchGroup()
+        let errors = ErrorBox()
+        for role in Role.allCases {
+            let party = UncheckedParty(party: parties[role]!)
+            group.enter()
+            let thread = Thread {
+                do { try body(party.party) } catch {
+                    errors.record(error)
+                    for link in party.party.links.values { link.close() }
+                }
+                group.leave()
+            }
+            thread.stackSize = 16 << 20
+            thread.start()
+        }
+        group.wait()
+        if let error = errors.first { throw error }
+    }
+
+    /// Setup, then one inference per input; the client's outputs.
+    public func infer(_ inputs: [[Float]]) throws -> [[[Float]]] {
+        let results = ResultBox()
+        try run { party in
+            try party.setup()
+            for input in inputs {
+                let output = try party.infer(party.role == .client ? input : nil)
+                if let output { results.append(output) }
+            }
+        }
+        return results.values
+    }
+}
+
+/// Parties are used by one thread at a time.
+struct UncheckedParty: @unchecked Sendable { let party: Party }
+
+final class ErrorBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var errors: [any Error] = []
+    func record(_ error: any Error) { lock.withLock { errors.append(error) } }
+    var first: (any Error)? { lock.withLock { errors.first } }
+}
+
+final class ResultBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: [[[Float]]] = []
+    func append(_ value: [[Float]]) { lock.withLock { stored.append(value) } }
+    var values: [[[Float]]] { lock.withLock { stored } }
+}

@@ -1,0 +1,176 @@
+import Bytecode
+
+/// The three roles. The client owns the input and alone learns the output; the server
+/// owns the weights; the helper deals correlated randomness and sees no data.
+public enum Role: String, CaseIterable, Sendable {
+    case client, server, helper
+}
+
+/// What one party measured for one instruction.
+public struct Measured: Sendable, Equatable {
+    public var bytesSent = 0
+    public var rounds = 0
+    public var seconds = 0.0
+    public init() {}
+}
+
+/// One party of a session: its links to the two others, the pairwise PRGs agreed at
+/// setup, and (server) the weights. `setup` runs once per session; `infer` once per
+/// input. Runtime/PROTOCOLS.md describes every message.
+public final class Party {
+    public let role: Role
+    public let program: Program
+    public let links: [Role: Link]
+    /// PRG shared with each other role.
+    var shared: [Role: PRG] = [:]
+    /// Server: the weights. Client: W - B (masked once per session). Helper: B.
+    var weights: [Int: [UInt64]] = [:]
+    /// Bytes this party sent during setup (keys, hashes, masked weights).
+    public private(set) var sessionBytes = 0
+    /// Per instruction of the last inference.
+    public private(set) var measured: [Measured] = []
+
+    var current = Measured()
+    /// The client's input during `infer`.
+    var input: [Float]?
+
+    /// `weights` only for the server.
+    public init(role: Role, program: Program, weights: WeightFile?, links: [Role: Link]) {
+        self.role = role
+        self.program = program
+        self.links = links
+        if let weights {
+            for (index, tensor) in weights.tensors.enumerated() { self.weights[index] = tensor.map { UInt64(bitPattern: $0) } }
+        }
+    }
+
+    // MARK: - Messages
+
+    func send(_ peer: Role, _ words: [UInt64]) throws {
+        let bytes = words.withUnsafeBytes { Array($0) }
+        try links[peer]!.send(bytes)
+        current.bytesSent += bytes.count
+        sessionCounter?.pointee += bytes.count
+    }
+
+    /// Receives a frame of exactly `count` words from `peer`.
+    func receive(_ peer: Role, count: Int) throws -> [UInt64] {
+        let frame = try links[peer]!.receive()
+        guard frame.count == count * 8 else {
+            throw PeerError("the \(peer.rawValue) sent a malformed frame (\(frame.count) bytes where the protocol expects \(count * 8))")
+        }
+        var words = [UInt64](repeating: 0, count: count)
+        words.withUnsafeMutableBytes { $0.copyBytes(from: frame) }
+        return words
+    }
+
+    /// Client and server: send `words` to the other and receive theirs (one round).
+    func exchange(_ words: [UInt64]) throws -> [UInt64] {
+        let peer: Role = role == .client ? .server : .client
+        try send(peer, words)
+        current.rounds += 1
+        return try receive(peer, count: words.count)
+    }
+
+    private var sessionCounter: UnsafeMutablePointer<Int>?
+
+    // MARK: - Setup
+
+    /// Checks that all three run the same program, agrees fresh pairwise PRG keys (drawn
+    /// from the OS CSPRNG by the first of each pair), and masks the weights of every
+    /// linear layer once: the server sends W - B to the client, B drawn from the PRG it
+    /// shares with the helper.
+    public func setup() throws {
+        let counter = UnsafeMutablePointer<Int>.allocate(capacity: 1)
+        counter.pointee = 0
+        sessionCounter = counter
+        defer {
+            sessionBytes = counter.pointee
+            sessionCounter = nil
+            counter.deallocate()
+        }
+        let hash = program.hash
+        let others = Role.allCases.filter { $0 != role }
+        for peer in others { try links[peer]!.send(hash) }
+        for peer in others {
+            let theirs = try links[peer]!.receive()
+            guard theirs == hash else {
+                throw PeerError("the \(peer.rawValue) runs a different program (its hash differs from this program's); give all three parties the same .mpcb")
+            }
+        }
+        for peer in others {
+            // The earlier role of each pair (client < server < helper) draws the key.
+            if Role.allCases.firstIndex(of: role)! < Role.allCases.firstIndex(of: peer)! {
+                let key = PRG.freshKey()
+                try links[peer]!.send(key)
+                shared[peer] = PRG(key: key)
+            } else {
+                let key = try links[peer]!.receive()
+                guard key.count == 32 else { throw PeerError("the \(peer.rawValue) sent a malformed key") }
+                shared[peer] = PRG(key: key)
+            }
+        }
+        for index in Party.maskedWeights(program) {
+            let count = program.weights[index].elementCount
+            switch role {
+            case .server:
+                let mask = shared[.helper]!.words(count)
+                try send(.client, zip(weights[index]!, mask).map { $0 &- $1 })
+            case .helper:
+                weights[index] = shared[.server]!.words(count)
+            case .client:
+                weights[index] = try receive(.server, count: count)
+            }
+        }
+    }
+
+    /// Weights of linear layers (conv, dense, scale), in first-use order.
+    static func maskedWeights(_ program: Program) -> [Int] {
+        var seen = Set<Int>(), order: [Int] = []
+        for instruction in program.instructions {
+            let weight: Int?
+            switch instruction.operation {
+            case let op as Conv: weight = op.weight
+            case let op as Dense: weight = op.weight
+            case let op as Scale: weight = op.weight
+            default: weight = nil
+            }
+            if let weight, seen.insert(weight).inserted { order.append(weight) }
+        }
+        return order
+    }
+
+    // MARK: - Inference
+
+    /// Runs the program once. The client passes its input and receives the outputs; the
+    /// server and the helper pass nil and receive nil.
+    public func infer(_ input: [Float]?) throws -> [[Float]]? {
+        var shares = [RingTensor?](repeating: nil, count: program.instructions.count)
+        var revealed = [[Float]?](repeating: nil, count: program.instructions.count)
+        measured = []
+        let lastUse = Emulator.lastUses(program)
+        self.input = input
+        defer { self.input = nil }
+        let clock = ContinuousClock()
+        for (index, instruction) in program.instructions.enumerated() {
+            current = Measured()
+            let start = clock.now
+            let holdsShares = role != .helper
+            if instruction.domain == .revealed {
+                if role == .client || instruction.operation is Reveal {
+                    try runRevealed(instruction, index, &shares, &revealed)
+                }
+            } else if let result = try runShared(instruction, shares: shares) {
+                shares[index] = holdsShares ? result : nil
+            }
+            for operand in Emulator.operands(of: instruction) where lastUse[operand] == index {
+                shares[operand] = nil
+                revealed[operand] = nil
+            }
+            let elapsed = clock.now - start
+            current.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            measured.append(current)
+        }
+        return role == .client ? program.outputs.map { revealed[$0]! } : nil
+    }
+}

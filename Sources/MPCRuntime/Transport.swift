@@ -1,0 +1,115 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A peer failed: disconnected, timed out, or sent a frame that does not fit the
+/// protocol. Commands exit with status 3 on it.
+public struct PeerError: Error, Equatable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// One direction-agnostic, ordered, reliable channel to one peer. Frames keep their
+/// boundaries; `send` does not wait for the peer to read.
+public protocol Link: AnyObject, Sendable {
+    func send(_ frame: [UInt8]) throws
+    /// The next frame; throws PeerError when the peer is gone or the timeout passes.
+    func receive() throws -> [UInt8]
+    func close()
+}
+
+/// An in-memory link between two threads of one process (tests, `mpcr bench`).
+public final class MemoryLink: Link, @unchecked Sendable {
+    private let inbox: Mailbox
+    private let outbox: Mailbox
+    private let peerName: String
+    private let timeout: Double
+
+    private init(inbox: Mailbox, outbox: Mailbox, peerName: String, timeout: Double) {
+        self.inbox = inbox
+        self.outbox = outbox
+        self.peerName = peerName
+        self.timeout = timeout
+    }
+
+    /// Two connected ends; each names the other in its errors.
+    public static func pair(_ first: String, _ second: String, timeout: Double = 60) -> (MemoryLink, MemoryLink) {
+        let a = Mailbox(), b = Mailbox()
+        return (MemoryLink(inbox: a, outbox: b, peerName: second, timeout: timeout), MemoryLink(inbox: b, outbox: a, peerName: first, timeout: timeout))
+    }
+
+    public func send(_ frame: [UInt8]) throws {
+        guard outbox.put(frame) else { throw PeerError("the \(peerName) closed the connection") }
+    }
+
+    public func receive() throws -> [UInt8] {
+        switch inbox.take(timeout: timeout) {
+        case .frame(let frame): return frame
+        case .closed: throw PeerError("the \(peerName) closed the connection")
+        case .timedOut: throw PeerError("the \(peerName) sent nothing for \(Int(timeout)) s")
+        }
+    }
+
+    public func close() {
+        inbox.close()
+        outbox.close()
+    }
+}
+
+/// A closable queue of frames with a timed wait.
+final class Mailbox: @unchecked Sendable {
+    enum Taken { case frame([UInt8]), closed, timedOut }
+
+    private var mutex = pthread_mutex_t()
+    private var condition = pthread_cond_t()
+    private var frames: [[UInt8]] = []
+    private var head = 0
+    private var closed = false
+
+    init() {
+        pthread_mutex_init(&mutex, nil)
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(&condition, &attributes)
+    }
+
+    func put(_ frame: [UInt8]) -> Bool {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        guard !closed else { return false }
+        frames.append(frame)
+        pthread_cond_signal(&condition)
+        return true
+    }
+
+    func take(timeout: Double) -> Taken {
+        var deadline = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &deadline)
+        let nanoseconds = Int(deadline.tv_nsec) + Int((timeout - timeout.rounded(.down)) * 1e9)
+        deadline.tv_sec += Int(timeout) + nanoseconds / 1_000_000_000
+        deadline.tv_nsec = nanoseconds % 1_000_000_000
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        while head == frames.count && !closed {
+            if pthread_cond_timedwait(&condition, &mutex, &deadline) == ETIMEDOUT && head == frames.count { return .timedOut }
+        }
+        guard head < frames.count else { return .closed }
+        let frame = frames[head]
+        frames[head] = []
+        head += 1
+        if head > 64 && head * 2 > frames.count {
+            frames.removeFirst(head)
+            head = 0
+        }
+        return .frame(frame)
+    }
+
+    func close() {
+        pthread_mutex_lock(&mutex)
+        closed = true
+        pthread_cond_broadcast(&condition)
+        pthread_mutex_unlock(&mutex)
+    }
+}

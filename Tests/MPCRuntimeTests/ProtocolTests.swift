@@ -1,0 +1,62 @@
+import Bytecode
+import MPCRuntime
+import TestSupport
+import Testing
+
+/// Programs of one protocol instruction, run by three parties against plaintext.
+@Suite struct ProtocolTests {
+    func reluProgram(count: Int, comparison: Comparison) -> Program {
+        var relu = ReLU()
+        relu.x = 0
+        relu.comparison = comparison
+        var program = Program(fracBits: 12, instructions: [
+            Instruction(Input(), shape: [1, count], source: "x"),
+            Instruction(relu, shape: [1, count], source: "relu"),
+            Instruction(Reveal(1), shape: [1, count], domain: .revealed, source: "out"),
+        ], outputs: [2])
+        CostModel.annotate(&program)
+        return program
+    }
+
+    @Test(arguments: [Comparison.exact, Comparison(bits: 16, dropped: 5), Comparison(bits: 8, dropped: 0), Comparison(bits: 32, dropped: 12)])
+    func reluMatchesPlaintext(_ comparison: Comparison) throws {
+        var generator = SeededGenerator(state: 3)
+        // Values near 0, at powers of two, and large magnitudes, in units of 2^-12.
+        var values: [Float] = [0, 1.0 / 4096, -1.0 / 4096, 2.0 / 4096, -2.0 / 4096]
+        for k in 0..<19 { values += [Float(1 << k) / 4096, -Float(1 << k) / 4096, Float((1 << k) - 1) / 4096, -Float((1 << k) + 1) / 4096] }
+        for _ in 0..<300 { values.append(Float.random(in: -100...100, using: &generator)) }
+        let program = reluProgram(count: values.count, comparison: comparison)
+        let weights = WeightFile(programHash: program.hash, tensors: [])
+        let secure = try MemorySession(program: program, weights: weights).infer([values])[0][0]
+        let expected = Emulator(program: program, weights: weights).run(values)[0]
+        let limit = Float(1 << comparison.dropped) / 4096
+        for (index, value) in values.enumerated() where secure[index] != expected[index] {
+            // Only the carry of the dropped bits may flip a sign, and only next to zero.
+            #expect(abs(value) <= limit, "relu(\(value)) = \(secure[index]), expected \(expected[index]) with \(comparison)")
+        }
+    }
+
+    @Test(arguments: [Comparison.exact, Comparison(bits: 16, dropped: 8)])
+    func blockReLUMatchesPlaintext(_ comparison: Comparison) throws {
+        var generator = SeededGenerator(state: 9)
+        let shape = [1, 6, 7, 5]
+        let count = shape.reduce(1, *)
+        var block = BlockReLU()
+        block.blocks = [BlockShape(1, 1), BlockShape(2, 2), BlockShape(3, 2), .identity, .zero, BlockShape(7, 5)]
+        block.comparison = comparison
+        var program = Program(fracBits: 12, instructions: [
+            Instruction(Input(), shape: shape, source: "x"),
+            Instruction(block, shape: shape, source: "block"),
+            Instruction(Reveal(1), shape: shape, domain: .revealed, source: "out"),
+        ], outputs: [2])
+        CostModel.annotate(&program)
+        let weights = WeightFile(programHash: program.hash, tensors: [])
+        for _ in 0..<5 {
+            let values = (0..<count).map { _ in Float.random(in: -4...4, using: &generator) }
+            let secure = try MemorySession(program: program, weights: weights).infer([values])[0][0]
+            let expected = Emulator(program: program, weights: weights).run(values)[0]
+            let differing = zip(secure, expected).filter { $0 != $1 }.count
+            #expect(differing == 0, "\(differing) of \(count) pixels differ with \(comparison)")
+        }
+    }
+}
