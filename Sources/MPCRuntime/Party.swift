@@ -47,7 +47,11 @@ public final class Party {
     // MARK: - Messages
 
     func send(_ peer: Role, _ words: [UInt64]) throws {
-        let bytes = words.withUnsafeBytes { Array($0) }
+        try sendFrame(peer, words.withUnsafeBytes { Array($0) })
+    }
+
+    /// Sends and counts a frame (for this instruction, or for the session during setup).
+    func sendFrame(_ peer: Role, _ bytes: [UInt8]) throws {
         try links[peer]!.send(bytes)
         current.bytesSent += bytes.count
         sessionCounter?.pointee += bytes.count
@@ -91,7 +95,7 @@ public final class Party {
         }
         let hash = program.hash
         let others = Role.allCases.filter { $0 != role }
-        for peer in others { try links[peer]!.send(hash) }
+        for peer in others { try sendFrame(peer, hash) }
         for peer in others {
             let theirs = try links[peer]!.receive()
             guard theirs == hash else {
@@ -102,7 +106,7 @@ public final class Party {
             // The earlier role of each pair (client < server < helper) draws the key.
             if Role.allCases.firstIndex(of: role)! < Role.allCases.firstIndex(of: peer)! {
                 let key = PRG.freshKey()
-                try links[peer]!.send(key)
+                try sendFrame(peer, key)
                 shared[peer] = PRG(key: key)
             } else {
                 let key = try links[peer]!.receive()

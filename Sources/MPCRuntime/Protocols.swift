@@ -63,8 +63,10 @@ extension Party {
         switch role {
         case .server:
             try send(.client, mine)
+            current.rounds += 1
         case .client:
             let theirs = try receive(.server, count: mine.count)
+            current.rounds += 1
             revealed[index] = FixedPoint.decode(zip(mine, theirs).map { $0 &+ $1 }, fracBits: program.fracBits)
         case .helper:
             break

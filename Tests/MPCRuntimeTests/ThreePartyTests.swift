@@ -53,4 +53,27 @@ func compiledFixture(_ fixture: String, approx: Int? = nil, blocks: Bool = false
             }
         }
     }
+
+    /// Every instruction's bytes, per role, are exactly what the cost model predicted.
+    @Test(arguments: ["tiny_resnet", "odd_shapes", "tiny_segnet"])
+    func measuredBytesEqualPredicted(_ fixture: String) throws {
+        let (program, weights, inputs) = try compiledFixture(fixture, approx: 16, blocks: true)
+        let session = MemorySession(program: program, weights: weights)
+        _ = try session.infer([inputs[0]])
+        let (client, server, helper) = (session.parties[.client]!, session.parties[.server]!, session.parties[.helper]!)
+        for (index, instruction) in program.instructions.enumerated() {
+            let cost = instruction.cost
+            let name = "\(fixture) %\(index) \(instruction.opcode.mnemonic)"
+            #expect(client.measured[index].bytesSent == cost.online.client + cost.offline.client, "\(name): client")
+            #expect(server.measured[index].bytesSent == cost.online.server + cost.offline.server, "\(name): server")
+            #expect(helper.measured[index].bytesSent == cost.online.helper + cost.offline.helper, "\(name): helper")
+            #expect(max(client.measured[index].rounds, server.measured[index].rounds) == cost.rounds, "\(name): rounds")
+        }
+        // Setup: the masked weights, plus 32-byte program hashes to both peers and the keys.
+        let total = program.totalCost.session
+        #expect(server.sessionBytes == total.server + 2 * 32 + 32)
+        #expect(client.sessionBytes == 2 * 32 + 2 * 32)
+        #expect(helper.sessionBytes == 2 * 32)
+        #expect(total.client == 0 && total.helper == 0)
+    }
 }
