@@ -66,7 +66,7 @@ let package = Package(
             name: "mpcr",
             dependencies: [
                 "CommandLineSupport", "MPCRuntime", "Bytecode", "NPY",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict),
 

@@ -128,6 +128,10 @@ public final class Party {
         }
     }
 
+    /// Setup bytes beside the masked weights: the program hash to both peers and a key
+    /// to each later role.
+    public var handshakeBytes: Int { 2 * 32 + 32 * (Role.allCases.count - 1 - Role.allCases.firstIndex(of: role)!) }
+
     /// Weights of linear layers (conv, dense, scale), in first-use order.
     static func maskedWeights(_ program: Program) -> [Int] {
         var seen = Set<Int>(), order: [Int] = []

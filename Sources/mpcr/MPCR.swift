@@ -1,19 +1,21 @@
 import ArgumentParser
 import CommandLineSupport
+import MPCRuntime
 
 @main
 struct MPCR: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mpcr",
         abstract: "Run an mpcc program with three parties (client, server, helper).",
-        subcommands: [Local.self, Party.self, Emulate.self, Bench.self, Inspect.self])
+        subcommands: [Local.self, MPCRParty.self, Emulate.self, Bench.self, Inspect.self])
 
     static func main() { runAsMain() }
 }
 
 /// The role a process plays in the protocol.
-enum Role: String, ExpressibleByArgument, CaseIterable {
+enum RoleOption: String, ExpressibleByArgument, CaseIterable {
     case client, server, helper
+    var runtime: Role { Role(rawValue: rawValue)! }
 }
 
 struct Local: ParsableCommand {
@@ -24,20 +26,21 @@ struct Local: ParsableCommand {
     @Option(help: "Input array (float32 .npy).") var input: String
     @Option(help: "Where to write the output (float32 .npy).") var output: String?
     @Option(help: "Write times, bytes and rounds per party and layer as JSON.") var report: String?
-
-    func run() throws { throw CommandFailure.notImplemented("mpcr local") }
+    @Option(help: "Seconds a party waits for a message before giving up.") var timeout: Double = 30
+    @Flag(help: "Send frames unencrypted (local benchmarking only).") var insecurePlaintext = false
 }
 
-struct Party: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run one party of a multi-host run.")
+struct MPCRParty: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "party", abstract: "Run one party of a multi-host run.")
 
-    @Option(help: "This process's role.") var role: Role
+    @Option(help: "This process's role.") var role: RoleOption
     @Option(help: "Hosts, ports, keys and timeouts of the three parties (JSON).") var config: String
     @Option(help: "The program (.mpcb).") var program: String
     @Option(help: "The server's weights (.mpcw).") var weights: String?
     @Option(help: "The client's input (float32 .npy).") var input: String?
     @Option(help: "Where the client writes the output (float32 .npy).") var output: String?
     @Option(help: "Write times, bytes and rounds as JSON.") var report: String?
+    @Flag(help: "Send frames unencrypted (local benchmarking only; all three must agree).") var insecurePlaintext = false
 
     func validate() throws {
         if role == .server && weights == nil { throw ValidationError("the server needs --weights") }
@@ -48,7 +51,6 @@ struct Party: ParsableCommand {
         }
     }
 
-    func run() throws { throw CommandFailure.notImplemented("mpcr party") }
 }
 
 struct Emulate: ParsableCommand {

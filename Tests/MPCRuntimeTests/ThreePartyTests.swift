@@ -71,9 +71,9 @@ func compiledFixture(_ fixture: String, approx: Int? = nil, blocks: Bool = false
         }
         // Setup: the masked weights, plus 32-byte program hashes to both peers and the keys.
         let total = program.totalCost.session
-        #expect(server.sessionBytes == total.server + 2 * 32 + 32)
-        #expect(client.sessionBytes == 2 * 32 + 2 * 32)
-        #expect(helper.sessionBytes == 2 * 32)
+        #expect(server.sessionBytes == total.server + 2 * 32 + 32 && server.handshakeBytes == 2 * 32 + 32)
+        #expect(client.sessionBytes == 2 * 32 + 2 * 32 && client.handshakeBytes == client.sessionBytes)
+        #expect(helper.sessionBytes == 2 * 32 && helper.handshakeBytes == helper.sessionBytes)
         #expect(total.client == 0 && total.helper == 0)
     }
 }

@@ -1,0 +1,162 @@
+import Crypto
+import Foundation
+
+/// A bad parties.json or key file (a user error, exit 1).
+public struct ConfigError: Error, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// parties.json (Runtime/parties.json): where each role listens, each role's public key
+/// (X25519, hex), the path of this host's private key, and timeouts.
+public struct PartiesConfig: Sendable {
+    public struct Endpoint: Sendable {
+        public var host: String
+        public var port: Int?
+        public var publicKey: [UInt8]?
+        public var privateKeyFile: String?
+    }
+
+    public var parties: [Role: Endpoint]
+    /// Longest wait for any message of a running session.
+    public var timeout: Double
+    /// Longest wait for the peers to come up and connect.
+    public var connectTimeout: Double
+    /// Directory of the config file (relative key paths resolve against it).
+    public var directory: String
+
+    public init(parties: [Role: Endpoint], timeout: Double, connectTimeout: Double, directory: String) {
+        self.parties = parties
+        self.timeout = timeout
+        self.connectTimeout = connectTimeout
+        self.directory = directory
+    }
+
+    public static func read(path: String) throws -> PartiesConfig {
+        guard let data = FileManager.default.contents(atPath: path) else { throw ConfigError("cannot read \(path)") }
+        guard let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { throw ConfigError("\(path) is not a JSON object") }
+        guard let parties = json["parties"] as? [String: Any] else { throw ConfigError("\(path) has no \"parties\" object") }
+        var endpoints: [Role: Endpoint] = [:]
+        for role in Role.allCases {
+            guard let entry = parties[role.rawValue] as? [String: Any] else { throw ConfigError("\(path) has no entry for the \(role.rawValue)") }
+            guard let host = entry["host"] as? String else { throw ConfigError("\(path): the \(role.rawValue) has no \"host\"") }
+            let port = entry["port"] as? Int
+            if role != .client {
+                guard let port, (1...65535).contains(port) else { throw ConfigError("\(path): the \(role.rawValue) needs a \"port\" between 1 and 65535") }
+            }
+            var key: [UInt8]?
+            if let hex = entry["public_key"] as? String {
+                guard let bytes = hexBytes(hex), bytes.count == 32 else { throw ConfigError("\(path): the \(role.rawValue)'s public_key is not 64 hex digits") }
+                key = bytes
+            }
+            endpoints[role] = Endpoint(host: host, port: port, publicKey: key, privateKeyFile: entry["private_key_file"] as? String)
+        }
+        let timeout = json["timeout_seconds"] as? Double ?? 30
+        let connect = json["connect_timeout_seconds"] as? Double ?? 30
+        guard timeout > 0, connect > 0 else { throw ConfigError("\(path): timeouts must be positive") }
+        return PartiesConfig(parties: endpoints, timeout: timeout, connectTimeout: connect, directory: (path as NSString).deletingLastPathComponent)
+    }
+
+    /// This role's private key (hex in the file named by private_key_file).
+    func privateKey(for role: Role) throws -> Curve25519.KeyAgreement.PrivateKey {
+        guard let file = parties[role]!.privateKeyFile else { throw ConfigError("parties.json names no private_key_file for the \(role.rawValue)") }
+        let path = file.hasPrefix("/") ? file : directory + "/" + file
+        guard let data = FileManager.default.contents(atPath: path),
+              let bytes = hexBytes(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)), bytes.count == 32,
+              let key = try? Curve25519.KeyAgreement.PrivateKey(rawRepresentation: bytes)
+        else { throw ConfigError("\(path) does not hold a 32-byte private key in hex") }
+        guard Array(key.publicKey.rawRepresentation) == parties[role]!.publicKey else {
+            throw ConfigError("the private key in \(path) does not match the \(role.rawValue)'s public_key in parties.json")
+        }
+        return key
+    }
+}
+
+func hexBytes(_ text: String) -> [UInt8]? {
+    let characters = Array(text.utf8)
+    guard characters.count % 2 == 0 else { return nil }
+    var bytes: [UInt8] = []
+    for index in stride(from: 0, to: characters.count, by: 2) {
+        guard let byte = UInt8(String(decoding: characters[index..<(index + 2)], as: UTF8.self), radix: 16) else { return nil }
+        bytes.append(byte)
+    }
+    return bytes
+}
+
+func hexString(_ bytes: [UInt8]) -> String { bytes.map { String($0, radix: 16).leftPadded(2) }.joined() }
+
+extension String {
+    func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+}
+
+/// Opens this party's three-party links: the client connects to the server and the
+/// helper, the helper connects to the server; the server and the helper listen. Each
+/// link starts with a hello (magic, version, role, ephemeral X25519 key); unless
+/// `insecure`, both ends derive per-direction ChaCha20-Poly1305 keys from the ephemeral
+/// and the static Diffie-Hellman secrets (so only the holders of the configured keys can
+/// talk) and prove it with a first sealed frame.
+public enum Network {
+    static let magic: [UInt8] = Array("MPCR".utf8) + [1]
+
+    public static func connect(role: Role, config: PartiesConfig, insecure: Bool, listenPort: Int? = nil) throws -> [Role: Link] {
+        let staticKey = insecure ? nil : try config.privateKey(for: role)
+        var links: [Role: Link] = [:]
+        let accepts: [Role] = role == .server ? [.client, .helper] : role == .helper ? [.client] : []
+        let connects: [Role] = role == .client ? [.server, .helper] : role == .helper ? [.server] : []
+        let listener = accepts.isEmpty ? nil : try Listener(port: listenPort ?? config.parties[role]!.port!)
+        for peer in connects {
+            let endpoint = config.parties[peer]!
+            let link = try TCPLink.connect(host: endpoint.host, port: endpoint.port!, peerName: peer.rawValue, deadline: config.connectTimeout, timeout: config.timeout)
+            try handshake(link, role: role, expecting: [peer], connector: true, staticKey: staticKey, config: config)
+            links[peer] = link
+        }
+        var waiting = Set(accepts)
+        while !waiting.isEmpty, let listener {
+            let link = try listener.accept(deadline: config.connectTimeout, timeout: config.timeout, waitingFor: waiting.map(\.rawValue).sorted().joined(separator: " and "))
+            let peer = try handshake(link, role: role, expecting: waiting, connector: false, staticKey: staticKey, config: config)
+            links[peer] = link
+            waiting.remove(peer)
+        }
+        return links
+    }
+
+    @discardableResult
+    static func handshake(_ link: TCPLink, role: Role, expecting: Set<Role>, connector: Bool, staticKey: Curve25519.KeyAgreement.PrivateKey?, config: PartiesConfig) throws -> Role {
+        let ephemeral = Curve25519.KeyAgreement.PrivateKey()
+        let roleByte = UInt8(Role.allCases.firstIndex(of: role)!)
+        let hello = magic + [roleByte, staticKey == nil ? 0 : 1] + Array(ephemeral.publicKey.rawRepresentation)
+        try link.send(hello)
+        let theirs = try link.receive()
+        guard theirs.count == hello.count, Array(theirs.prefix(magic.count)) == magic, Int(theirs[5]) < Role.allCases.count else {
+            throw PeerError("a peer sent a malformed hello (not an mpcr party of this version)")
+        }
+        let peer = Role.allCases[Int(theirs[5])]
+        link.peerName = peer.rawValue
+        guard expecting.contains(peer) else { throw PeerError("the \(peer.rawValue) connected where the \(expecting.map(\.rawValue).sorted().joined(separator: " or ")) was expected") }
+        guard (theirs[6] == 1) == (staticKey != nil) else {
+            throw PeerError("the \(peer.rawValue) runs \(theirs[6] == 1 ? "with" : "without") encryption and this party \(staticKey != nil ? "with" : "without"); use --insecure-plaintext on all three or none")
+        }
+        guard let staticKey else { return peer }
+        guard let peerStatic = config.parties[peer]!.publicKey, let peerStaticKey = try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: peerStatic),
+              let peerEphemeral = try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: theirs[7...])
+        else { throw PeerError("the \(peer.rawValue)'s keys are malformed") }
+        let ee = try ephemeral.sharedSecretFromKeyAgreement(with: peerEphemeral)
+        let ss = try staticKey.sharedSecretFromKeyAgreement(with: peerStaticKey)
+        let (first, second) = connector ? (hello, theirs) : (theirs, hello)
+        var material = ee.withUnsafeBytes { Array($0) } + ss.withUnsafeBytes { Array($0) }
+        defer { material = [] }
+        let keys = HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: material), salt: Array("mpcr handshake v1".utf8), info: first + second, outputByteCount: 64)
+        let bytes = keys.withUnsafeBytes { Array($0) }
+        let forward = SymmetricKey(data: bytes[0..<32]), backward = SymmetricKey(data: bytes[32..<64])
+        link.sealing = FrameSealer(key: connector ? forward : backward)
+        link.opening = FrameSealer(key: connector ? backward : forward)
+        try link.send(Array("confirm".utf8))
+        do {
+            guard try link.receive() == Array("confirm".utf8) else { throw PeerError("the \(peer.rawValue) failed the key confirmation") }
+        } catch let error as PeerError where error.message.contains("failed authentication") {
+            throw PeerError("the \(peer.rawValue) holds a different key than parties.json says (key confirmation failed)")
+        }
+        return peer
+    }
+}

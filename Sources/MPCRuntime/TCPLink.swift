@@ -1,0 +1,195 @@
+import Crypto
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A link over one TCP connection: 4-byte little-endian length prefixes, TCP_NODELAY, a
+/// writer thread so that sends never wait for the peer to read (both directions move at
+/// once), a timeout on every read, and optionally ChaCha20-Poly1305 on every frame with
+/// a key from the handshake (Handshake.swift). Counted bytes are payload bytes.
+public final class TCPLink: Link, @unchecked Sendable {
+    static let maxFrame = 1 << 31
+
+    private let fd: Int32
+    var peerName: String
+    private let timeout: Double
+    private let outgoing = Mailbox()
+    private let writerDone = DispatchSemaphore(value: 0)
+    private var writeError: String?
+    private let lock = NSLock()
+    var sealing: FrameSealer?
+    var opening: FrameSealer?
+
+    init(fd: Int32, peerName: String, timeout: Double) {
+        self.fd = fd
+        self.peerName = peerName
+        self.timeout = timeout
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        let thread = Thread { [self] in writerLoop() }
+        thread.start()
+    }
+
+    deinit { close() }
+
+    public func send(_ frame: [UInt8]) throws {
+        if let failure = lock.withLock({ writeError }) { throw PeerError(failure) }
+        let payload = sealing.map { $0.seal(frame) } ?? frame
+        var header = [UInt8](repeating: 0, count: 4)
+        withUnsafeBytes(of: UInt32(payload.count).littleEndian) { header = Array($0) }
+        guard outgoing.put(header + payload) else { throw PeerError("the connection to the \(peerName) is closed") }
+    }
+
+    public func receive() throws -> [UInt8] {
+        let header = try read(4)
+        let length = Int(UInt32(header[0]) | UInt32(header[1]) << 8 | UInt32(header[2]) << 16 | UInt32(header[3]) << 24)
+        guard length < TCPLink.maxFrame else { throw PeerError("the \(peerName) sent a malformed frame (length \(length))") }
+        let payload = try read(length)
+        guard let opening else { return payload }
+        guard let plain = opening.open(payload) else {
+            throw PeerError("a frame from the \(peerName) failed authentication (wrong key, or tampered with)")
+        }
+        return plain
+    }
+
+    public func close() {
+        outgoing.close()
+        shutdown(fd, Int32(SHUT_RDWR))
+    }
+
+    /// Waits (bounded) until queued frames are written, then closes.
+    public func finish() {
+        outgoing.close()
+        _ = writerDone.wait(timeout: .now() + timeout)
+        Glibc.close(fd)
+    }
+
+    private func writerLoop() {
+        defer { writerDone.signal() }
+        while true {
+            guard case .frame(let bytes) = outgoing.take(timeout: 1e9) else { return }
+            var offset = 0
+            while offset < bytes.count {
+                let written = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL)) }
+                if written <= 0 {
+                    if written < 0 && errno == EINTR { continue }
+                    lock.withLock { writeError = "the \(peerName) disconnected" }
+                    return
+                }
+                offset += written
+            }
+        }
+    }
+
+    /// Reads exactly `count` bytes, waiting at most `timeout` for each chunk.
+    private func read(_ count: Int) throws -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: count)
+        var offset = 0
+        while offset < count {
+            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&descriptor, 1, Int32(timeout * 1000))
+            if ready < 0 && errno == EINTR { continue }
+            guard ready > 0 else { throw PeerError("the \(peerName) sent nothing for \(Int(timeout)) s") }
+            let received = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + offset, count - offset, 0) }
+            if received < 0 && errno == EINTR { continue }
+            guard received > 0 else { throw PeerError("the \(peerName) closed the connection") }
+            offset += received
+        }
+        return buffer
+    }
+
+    // MARK: - Connecting
+
+    /// Connects to host:port, retrying until `deadline` seconds pass (the peer may start
+    /// later).
+    static func connect(host: String, port: Int, peerName: String, deadline: Double, timeout: Double) throws -> TCPLink {
+        let start = Date()
+        var lastError = "no attempt"
+        while Date().timeIntervalSince(start) < deadline {
+            var hints = addrinfo()
+            hints.ai_family = AF_UNSPEC
+            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+            var result: UnsafeMutablePointer<addrinfo>?
+            let status = getaddrinfo(host, String(port), &hints, &result)
+            guard status == 0, let first = result else {
+                throw PeerError("cannot resolve the \(peerName)'s host \(host): \(String(cString: gai_strerror(status)))")
+            }
+            defer { freeaddrinfo(result) }
+            let fd = socket(first.pointee.ai_family, first.pointee.ai_socktype, first.pointee.ai_protocol)
+            if fd >= 0 && Glibc.connect(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0 {
+                return TCPLink(fd: fd, peerName: peerName, timeout: timeout)
+            }
+            lastError = String(cString: strerror(errno))
+            if fd >= 0 { Glibc.close(fd) }
+            usleep(50_000)
+        }
+        throw PeerError("cannot reach the \(peerName) at \(host):\(port) within \(Int(deadline)) s (\(lastError))")
+    }
+}
+
+/// A listening socket that accepts the peers that connect to this party.
+final class Listener {
+    let fd: Int32
+
+    init(port: Int) throws {
+        fd = socket(AF_INET6, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw PeerError("cannot open a socket: \(String(cString: strerror(errno)))") }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var zero: Int32 = 0
+        setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &zero, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in6()
+        address.sin6_family = sa_family_t(AF_INET6)
+        address.sin6_port = in_port_t(UInt16(port).bigEndian)
+        address.sin6_addr = in6addr_any
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
+        guard bound == 0 else {
+            let reason = String(cString: strerror(errno))
+            Glibc.close(fd)
+            throw PeerError("cannot listen on port \(port): \(reason)")
+        }
+        guard listen(fd, 8) == 0 else { throw PeerError("cannot listen on port \(port): \(String(cString: strerror(errno)))") }
+    }
+
+    /// The next connection, within `deadline` seconds.
+    func accept(deadline: Double, timeout: Double, waitingFor: String) throws -> TCPLink {
+        var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&descriptor, 1, Int32(deadline * 1000)) > 0 else { throw PeerError("the \(waitingFor) did not connect within \(Int(deadline)) s") }
+        let connection = Glibc.accept(fd, nil, nil)
+        guard connection >= 0 else { throw PeerError("accepting a connection failed: \(String(cString: strerror(errno)))") }
+        return TCPLink(fd: connection, peerName: "peer", timeout: timeout)
+    }
+
+    deinit { Glibc.close(fd) }
+}
+
+/// ChaCha20-Poly1305 for one direction of a link, with a frame counter as the nonce.
+final class FrameSealer: @unchecked Sendable {
+    private let key: SymmetricKey
+    private var counter: UInt64 = 0
+    private let lock = NSLock()
+
+    init(key: SymmetricKey) { self.key = key }
+
+    private func nextNonce() -> ChaChaPoly.Nonce {
+        lock.withLock {
+            var bytes = [UInt8](repeating: 0, count: 12)
+            withUnsafeBytes(of: counter.littleEndian) { bytes.replaceSubrange(0..<8, with: $0) }
+            counter += 1
+            return try! ChaChaPoly.Nonce(data: bytes)
+        }
+    }
+
+    func seal(_ plain: [UInt8]) -> [UInt8] {
+        let box = try! ChaChaPoly.seal(plain, using: key, nonce: nextNonce())
+        return Array(box.ciphertext) + Array(box.tag)
+    }
+
+    func open(_ sealed: [UInt8]) -> [UInt8]? {
+        guard sealed.count >= 16 else { return nil }
+        guard let box = try? ChaChaPoly.SealedBox(nonce: nextNonce(), ciphertext: sealed.dropLast(16), tag: sealed.suffix(16)) else { return nil }
+        return (try? ChaChaPoly.open(box, using: key)).map { Array($0) }
+    }
+}

@@ -1,0 +1,211 @@
+import Bytecode
+import CommandLineSupport
+import Crypto
+import Foundation
+import MPCRuntime
+import NPY
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Maps runtime errors to DESIGN.md's exit codes: peers and networks 3, the rest 1.
+func runPartyStep<T>(_ body: () throws -> T) throws -> T {
+    do { return try body() } catch let error as PeerError {
+        throw CommandFailure(.peerFailure, error.message)
+    } catch let error as ConfigError {
+        throw CommandFailure(.userError, error.message)
+    } catch let error as BytecodeError {
+        throw CommandFailure(.userError, error.message)
+    }
+}
+
+func seconds(_ duration: Duration) -> Double { Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18 }
+
+extension Party {
+    /// This role's JSON report: times, bytes, rounds, predictions, per instruction.
+    func report(wall: Double, offline: Double, online: Double, inferences: Int) -> [String: Any] {
+        let predicted = program.totalCost
+        func roleBytes(_ bytes: RoleBytes) -> Int {
+            switch role {
+            case .client: return bytes.client
+            case .server: return bytes.server
+            case .helper: return bytes.helper
+            }
+        }
+        let layers = program.instructions.enumerated().map { index, instruction -> [String: Any] in
+            let measured = self.measured[index]
+            return [
+                "index": index, "op": instruction.opcode.mnemonic, "source": instruction.source, "seconds": measured.seconds,
+                "bytes_sent": measured.bytesSent, "rounds": measured.rounds,
+                "predicted_bytes": roleBytes(instruction.cost.online) + roleBytes(instruction.cost.offline), "predicted_rounds": instruction.cost.rounds,
+            ]
+        }
+        return [
+            "role": role.rawValue, "wall_seconds": wall, "offline_seconds": offline, "online_seconds": online, "inferences": inferences,
+            "bytes_sent": measured.reduce(0) { $0 + $1.bytesSent } * max(inferences, 1) + sessionBytes, "session_bytes": sessionBytes,
+            "rounds": measured.reduce(0) { $0 + $1.rounds },
+            "predicted_bytes": (roleBytes(predicted.online) + roleBytes(predicted.offline)) * max(inferences, 1) + roleBytes(predicted.session) + handshakeBytes,
+            "layers": layers,
+        ]
+    }
+}
+
+extension MPCRParty {
+    func run() throws {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let program = try RunInputs.program(self.program)
+        let weightFile = role == .server ? try RunInputs.weights(weights, programPath: self.program, for: program) : nil
+        let rows = role == .client ? try RunInputs.inferences(input!, for: program).rows : []
+        let config = try runPartyStep { try PartiesConfig.read(path: self.config) }
+        let links = try runPartyStep { try Network.connect(role: role.runtime, config: config, insecure: insecurePlaintext) }
+        defer { for link in links.values { (link as? TCPLink)?.finish() } }
+        let party = Party(role: role.runtime, program: program, weights: weightFile, links: links)
+        let setupStart = clock.now
+        try runPartyStep { try party.setup() }
+        let offline = seconds(clock.now - setupStart)
+        // The client tells the others how many inferences follow.
+        let count: Int
+        if role == .client {
+            count = rows.count
+            for peer in [Role.server, .helper] { try runPartyStep { try links[peer]!.send(withUnsafeBytes(of: UInt64(count).littleEndian) { Array($0) }) } }
+        } else {
+            let frame = try runPartyStep { try links[.client]!.receive() }
+            guard frame.count == 8 else { throw CommandFailure(.peerFailure, "the client sent a malformed inference count") }
+            count = Int(frame.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) })
+            guard count <= 1 << 20 else { throw CommandFailure(.peerFailure, "the client announced \(count) inferences") }
+        }
+        let onlineStart = clock.now
+        var outputs: [[[Float]]] = []
+        for index in 0..<count {
+            let result = try runPartyStep { try party.infer(role == .client ? rows[index] : nil) }
+            if let result { outputs.append(result) }
+        }
+        let online = seconds(clock.now - onlineStart)
+        if role == .client {
+            try RunInputs.report(outputs: outputs, program: program, to: output)
+        }
+        if let report {
+            let json = party.report(wall: seconds(clock.now - start), offline: offline, online: online, inferences: count)
+            let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
+            guard FileManager.default.createFile(atPath: report, contents: data) else { throw CommandFailure(.userError, "cannot write \(report)") }
+        }
+    }
+}
+
+extension Local {
+    /// Starts the three parties as processes on loopback with fresh keys and ports,
+    /// waits for them (stopping all if one fails), and prints the summary.
+    func run() throws {
+        let program = try RunInputs.program(self.program)
+        _ = try RunInputs.weights(nil, programPath: self.program, for: program)
+        _ = try RunInputs.inferences(input, for: program)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mpcr-local-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var parties: [String: Any] = [:]
+        for role in Role.allCases {
+            let key = Curve25519.KeyAgreement.PrivateKey()
+            let keyPath = "\(directory)/\(role.rawValue).key"
+            guard FileManager.default.createFile(atPath: keyPath, contents: Data(hex(Array(key.rawRepresentation)).utf8), attributes: [.posixPermissions: 0o600]) else {
+                throw CommandFailure(.userError, "cannot write \(keyPath)")
+            }
+            var entry: [String: Any] = ["host": "127.0.0.1", "public_key": hex(Array(key.publicKey.rawRepresentation)), "private_key_file": keyPath]
+            if role != .client { entry["port"] = try freePort() }
+            parties[role.rawValue] = entry
+        }
+        let configPath = "\(directory)/parties.json"
+        let config: [String: Any] = ["parties": parties, "timeout_seconds": timeout, "connect_timeout_seconds": 30]
+        guard FileManager.default.createFile(atPath: configPath, contents: try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])) else {
+            throw CommandFailure(.userError, "cannot write \(configPath)")
+        }
+
+        let executable = CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0] : (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var children: [Role: pid_t] = [:]
+        let clock = ContinuousClock()
+        let start = clock.now
+        for role in Role.allCases {
+            var arguments = ["party", "--role", role.rawValue, "--config", configPath, "--program", self.program, "--report", "\(directory)/\(role.rawValue).json"]
+            if role == .server { arguments += ["--weights", ProgramFiles.weightsPath(forProgram: self.program)] }
+            if role == .client {
+                arguments += ["--input", input]
+                if let output { arguments += ["--output", output] }
+            }
+            if insecurePlaintext { arguments.append("--insecure-plaintext") }
+            children[role] = try spawn(executable, arguments, stdout: role == .client ? nil : "/dev/null")
+        }
+        // Wait; the first failure stops the others.
+        var failed: (Role, Int32)?
+        var remaining = children
+        while !remaining.isEmpty {
+            var status: Int32 = 0
+            let pid = wait(&status)
+            guard pid > 0, let role = remaining.first(where: { $0.value == pid })?.key else { continue }
+            remaining[role] = nil
+            let exited = status & 0x7F == 0
+            let code = exited ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+            if code != 0 && failed == nil {
+                failed = (role, code)
+                for other in remaining.values { kill(other, SIGTERM) }
+            }
+        }
+        if let (role, code) = failed {
+            throw CommandFailure(code == 1 ? .userError : .peerFailure, "the \(role.rawValue) stopped with status \(code); the other parties were stopped")
+        }
+        let wall = seconds(clock.now - start)
+        var reports: [String: Any] = [:]
+        for role in Role.allCases {
+            guard let data = FileManager.default.contents(atPath: "\(directory)/\(role.rawValue).json"),
+                  let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { throw CommandFailure(.internalError, "the \(role.rawValue) wrote no report") }
+            reports[role.rawValue] = json
+        }
+        let client = reports["client"] as! [String: Any]
+        print("three parties on loopback (\(insecurePlaintext ? "plaintext TCP" : "ChaCha20-Poly1305 over TCP")): \((wall * 1000).rounded() / 1000) s wall, setup \(((client["offline_seconds"] as! Double) * 1000).rounded() / 1000) s, inference \(((client["online_seconds"] as! Double) * 1000).rounded() / 1000) s")
+        var totalMeasured = 0, totalPredicted = 0
+        for role in Role.allCases {
+            let report = reports[role.rawValue] as! [String: Any]
+            let sent = report["bytes_sent"] as! Int, predicted = report["predicted_bytes"] as! Int
+            totalMeasured += sent
+            totalPredicted += predicted
+            print("  \(role.rawValue.padding(toLength: 6, withPad: " ", startingAt: 0)) sent \(sent) bytes (predicted \(predicted)), \(report["rounds"] as! Int) rounds")
+        }
+        print("  all parties: \(totalMeasured) bytes (predicted \(totalPredicted))")
+        if let report {
+            var merged = reports
+            merged["wall_seconds"] = wall
+            merged["bytes_sent"] = totalMeasured
+            merged["predicted_bytes"] = totalPredicted
+            let data = try JSONSerialization.data(withJSONObject: merged, options: [.prettyPrinted, .sortedKeys])
+            guard FileManager.default.createFile(atPath: report, contents: data) else { throw CommandFailure(.userError, "cannot write \(report)") }
+        }
+    }
+
+    func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+
+    /// A port the kernel reports free right now.
+    func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 } }
+        guard bound else { throw CommandFailure(.peerFailure, "cannot find a free port on loopback") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    func spawn(_ path: String, _ arguments: [String], stdout: String?) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if let stdout { posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY, 0) }
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid = pid_t()
+        let status = posix_spawn(&pid, path, &actions, nil, argv, environ)
+        guard status == 0 else { throw CommandFailure(.internalError, "cannot start \(path): \(String(cString: strerror(status)))") }
+        return pid
+    }
+}
