@@ -21,22 +21,21 @@ test: deps
 MPCR := .build/release/mpcr
 DEMO := /tmp/mpcc-demo
 
-# Until the three-party runtime exists (issue 6) the demo runs the compiled program in
-# the plaintext emulator (the parties' exact arithmetic): the bundled MNIST ResNet is
-# planned at 10% of its DReLUs, compiled to bytecode, disassembled, and emulated on
-# held-out images, next to the float accuracy of the original and planned networks.
+# The whole story on the bundled MNIST ResNet: plan block ReLUs at 10% of its DReLUs,
+# compile to bytecode, show the program, run it with three local parties (client,
+# server, helper as processes over encrypted loopback TCP) on held-out images, and
+# compare with the plaintext emulator and the float accuracy of the original network.
 demo: release
 	@mkdir -p $(DEMO)
 	$(MPCC) $(MNIST)/model.onnx --keep-maxpool --budget 0.1 --calibration $(MNIST)/calibration.npy \
 		--labels $(MNIST)/calibration_labels.npy --distortion fast --emit spec -o $(DEMO)/plan.json
-	$(MPCC) $(MNIST)/model.onnx --keep-maxpool --spec $(DEMO)/plan.json --emit report
 	$(MPCC) $(MNIST)/model.onnx --keep-maxpool --spec $(DEMO)/plan.json -o $(DEMO)/mnist.mpcb
 	$(MPCR) inspect $(DEMO)/mnist.mpcb | grep -v '^; #' | head -n 14
-	$(MPCR) emulate $(DEMO)/mnist.mpcb --input $(MNIST)/test.npy --labels $(MNIST)/test_labels.npy --output $(DEMO)/emulated.npy
+	$(MPCR) local $(DEMO)/mnist.mpcb --input $(MNIST)/test.npy --labels $(MNIST)/test_labels.npy --output $(DEMO)/secure.npy
+	@echo "plaintext emulation of the same program:"
+	@$(MPCR) emulate $(DEMO)/mnist.mpcb --input $(MNIST)/test.npy --labels $(MNIST)/test_labels.npy
 	@echo "float accuracy of the original network:"
 	@$(MPCC) $(MNIST)/model.onnx --keep-maxpool --infer $(MNIST)/test.npy --labels $(MNIST)/test_labels.npy
-	@echo "float accuracy with the 10% block-ReLU plan:"
-	@$(MPCC) $(MNIST)/model.onnx --keep-maxpool --spec $(DEMO)/plan.json --infer $(MNIST)/test.npy --labels $(MNIST)/test_labels.npy
 
 clean:
 	rm -rf .build

@@ -88,6 +88,9 @@ let package = Package(
             dependencies: ["Lowering", "Bytecode", "MPCRuntime", "IR", "ONNXFrontend", "Passes", "FloatEngine", "NPY", "TestSupport"],
             swiftSettings: strict),
         .testTarget(
+            name: "BytecodeTests", dependencies: ["Bytecode", "TestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict),
+        .testTarget(
             name: "MPCRuntimeTests",
             dependencies: ["MPCRuntime", "Lowering", "Bytecode", "IR", "ONNXFrontend", "Passes", "FloatEngine", "NPY", "TestSupport"],
             swiftSettings: strict),

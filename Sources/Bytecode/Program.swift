@@ -56,6 +56,11 @@ public struct Cost: Sendable, Hashable {
     }
     /// Bytes of one inference (online and offline), all roles together.
     public var perInferenceBytes: Int { online.total + offline.total }
+
+    func fieldsWithin(_ limit: Int) -> Bool {
+        [drelus, rounds, online.client, online.server, online.helper, offline.client, offline.server, offline.helper,
+         session.client, session.server, session.helper].allSatisfy { $0 <= limit }
+    }
 }
 
 /// One instruction: an operation and the register it defines. Instruction i defines
@@ -249,6 +254,7 @@ extension Program {
         let instructionCount = try reader.count(max: min(Program.maxInstructions, bytes.count), "instruction count")
         var instructions: [Instruction] = []
         instructions.reserveCapacity(instructionCount)
+        var totalCost = Cost()
         for position in 0..<instructionCount {
             let code = try reader.u8()
             guard let opcode = Opcode(rawValue: code) else { throw reader.error("instruction \(position) has unknown opcode \(code)") }
@@ -260,6 +266,9 @@ extension Program {
             try operation.visit(&decoder)
             reader = decoder.reader
             let cost = try reader.decodeCost()
+            // Each field is bounded; so is their sum, which `totalCost` computes.
+            totalCost = totalCost + cost
+            guard totalCost.fieldsWithin(ByteReader.costLimit) else { throw reader.error("the costs of instructions 0...\(position) exceed the limit \(ByteReader.costLimit)") }
             instructions.append(Instruction(operation, shape: resultShape, domain: domain, source: source, cost: cost))
         }
         let outputCount = try reader.count(max: instructionCount, "output count")
@@ -288,8 +297,10 @@ extension ByteWriter {
 }
 
 extension ByteReader {
+    static let costLimit = Int(Int64.max / 16)
+
     mutating func decodeCost() throws -> Cost {
-        let limit = Int(Int64.max / 16)
+        let limit = ByteReader.costLimit
         var cost = Cost()
         cost.drelus = try count(max: limit, "DReLU count")
         cost.rounds = try count(max: limit, "round count")
@@ -359,7 +370,8 @@ struct FieldDecoder: FieldVisitor {
         value = Int(raw)
     }
     mutating func operands(_ name: String, _ value: inout [Int]) throws {
-        let count = try reader.count(max: max(registers, 1), "\(name) count")
+        // Bounded by the bytes left (an operand takes one at least): a register may repeat.
+        let count = try reader.count(max: reader.end - reader.offset, "\(name) count")
         value = []
         for _ in 0..<count {
             var operand = 0

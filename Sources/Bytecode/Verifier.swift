@@ -51,7 +51,7 @@ struct ProgramVerifier {
         case let op as Conv:
             try shared(op.x)
             let x = shape(op.x), w = program.weights[op.weight].shape
-            try expect(x.count == 4 && w.count == 4, "conv needs a rank-4 input and weight")
+            try expect(x.count == 4 && w.count == 4 && w.allSatisfy { $0 > 0 }, "conv needs a rank-4 input and a rank-4 weight without empty axes")
             try expect(x[1] % op.group == 0 && w[0] % op.group == 0 && w[1] * op.group == x[1], "weight \(w) does not fit input \(x) with group \(op.group)")
             if let bias = op.bias { try expect(program.weights[bias].shape == [w[0]], "bias shape \(program.weights[bias].shape) is not [\(w[0])]") }
             let oh = try Self.outputSize(x[2], kernel: w[2], stride: op.strides[0], padBegin: op.pads[0], padEnd: op.pads[2], dilation: op.dilations[0], ceil: false)
@@ -89,6 +89,9 @@ struct ProgramVerifier {
         case let op as MaxPool:
             try shared(op.x)
             try pool(shape(op.x), op.window, result)
+            // Bounds the cost model's byte counts (and the work): windows up to 2^16 x 2^16.
+            let comparisons = result.reduce(1, *) * (op.window.kernel[0] * op.window.kernel[1] - 1)
+            try expect(comparisons <= 1 << 40, "max pooling needs \(comparisons) comparisons, more than 2^40")
         case let op as AvgPool:
             try shared(op.x)
             try pool(shape(op.x), op.window, result)

@@ -26,11 +26,6 @@ public struct CommandFailure: Error, CustomStringConvertible {
     }
 
     public var description: String { message }
-
-    /// The answer for an option a later stage of the project will implement.
-    public static func notImplemented(_ feature: String) -> CommandFailure {
-        CommandFailure(.userError, "\(feature) is not implemented yet")
-    }
 }
 
 extension ParsableCommand {

@@ -7,7 +7,7 @@ struct MPCR: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mpcr",
         abstract: "Run an mpcc program with three parties (client, server, helper).",
-        subcommands: [Local.self, MPCRParty.self, Emulate.self, Bench.self, Inspect.self])
+        subcommands: [Local.self, MPCRParty.self, Emulate.self, Bench.self, Inspect.self, KeyGen.self])
 
     static func main() { runAsMain() }
 }
@@ -26,6 +26,7 @@ struct Local: ParsableCommand {
     @Option(help: "Input array (float32 .npy).") var input: String
     @Option(help: "Where to write the output (float32 .npy).") var output: String?
     @Option(help: "Write times, bytes and rounds per party and layer as JSON.") var report: String?
+    @Option(help: "Class labels of the inputs (int64 .npy): print the accuracy.") var labels: String?
     @Option(help: "Seconds a party waits for a message before giving up.") var timeout: Double = 30
     @Flag(help: "Send frames unencrypted (local benchmarking only).") var insecurePlaintext = false
 }
@@ -40,6 +41,7 @@ struct MPCRParty: ParsableCommand {
     @Option(help: "The client's input (float32 .npy).") var input: String?
     @Option(help: "Where the client writes the output (float32 .npy).") var output: String?
     @Option(help: "Write times, bytes and rounds as JSON.") var report: String?
+    @Option(help: "Class labels of the client's inputs (int64 .npy): print the accuracy.") var labels: String?
     @Flag(help: "Send frames unencrypted (local benchmarking only; all three must agree).") var insecurePlaintext = false
 
     func validate() throws {
@@ -64,7 +66,8 @@ struct Emulate: ParsableCommand {
 }
 
 struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmark a program; JSON results.")
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmark a program: three parties as threads of this process (in-memory links); JSON results.")
 
     @Argument(help: "The program (.mpcb).") var program: String
     @Option(help: "Input array (float32 .npy); random if absent.") var input: String?
@@ -74,12 +77,17 @@ struct Bench: ParsableCommand {
     func validate() throws {
         if `repeat` < 1 { throw ValidationError("--repeat must be at least 1") }
     }
-
-    func run() throws { throw CommandFailure.notImplemented("mpcr bench") }
 }
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Disassemble a program (.mpcb).")
 
     @Argument(help: "The program (.mpcb).") var program: String
+}
+
+struct KeyGen: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keygen", abstract: "Write a new X25519 private key for parties.json and print its public key.")
+
+    @Argument(help: "Where to write the private key (hex; keep it on this host only).") var output: String
 }

@@ -84,7 +84,7 @@ extension MPCRParty {
         }
         let online = seconds(clock.now - onlineStart)
         if role == .client {
-            try RunInputs.report(outputs: outputs, program: program, to: output)
+            try RunInputs.report(outputs: outputs, program: program, to: output, labels: labels)
         }
         if let report {
             let json = party.report(wall: seconds(clock.now - start), offline: offline, online: online, inferences: count)
@@ -131,6 +131,7 @@ extension Local {
             if role == .client {
                 arguments += ["--input", input]
                 if let output { arguments += ["--output", output] }
+                if let labels { arguments += ["--labels", labels] }
             }
             if insecurePlaintext { arguments.append("--insecure-plaintext") }
             children[role] = try spawn(executable, arguments, stdout: role == .client ? nil : "/dev/null")
@@ -208,4 +209,70 @@ extension Local {
         guard status == 0 else { throw CommandFailure(.internalError, "cannot start \(path): \(String(cString: strerror(status)))") }
         return pid
     }
+}
+
+extension KeyGen {
+    func run() throws {
+        let key = Curve25519.KeyAgreement.PrivateKey()
+        let text = key.rawRepresentation.map { String(format: "%02x", $0) }.joined()
+        guard FileManager.default.createFile(atPath: output, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw CommandFailure(.userError, "cannot write \(output)")
+        }
+        print(key.publicKey.rawRepresentation.map { String(format: "%02x", $0) }.joined())
+    }
+}
+
+extension Bench {
+    /// Setup once, then --repeat inferences of the first input (or a random one), each
+    /// timed; prints JSON (times in seconds, bytes per role, predicted bytes).
+    func run() throws {
+        let program = try RunInputs.program(self.program)
+        let weights = try RunInputs.weights(nil, programPath: self.program, for: program)
+        let row: [Float]
+        if let input {
+            row = try RunInputs.inferences(input, for: program).rows[0]
+        } else {
+            var generator = SystemRandomNumberGenerator()
+            row = (0..<program.instructions[0].elementCount).map { _ in Float.random(in: -1...1, using: &generator) }
+        }
+        let session = MemorySession(program: program, weights: weights)
+        let clock = ContinuousClock()
+        let times = TimeBox()
+        let repeats = `repeat`
+        try runPartyStep {
+            try session.run { party in
+                let start = clock.now
+                try party.setup()
+                if party.role == .client { times.setup = seconds(clock.now - start) }
+                for _ in 0..<repeats {
+                    let begin = clock.now
+                    _ = try party.infer(party.role == .client ? row : nil)
+                    if party.role == .client { times.runs.append(seconds(clock.now - begin)) }
+                }
+            }
+        }
+        let sorted = times.runs.sorted()
+        var roles: [String: Any] = [:]
+        for role in Role.allCases {
+            let party = session.parties[role]!
+            roles[role.rawValue] = ["bytes_sent": party.measured.reduce(0) { $0 + $1.bytesSent }, "session_bytes": party.sessionBytes, "rounds": party.measured.reduce(0) { $0 + $1.rounds }]
+        }
+        let cost = program.totalCost
+        let json: [String: Any] = [
+            "program": self.program, "repeat": repeats, "setup_seconds": times.setup, "seconds": times.runs,
+            "median_seconds": sorted[sorted.count / 2], "min_seconds": sorted[0], "roles": roles,
+            "predicted_bytes": cost.online.total + cost.offline.total, "drelus": cost.drelus, "transport": "in-memory",
+        ]
+        let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
+        print(String(decoding: data, as: UTF8.self))
+        if let report {
+            guard FileManager.default.createFile(atPath: report, contents: data) else { throw CommandFailure(.userError, "cannot write \(report)") }
+        }
+    }
+}
+
+/// Timings written by the client's thread, read after all threads finish.
+final class TimeBox: @unchecked Sendable {
+    var setup = 0.0
+    var runs: [Double] = []
 }

@@ -102,12 +102,6 @@ func model(_ name: String) -> String { "\(repositoryRoot)/Models/\(name)/model.o
         #expect(result.stderr.contains("error"))
     }
 
-    @Test func laterStagesSayNotImplemented() throws {
-        let result = try run("mpcr", ["local", "x.mpcb", "--input", "x.npy"])
-        #expect(result.status == 1)
-        #expect(result.stderr.contains("not implemented yet"))
-    }
-
     @Test func inferRunsTheOriginalFunctionWithKeepFlags() throws {
         let directory = temporaryDirectory()
         let result = try run("mpcc", [

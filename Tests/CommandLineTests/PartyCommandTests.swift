@@ -1,0 +1,183 @@
+import NPY
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A started executable whose output goes to files.
+struct Started {
+    var pid: pid_t
+    var stdout: String
+    var stderr: String
+
+    /// Exit status, or nil if it is still running after `seconds`.
+    func wait(seconds: Double) -> Int32? {
+        let deadline = Double(time(nil)) + seconds
+        while Double(time(nil)) <= deadline {
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid { return status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F) }
+            usleep(20_000)
+        }
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        return nil
+    }
+}
+
+func start(_ tool: String, _ arguments: [String], in directory: String, name: String) -> Started {
+    let out = "\(directory)/\(name).out", err = "\(directory)/\(name).err"
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    posix_spawn_file_actions_addopen(&actions, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    let path = "\(binaryDirectory)/\(tool)"
+    let argv = ([path] + arguments).map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid = pid_t()
+    posix_spawn(&pid, path, &actions, nil, argv, environ)
+    return Started(pid: pid, stdout: out, stderr: err)
+}
+
+/// mpcr local, mpcr party and mpcr bench through the executables, with faults.
+@Suite(.serialized) struct PartyCommandTests {
+    let input = "\(repositoryRoot)/Models/tiny_resnet/input.npy"
+
+    /// tiny_resnet compiled, with a block plan from a small synthetic calibration when
+    /// `planned`.
+    func compiled(planned: Bool = false) throws -> (directory: String, program: String) {
+        let directory = temporaryDirectory()
+        let program = "\(directory)/tiny.mpcb"
+        let planning = planned ? ["--budget", "0.2", "--distortion", "fast", "--fast-samples", "4"] : []
+        let result = try run("mpcc", [model("tiny_resnet"), "-o", program] + planning)
+        #expect(result.status == 0, "\(result.stderr)")
+        return (directory, program)
+    }
+
+    /// A parties.json for loopback with fresh keys; `mismatch` gives the client a wrong
+    /// public key for the server.
+    func config(_ directory: String, ports: (Int, Int), mismatch: Bool = false, timeout: Double = 10) throws -> (server: String, client: String) {
+        var keys: [String: String] = [:]
+        for role in ["client", "server", "helper", "stranger"] {
+            let result = try run("mpcr", ["keygen", "\(directory)/\(role).key"])
+            #expect(result.status == 0, "\(result.stderr)")
+            keys[role] = String(result.stdout.filter { $0.isHexDigit })
+        }
+        func json(serverKey: String) -> String {
+            """
+            {"timeout_seconds": \(timeout), "connect_timeout_seconds": 5, "parties": {
+              "client": {"host": "127.0.0.1", "public_key": "\(keys["client"]!)", "private_key_file": "client.key"},
+              "server": {"host": "127.0.0.1", "port": \(ports.0), "public_key": "\(serverKey)", "private_key_file": "server.key"},
+              "helper": {"host": "127.0.0.1", "port": \(ports.1), "public_key": "\(keys["helper"]!)", "private_key_file": "helper.key"}}}
+            """
+        }
+        writeFile("\(directory)/parties.json", Array(json(serverKey: keys["server"]!).utf8))
+        writeFile("\(directory)/client.json", Array(json(serverKey: mismatch ? keys["stranger"]! : keys["server"]!).utf8))
+        return ("\(directory)/parties.json", "\(directory)/client.json")
+    }
+
+    func ports() -> (Int, Int) {
+        let base = 20000 + Int(getpid() % 20000)
+        return (base + Int.random(in: 0..<5000), base + 5000 + Int.random(in: 0..<5000))
+    }
+
+    @Test func localRunMatchesTheEmulatorAndPredictsItsBytes() throws {
+        let (directory, program) = try compiled(planned: true)
+        let result = try run("mpcr", ["local", program, "--input", input, "--output", "\(directory)/out.npy", "--report", "\(directory)/r.json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("input 1: class"))
+        #expect(result.stdout.contains("ChaCha20-Poly1305"))
+        let all = result.stdout.split(separator: "\n").first { $0.contains("all parties:") }.map(String.init) ?? ""
+        let numbers = all.split(whereSeparator: { !$0.isNumber }).map(String.init)
+        #expect(numbers.count == 2 && numbers[0] == numbers[1], "measured and predicted bytes differ: \(all)")
+        let emulated = try run("mpcr", ["emulate", program, "--input", input, "--output", "\(directory)/emu.npy"])
+        #expect(emulated.status == 0)
+        let secure = try NPYArray.read(path: "\(directory)/out.npy").floats, plain = try NPYArray.read(path: "\(directory)/emu.npy").floats
+        #expect(zip(secure, plain).allSatisfy { abs($0 - $1) < 0.05 })
+        let report = contents("\(directory)/r.json")
+        for key in ["wall_seconds", "offline_seconds", "online_seconds", "bytes_sent", "rounds", "predicted_bytes", "layers", "\"client\"", "\"server\"", "\"helper\""] {
+            #expect(report.contains(key), "report lacks \(key)")
+        }
+    }
+
+    @Test func benchPrintsJSON() throws {
+        let (_, program) = try compiled()
+        let result = try run("mpcr", ["bench", program, "--repeat", "2"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("\"median_seconds\""))
+    }
+
+    @Test func partiesFromAConfigFileAndAWrongKey() throws {
+        let (directory, program) = try compiled()
+        let (serverConfig, clientConfig) = try config(directory, ports: ports(), mismatch: true)
+        let server = start("mpcr", ["party", "--role", "server", "--config", serverConfig, "--program", program, "--weights", "\(directory)/tiny.mpcw"], in: directory, name: "server")
+        let helper = start("mpcr", ["party", "--role", "helper", "--config", serverConfig, "--program", program], in: directory, name: "helper")
+        let client = start("mpcr", ["party", "--role", "client", "--config", clientConfig, "--program", program, "--input", input], in: directory, name: "client")
+        // The client holds a wrong public key for the server: the key confirmation fails.
+        #expect(client.wait(seconds: 20) == 3)
+        #expect(contents(client.stderr).contains("different key"), "\(contents(client.stderr))")
+        #expect(server.wait(seconds: 20) == 3)
+        #expect(helper.wait(seconds: 20) == 3)
+    }
+
+    @Test func aMissingPeerEndsEveryoneWithinTheTimeout() throws {
+        let (directory, program) = try compiled()
+        let (serverConfig, _) = try config(directory, ports: ports())
+        // No helper: the client cannot reach it, the server waits for it in vain.
+        let server = start("mpcr", ["party", "--role", "server", "--config", serverConfig, "--program", program, "--weights", "\(directory)/tiny.mpcw"], in: directory, name: "server")
+        let client = start("mpcr", ["party", "--role", "client", "--config", serverConfig, "--program", program, "--input", input], in: directory, name: "client")
+        #expect(client.wait(seconds: 20) == 3)
+        #expect(contents(client.stderr).contains("helper"), "\(contents(client.stderr))")
+        #expect(server.wait(seconds: 20) == 3)
+    }
+
+    @Test func aPeerKilledMidRunStopsTheOthers() throws {
+        let (directory, program) = try compiled()
+        let (serverConfig, _) = try config(directory, ports: ports(), timeout: 5)
+        let server = start("mpcr", ["party", "--role", "server", "--config", serverConfig, "--program", program, "--weights", "\(directory)/tiny.mpcw"], in: directory, name: "server")
+        let helper = start("mpcr", ["party", "--role", "helper", "--config", serverConfig, "--program", program], in: directory, name: "helper")
+        // Many inferences, so the run is still going when the helper dies.
+        let many = NPYArray(shape: [64, 3, 32, 32], float32: (0..<(64 * 3 * 32 * 32)).map { Float($0 % 17) / 17 })
+        try many.write(path: "\(directory)/many.npy")
+        let client = start("mpcr", ["party", "--role", "client", "--config", serverConfig, "--program", program, "--input", "\(directory)/many.npy"], in: directory, name: "client")
+        usleep(1_500_000)
+        kill(helper.pid, SIGKILL)
+        _ = helper.wait(seconds: 5)
+        #expect(client.wait(seconds: 20) == 3, "\(contents(client.stderr))")
+        #expect(server.wait(seconds: 20) == 3, "\(contents(server.stderr))")
+    }
+
+    @Test func garbageFromAPeerIsAProtocolError() throws {
+        let (directory, program) = try compiled()
+        let (serverConfig, _) = try config(directory, ports: ports())
+        // A "server" that answers the client's hello with junk.
+        let port = try portOf(serverConfig, role: "server")
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var one: Int32 = 1
+        setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        listen(listener, 4)
+        defer { close(listener) }
+        let client = start("mpcr", ["party", "--role", "client", "--config", serverConfig, "--program", program, "--input", input], in: directory, name: "client")
+        let connection = accept(listener, nil, nil)
+        let garbage: [UInt8] = [12, 0, 0, 0] + Array("not a hello!".utf8)
+        _ = garbage.withUnsafeBytes { send(connection, $0.baseAddress, $0.count, 0) }
+        #expect(client.wait(seconds: 20) == 3)
+        #expect(contents(client.stderr).contains("malformed"), "\(contents(client.stderr))")
+        close(connection)
+    }
+
+    func portOf(_ config: String, role: String) throws -> Int {
+        let text = contents(config)
+        let line = String(text.split(separator: "\n").first { $0.contains("\"\(role)\"") }!)
+        let after = line.split(separator: "\"port\": ")[1]
+        return Int(after.prefix { $0.isNumber })!
+    }
+}
