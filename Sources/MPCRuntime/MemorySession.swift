@@ -6,10 +6,14 @@ import Foundation
 public struct MemorySession {
     public let parties: [Role: Party]
 
-    public init(program: Program, weights: WeightFile, timeout: Double = 60) {
-        let (clientServer, serverClient) = MemoryLink.pair("client", "server", timeout: timeout)
-        let (clientHelper, helperClient) = MemoryLink.pair("client", "helper", timeout: timeout)
-        let (serverHelper, helperServer) = MemoryLink.pair("server", "helper", timeout: timeout)
+    /// `wrap` may replace each party's link to each peer (tests record transcripts).
+    public init(program: Program, weights: WeightFile, timeout: Double = 60, wrap: (Role, Role, Link) -> Link = { $2 }) {
+        let (cs, sc) = MemoryLink.pair("client", "server", timeout: timeout)
+        let (ch, hc) = MemoryLink.pair("client", "helper", timeout: timeout)
+        let (sh, hs) = MemoryLink.pair("server", "helper", timeout: timeout)
+        let (clientServer, serverClient) = (wrap(.client, .server, cs), wrap(.server, .client, sc))
+        let (clientHelper, helperClient) = (wrap(.client, .helper, ch), wrap(.helper, .client, hc))
+        let (serverHelper, helperServer) = (wrap(.server, .helper, sh), wrap(.helper, .server, hs))
         parties = [
             .client: Party(role: .client, program: program, weights: nil, links: [.server: clientServer, .helper: clientHelper]),
             .server: Party(role: .server, program: program, weights: weights, links: [.client: serverClient, .helper: serverHelper]),
