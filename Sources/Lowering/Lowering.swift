@@ -22,9 +22,13 @@ public struct Lowering {
         public var fracBits = 12
         /// Compare only this many bits in each DReLU (nil: exact).
         public var approxDReLUBits: Int?
-        public init(fracBits: Int = 12, approxDReLUBits: Int? = nil) {
+        /// Dropped low bits per compared layer (by the name of its result), e.g. from
+        /// calibration ranges; layers not named get the default window.
+        public var droppedBits: [String: Int]
+        public init(fracBits: Int = 12, approxDReLUBits: Int? = nil, droppedBits: [String: Int] = [:]) {
             self.fracBits = fracBits
             self.approxDReLUBits = approxDReLUBits
+            self.droppedBits = droppedBits
         }
     }
 
@@ -167,10 +171,12 @@ public struct Lowering {
         return Int(scaled)
     }
 
-    /// The DReLU window: exact, or `--approx-drelu` bits placed so the window covers
-    /// magnitudes up to 2^8 (in units) times `spread` (the largest patch area).
-    private func comparison(spread: Int = 1) -> Comparison {
+    /// The DReLU window: exact, or `--approx-drelu` bits placed where calibration put
+    /// them for this layer, else so the window covers magnitudes up to 2^8 (in units)
+    /// times `spread` (the largest patch area).
+    private func comparison(spread: Int = 1, layer: String) -> Comparison {
         guard let bits = options.approxDReLUBits, bits < 64 else { return .exact }
+        if let dropped = options.droppedBits[layer] { return Comparison(bits: bits, dropped: max(0, min(64 - bits, dropped))) }
         let magnitudeBits = f + 8 + spread.log2Ceiling
         return Comparison(bits: bits, dropped: max(0, min(64 - bits, magnitudeBits + 1 - bits)))
     }
@@ -225,23 +231,23 @@ public struct Lowering {
         case .relu:
             var relu = ReLU()
             relu.x = try x()
-            relu.comparison = comparison()
+            relu.comparison = comparison(layer: graph.name(of: node.result))
             return emit(relu, shape: shape, source: label)
         case .relu6:
-            return try clip(try x(), low: 0, high: 6, shape: shape, label: label)
+            return try clip(try x(), low: 0, high: 6, shape: shape, label: label, layer: graph.name(of: node.result))
         case .clip(let low, let high):
-            return try clip(try x(), low: low, high: high, shape: shape, label: label)
+            return try clip(try x(), low: low, high: high, shape: shape, label: label, layer: graph.name(of: node.result))
         case .blockReLU(let plan):
             var block = BlockReLU()
             block.x = try x()
             block.blocks = plan.blocks.map { BlockShape($0.height, $0.width) }
-            block.comparison = comparison(spread: plan.blocks.filter(\.isPatch).map { $0.height * $0.width }.max() ?? 1)
+            block.comparison = comparison(spread: plan.blocks.filter(\.isPatch).map { $0.height * $0.width }.max() ?? 1, layer: graph.name(of: node.result))
             return emit(block, shape: shape, source: label)
         case .maxPool(let pool):
             var max = MaxPool()
             max.x = try x()
             max.window = window(pool)
-            max.comparison = comparison()
+            max.comparison = comparison(spread: 2, layer: graph.name(of: node.result))
             return emit(max, shape: shape, source: label)
         case .avgPool(let pool):
             var average = AvgPool()
@@ -302,7 +308,7 @@ public struct Lowering {
     }
 
     /// clip(x, lo, hi) = lo + relu(x - lo) - relu(x - hi), dropping an infinite side.
-    private mutating func clip(_ x: Int, low: Float, high: Float, shape: [Int], label: String) throws -> Int {
+    private mutating func clip(_ x: Int, low: Float, high: Float, shape: [Int], label: String, layer: String) throws -> Int {
         func shifted(_ register: Int, by value: Int) -> Int {
             var add = AddPublic()
             add.x = register
@@ -312,7 +318,7 @@ public struct Lowering {
         func relu(_ register: Int) -> Int {
             var relu = ReLU()
             relu.x = register
-            relu.comparison = comparison()
+            relu.comparison = comparison(spread: 2, layer: layer)
             return emit(relu, shape: shape, source: label)
         }
         switch (low.isFinite, high.isFinite) {

@@ -3,6 +3,7 @@ import CommandLineSupport
 import Foundation
 import IR
 import Lowering
+import FloatEngine
 import MPCRuntime
 
 /// Lowering to bytecode: --emit bytecode (OUT.mpcb + OUT.mpcw), --emit asm, and the
@@ -10,8 +11,20 @@ import MPCRuntime
 extension MPCC {
     func lower(_ graph: Graph) throws -> (program: Program, weights: WeightFile) {
         do {
-            return try Lowering.lower(graph, options: Lowering.Options(fracBits: fracBits, approxDReLUBits: approxDrelu))
+            let windows = try approximateWindows(graph)
+            return try Lowering.lower(graph, options: Lowering.Options(fracBits: fracBits, approxDReLUBits: approxDrelu, droppedBits: windows?.dropped ?? [:]))
         } catch let error as LoweringError {
+            throw CommandFailure(.userError, "\(model): \(error.message)")
+        }
+    }
+
+    /// With --approx-drelu and --calibration: windows from calibration ranges (nil
+    /// otherwise: the compiler's default windows).
+    func approximateWindows(_ graph: Graph) throws -> ApproximateWindows? {
+        guard let bits = approxDrelu, bits < 64, calibration != nil else { return nil }
+        do {
+            return try ApproximateWindows(graph: graph, calibration: try calibrationInputs(for: graph), bits: bits, fracBits: fracBits)
+        } catch let error as EngineError {
             throw CommandFailure(.userError, "\(model): \(error.message)")
         }
     }

@@ -96,4 +96,15 @@ import Testing
         let emulated = try run("mpcr", ["emulate", program, "--input", "\(repositoryRoot)/Models/tiny_resnet/input.npy"])
         #expect(emulated.status == 0, "\(emulated.stderr)")
     }
+
+    @Test func approximateWindowsComeFromCalibration() throws {
+        let mnist = "\(repositoryRoot)/Models/mnist_resnet"
+        let arguments = ["\(mnist)/model.onnx", "--keep-maxpool", "--approx-drelu", "16", "--calibration", "\(mnist)/calibration.npy"]
+        let report = try run("mpcc", arguments + ["--emit", "report"])
+        #expect(report.status == 0, "\(report.stderr)")
+        #expect(report.stdout.contains("windows from calibration ranges"))
+        let asm = try run("mpcc", arguments + ["--emit", "asm"])
+        // MNIST activations are small: the windows sit lower than the default (dropped=5).
+        #expect(asm.stdout.contains("bits=16, dropped=1"))
+    }
 }
