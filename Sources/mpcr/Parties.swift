@@ -9,6 +9,9 @@ import NPY
 import Glibc
 #endif
 
+/// The parties `mpcr local` started, for its signal handler (which can capture nothing).
+nonisolated(unsafe) var localChildren: [pid_t] = [0, 0, 0]
+
 /// Maps runtime errors to DESIGN.md's exit codes: peers and networks 3, the rest 1.
 func runPartyStep<T>(_ body: () throws -> T) throws -> T {
     do { return try body() } catch let error as PeerError {
@@ -123,6 +126,13 @@ extension Local {
 
         let executable = CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0] : (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var children: [Role: pid_t] = [:]
+        // If this process is interrupted, the parties go with it (no orphans).
+        for signal in [SIGINT, SIGTERM, SIGHUP] {
+            Glibc.signal(signal) { received in
+                for index in 0..<3 where localChildren[index] > 0 { kill(localChildren[index], SIGTERM) }
+                _exit(128 + received)
+            }
+        }
         let clock = ContinuousClock()
         let start = clock.now
         for role in Role.allCases {
@@ -135,6 +145,7 @@ extension Local {
             }
             if insecurePlaintext { arguments.append("--insecure-plaintext") }
             children[role] = try spawn(executable, arguments, stdout: role == .client ? nil : "/dev/null")
+            localChildren[Role.allCases.firstIndex(of: role)!] = children[role]!
         }
         // Wait; the first failure stops the others.
         var failed: (Role, Int32)?

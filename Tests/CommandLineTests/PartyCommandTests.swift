@@ -150,6 +150,54 @@ func start(_ tool: String, _ arguments: [String], in directory: String, name: St
         #expect(server.wait(seconds: 20) == 3, "\(contents(server.stderr))")
     }
 
+    @Test func aStalledPeerTimesOut() throws {
+        let (directory, program) = try compiled()
+        let (serverConfig, _) = try config(directory, ports: ports(), timeout: 3)
+        let server = start("mpcr", ["party", "--role", "server", "--config", serverConfig, "--program", program, "--weights", "\(directory)/tiny.mpcw"], in: directory, name: "server")
+        let helper = start("mpcr", ["party", "--role", "helper", "--config", serverConfig, "--program", program], in: directory, name: "helper")
+        let many = NPYArray(shape: [64, 3, 32, 32], float32: (0..<(64 * 3 * 32 * 32)).map { Float($0 % 13) / 13 })
+        try many.write(path: "\(directory)/many.npy")
+        let client = start("mpcr", ["party", "--role", "client", "--config", serverConfig, "--program", program, "--input", "\(directory)/many.npy"], in: directory, name: "client")
+        usleep(1_500_000)
+        kill(server.pid, SIGSTOP)  // alive but silent
+        #expect(client.wait(seconds: 20) == 3)
+        #expect(contents(client.stderr).contains("sent nothing for 3 s"), "\(contents(client.stderr))")
+        kill(server.pid, SIGKILL)
+        _ = server.wait(seconds: 5)
+        _ = helper.wait(seconds: 20)
+    }
+
+    @Test func partiesWithDifferentProgramsStop() throws {
+        let (directory, program) = try compiled()
+        let other = "\(directory)/other.mpcb"
+        #expect(try run("mpcc", [model("tiny_resnet_avgpool"), "-o", other]).status == 0)
+        let (serverConfig, _) = try config(directory, ports: ports())
+        let server = start("mpcr", ["party", "--role", "server", "--config", serverConfig, "--program", program, "--weights", "\(directory)/tiny.mpcw"], in: directory, name: "server")
+        let helper = start("mpcr", ["party", "--role", "helper", "--config", serverConfig, "--program", other], in: directory, name: "helper")
+        let client = start("mpcr", ["party", "--role", "client", "--config", serverConfig, "--program", program, "--input", input], in: directory, name: "client")
+        #expect(client.wait(seconds: 20) == 3)
+        #expect(contents(client.stderr).contains("different program"), "\(contents(client.stderr))")
+        #expect(server.wait(seconds: 20) == 3)
+        #expect(helper.wait(seconds: 20) == 3)
+    }
+
+    @Test func aPortInUseIsReported() throws {
+        let (directory, program) = try compiled()
+        let ports = ports()
+        let (serverConfig, _) = try config(directory, ports: ports)
+        let blocker = socket(AF_INET6, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in6()
+        address.sin6_family = sa_family_t(AF_INET6)
+        address.sin6_port = in_port_t(UInt16(ports.0).bigEndian)
+        address.sin6_addr = in6addr_any
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(blocker, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
+        listen(blocker, 1)
+        defer { close(blocker) }
+        let server = start("mpcr", ["party", "--role", "server", "--config", serverConfig, "--program", program, "--weights", "\(directory)/tiny.mpcw"], in: directory, name: "server")
+        #expect(server.wait(seconds: 20) == 3)
+        #expect(contents(server.stderr).contains("cannot listen on port \(ports.0)"), "\(contents(server.stderr))")
+    }
+
     @Test func garbageFromAPeerIsAProtocolError() throws {
         let (directory, program) = try compiled()
         let (serverConfig, _) = try config(directory, ports: ports())
