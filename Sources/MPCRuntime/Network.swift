@@ -108,17 +108,27 @@ public enum Network {
         for peer in connects {
             let endpoint = config.parties[peer]!
             let link = try TCPLink.connect(host: endpoint.host, port: endpoint.port!, peerName: peer.rawValue, deadline: config.connectTimeout, timeout: config.timeout)
-            try handshake(link, role: role, expecting: [peer], connector: true, staticKey: staticKey, config: config)
+            try flushingOnFailure(link) { try handshake(link, role: role, expecting: [peer], connector: true, staticKey: staticKey, config: config) }
             links[peer] = link
         }
         var waiting = Set(accepts)
         while !waiting.isEmpty, let listener {
             let link = try listener.accept(deadline: config.connectTimeout, timeout: config.timeout, waitingFor: waiting.map(\.rawValue).sorted().joined(separator: " and "))
-            let peer = try handshake(link, role: role, expecting: waiting, connector: false, staticKey: staticKey, config: config)
+            let peer = try flushingOnFailure(link) { try handshake(link, role: role, expecting: waiting, connector: false, staticKey: staticKey, config: config) }
             links[peer] = link
             waiting.remove(peer)
         }
         return links
+    }
+
+    /// Runs `body`; if it fails, lets the frames already queued reach the peer (so it
+    /// learns why) before the error ends this party.
+    @discardableResult
+    static func flushingOnFailure<T>(_ link: TCPLink, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch {
+            link.finish()
+            throw error
+        }
     }
 
     @discardableResult
