@@ -12,15 +12,27 @@ extension Party {
         func operand(_ register: Int) -> RingTensor { shares[register]! }
         func weightTensor(_ index: Int) -> RingTensor { RingTensor(shape: program.weights[index].shape, values: weights[index]!) }
         let shape = instruction.shape
+        switch instruction.operation {
+        case is Input, is Constant:
+            // The owner's values, split with a mask from the client-server PRG: both
+            // shares look uniform, which the local truncation needs (PROTOCOLS.md).
+            guard role != .helper else { return nil }
+            let owned: RingTensor
+            if let constant = instruction.operation as? Constant {
+                owned = role == .server ? weightTensor(constant.weight) : RingTensor(zeros: shape)
+            } else {
+                owned = role == .client ? RingTensor(shape: shape, values: FixedPoint.encode(input!, fracBits: program.fracBits)) : RingTensor(zeros: shape)
+            }
+            let mask = shared[role == .client ? .server : .client]!.words(instruction.elementCount)
+            return RingTensor(shape: shape, values: zip(owned.values, mask).map { role == .client ? $0 &- $1 : $0 &+ $1 })
+        default:
+            break
+        }
         if LocalOps.handles(instruction) {
             guard role != .helper else { return nil }
             return LocalOps.apply(instruction, program, holder: role == .client ? .client : .server, operand: operand, weight: weightTensor)
         }
         switch instruction.operation {
-        case is Input:
-            // The client's share is its input, the server's zero.
-            guard role != .helper else { return nil }
-            return role == .client ? RingTensor(shape: shape, values: FixedPoint.encode(input!, fracBits: program.fracBits)) : RingTensor(zeros: shape)
         case let op as Conv:
             let weightShape = program.weights[op.weight].shape
             return try linear(instruction, x: op.x, shares: shares, weight: op.weight, bias: op.bias) { x, w, bias in

@@ -29,6 +29,23 @@ func compiledFixture(_ fixture: String, approx: Int? = nil, blocks: Bool = false
 }
 
 @Suite struct ThreePartyTests {
+    /// Every fixture (whole models and op-level ones): the three parties (in-memory
+    /// links) agree with the emulator up to the local truncation error, with and without
+    /// random block plans. (EmulatorTests bound the emulator against the float engine.)
+    @Test(arguments: allFixtures())
+    func everyFixtureMatchesTheEmulator(_ fixture: String) throws {
+        for blocks in [false, true] {
+            let (program, weights, inputs) = try compiledFixture(fixture, blocks: blocks)
+            let secure = try MemorySession(program: program, weights: weights).infer([inputs[0]])[0]
+            let emulated = Emulator(program: program, weights: weights).run(inputs[0])
+            for (output, (actual, expected)) in zip(secure, emulated).enumerated() {
+                let scale = max(expected.reduce(0) { max($0, abs($1)) }, 1)
+                let error = zip(expected, actual).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+                #expect(error <= 0.01 * scale, "\(fixture) output \(output) blocks=\(blocks): 3PC differs from the emulator by \(error) at scale \(scale)")
+            }
+        }
+    }
+
     /// The three parties' output equals the emulator's up to the local truncation error
     /// (one unit in the last place per truncation, amplified by later layers).
     @Test(arguments: ["tiny_resnet", "tiny_mobilenetv2", "odd_shapes", "tiny_segnet", "shufflenet_block", "opset9_legacy", "tiny_resnet_avgpool"])
