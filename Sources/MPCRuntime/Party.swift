@@ -54,7 +54,7 @@ public final class Party {
     func sendFrame(_ peer: Role, _ bytes: [UInt8]) throws {
         try links[peer]!.send(bytes)
         current.bytesSent += bytes.count
-        sessionCounter?.pointee += bytes.count
+        if inSetup { sessionBytes += bytes.count }
     }
 
     /// Receives a frame of exactly `count` words from `peer`.
@@ -76,7 +76,8 @@ public final class Party {
         return try receive(peer, count: words.count)
     }
 
-    private var sessionCounter: UnsafeMutablePointer<Int>?
+    /// Whether `setup` is running (its bytes count for the session).
+    private var inSetup = false
 
     // MARK: - Setup
 
@@ -85,14 +86,9 @@ public final class Party {
     /// linear layer once: the server sends W - B to the client, B drawn from the PRG it
     /// shares with the helper.
     public func setup() throws {
-        let counter = UnsafeMutablePointer<Int>.allocate(capacity: 1)
-        counter.pointee = 0
-        sessionCounter = counter
-        defer {
-            sessionBytes = counter.pointee
-            sessionCounter = nil
-            counter.deallocate()
-        }
+        sessionBytes = 0
+        inSetup = true
+        defer { inSetup = false }
         let hash = program.hash
         let others = Role.allCases.filter { $0 != role }
         for peer in others { try sendFrame(peer, hash) }
