@@ -56,6 +56,15 @@ public struct Lowering {
     public static func lower(_ graph: Graph, options: Options = Options()) throws -> (program: Program, weights: WeightFile) {
         var lowering = Lowering(graph: graph, options: options)
         try lowering.run()
+        // The format's limits (BYTECODE.md): rank 8; names are clipped to 1024 bytes.
+        if let deep = lowering.program.instructions.first(where: { $0.shape.count > 8 }) {
+            throw LoweringError("'\(deep.source)' computes a tensor of rank \(deep.shape.count); the bytecode holds at most rank 8")
+        }
+        if let deep = lowering.program.weights.first(where: { $0.shape.count > 8 }) {
+            throw LoweringError("weight \(deep.name) has rank \(deep.shape.count); the bytecode holds at most rank 8")
+        }
+        for index in lowering.program.instructions.indices { lowering.program.instructions[index].source = String(decoding: lowering.program.instructions[index].source.utf8.prefix(1024), as: UTF8.self) }
+        for index in lowering.program.weights.indices { lowering.program.weights[index].name = String(decoding: lowering.program.weights[index].name.utf8.prefix(1024), as: UTF8.self) }
         CostModel.annotate(&lowering.program)
         return (lowering.program, WeightFile(programHash: lowering.program.hash, tensors: lowering.weights))
     }
