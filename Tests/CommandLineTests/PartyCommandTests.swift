@@ -103,6 +103,22 @@ func start(_ tool: String, _ arguments: [String], in directory: String, name: St
         }
     }
 
+    /// Every whole model over TCP (encrypted) agrees with the emulator.
+    @Test(arguments: wholeModels)
+    func wholeModelsOverTCPMatchTheEmulator(_ fixture: String) throws {
+        let directory = temporaryDirectory()
+        let program = "\(directory)/p.mpcb"
+        let fixtureInput = "\(repositoryRoot)/Models/\(fixture)/input.npy"
+        #expect(try run("mpcc", [model(fixture), "--keep-maxpool", "--keep-relu6", "-o", program]).status == 0)
+        let secure = try run("mpcr", ["local", program, "--input", fixtureInput, "--output", "\(directory)/secure.npy"])
+        #expect(secure.status == 0, "\(fixture): \(secure.stderr)")
+        #expect(try run("mpcr", ["emulate", program, "--input", fixtureInput, "--output", "\(directory)/plain.npy"]).status == 0)
+        let a = try NPYArray.read(path: "\(directory)/secure.npy").floats, b = try NPYArray.read(path: "\(directory)/plain.npy").floats
+        let scale = max(b.reduce(0) { max($0, abs($1)) }, 1)
+        let error = zip(a, b).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+        #expect(a.count == b.count && error <= 0.01 * scale, "\(fixture): TCP run differs from the emulator by \(error)")
+    }
+
     @Test func benchPrintsJSON() throws {
         let (_, program) = try compiled()
         let result = try run("mpcr", ["bench", program, "--repeat", "2"])
