@@ -1,6 +1,8 @@
 #include "CRingKernels.h"
 
+#include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 
 // Column tiles keep a slice of B and C in cache while A streams; the inner loop is a
 // wrapping multiply-add over contiguous columns, which compilers vectorize.
@@ -23,6 +25,42 @@ void mpc_ring_gemm(int M, int N, int K, const uint64_t *A, long lda, const uint6
             }
         }
     }
+}
+
+typedef struct {
+    int M, N, K;
+    const uint64_t *A;
+    long lda;
+    const uint64_t *B;
+    long ldb;
+    uint64_t *C;
+    long ldc;
+    int accumulate;
+} gemm_job;
+
+static void *gemm_worker(void *argument) {
+    gemm_job *job = argument;
+    mpc_ring_gemm(job->M, job->N, job->K, job->A, job->lda, job->B, job->ldb, job->C, job->ldc, job->accumulate);
+    return NULL;
+}
+
+void mpc_ring_gemm_parallel(int M, int N, int K, const uint64_t *A, long lda, const uint64_t *B, long ldb, uint64_t *C,
+                            long ldc, int accumulate) {
+    // Row halves on two threads when the product is large enough to pay for a thread.
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores < 2 || M < 2 || (double)M * N * K < 4e6) {
+        mpc_ring_gemm(M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+        return;
+    }
+    int half = M / 2;
+    gemm_job job = {M - half, N, K, A + (long)half * lda, lda, B, ldb, C + (long)half * ldc, ldc, accumulate};
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, gemm_worker, &job) != 0) {
+        mpc_ring_gemm(M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+        return;
+    }
+    mpc_ring_gemm(half, N, K, A, lda, B, ldb, C, ldc, accumulate);
+    pthread_join(thread, NULL);
 }
 
 void mpc_ring_conv2d(const mpc_ring_conv_geometry *g, const uint64_t *image, int M, const uint64_t *W, uint64_t *out,
@@ -50,5 +88,5 @@ void mpc_ring_conv2d(const mpc_ring_conv_geometry *g, const uint64_t *image, int
             }
         }
     }
-    mpc_ring_gemm(M, columns, K, W, K, scratch, columns, out, columns, 0);
+    mpc_ring_gemm_parallel(M, columns, K, W, K, scratch, columns, out, columns, 0);
 }

@@ -51,7 +51,7 @@ public enum RingKernels {
         x.values.withUnsafeBufferPointer { a in
             transposed.withUnsafeBufferPointer { b in
                 out.withUnsafeMutableBufferPointer { c in
-                    mpc_ring_gemm(Int32(rows), Int32(outputs), Int32(inner), a.baseAddress!, inner, b.baseAddress!, outputs, c.baseAddress!, outputs, 0)
+                    mpc_ring_gemm_parallel(Int32(rows), Int32(outputs), Int32(inner), a.baseAddress!, inner, b.baseAddress!, outputs, c.baseAddress!, outputs, 0)
                 }
             }
         }

@@ -10,6 +10,11 @@
 void mpc_ring_gemm(int M, int N, int K, const uint64_t *A, long lda, const uint64_t *B, long ldb, uint64_t *C, long ldc,
                    int accumulate);
 
+// The same on two threads (row halves) when the machine has two cores and the product
+// is large; otherwise on the calling thread.
+void mpc_ring_gemm_parallel(int M, int N, int K, const uint64_t *A, long lda, const uint64_t *B, long ldb, uint64_t *C,
+                            long ldc, int accumulate);
+
 // Geometry of a 2-D convolution over one sample's group of input channels.
 typedef struct {
     int channels, height, width;
