@@ -7,7 +7,9 @@ same DReLU count, and the unmodified network, at several budgets.
 
 Measures each distortion table once (timing it), plans every budget from the saved
 tables (`--load-distortion`), and evaluates every plan in float on the held-out test set
-(`--spec plan.json --infer test.npy --labels test_labels.npy`). The model was trained
+(`--spec plan.json --infer test.npy --labels test_labels.npy`). It also scores the `fast`
+plan on the `exact` table (the knapsack's objective), a less noisy measure of how much the
+estimate costs than 400 test images. The model was trained
 with max pooling and is compiled with --keep-maxpool throughout. Prints a Markdown table
 and writes the numbers as JSON next to the tables (--out, default /tmp/mpcc-plans).
 Needs only numpy besides mpcc.
@@ -31,6 +33,19 @@ def accuracy(mpcc, model, plan):
         cmd += ["--spec", plan]
     match = re.search(r"accuracy: \d+/\d+ = ([0-9.]+)", run(cmd))
     return float(match.group(1))
+
+
+def table_distortion(table, plan):
+    """Total distortion of a plan's block sizes in a distortion table (the knapsack's
+    objective), to score the `fast` plan on the `exact` table."""
+    layers = {l["name"]: l for l in table["layers"]}
+    total = 0.0
+    for name, blocks in plan["layers"].items():
+        layer = layers[name]
+        candidates = [tuple(c) for c in layer["candidates"]]
+        for channel, block in enumerate(blocks):
+            total += max(layer["distortion"][channel][candidates.index(tuple(block))], 0.0)
+    return total
 
 
 def uniform_plan(report, target):
@@ -74,6 +89,7 @@ def main():
         seconds[method] = time.perf_counter() - start
 
     rows = []
+    exact_table = json.load(open(os.path.join(args.out, "exact_table.json")))
     baseline = accuracy(args.mpcc, model, None)
     for budget in args.budgets:
         row = {"budget": budget, "drelus": int(budget * total), "unmodified": baseline}
@@ -83,6 +99,7 @@ def main():
                  os.path.join(args.out, f"{method}_table.json"), "--emit", "spec", "-o", plan])
             row[method] = accuracy(args.mpcc, model, plan)
             row[f"{method}_drelus"] = json.load(open(plan))["plan_drelus"]
+            row[f"{method}_exact_distortion"] = table_distortion(exact_table, json.load(open(plan)))
         uniform, side, count = uniform_plan(report, budget * total)
         path = os.path.join(args.out, f"uniform_{budget}.json")
         json.dump(uniform, open(path, "w"))
@@ -95,11 +112,13 @@ def main():
     json.dump(result, open(os.path.join(args.out, "accuracy.json"), "w"), indent=2)
     print(f"model DReLUs: {total}; distortion measurement: " +
           ", ".join(f"{m} {s:.1f} s" for m, s in seconds.items()))
-    print("| budget | DReLUs (exact / fast / uniform) | knapsack, exact distortion | knapsack, fast distortion | uniform block | unmodified |")
-    print("|---|---|---|---|---|---|")
+    print("| budget | DReLUs (exact / fast / uniform) | knapsack, exact distortion | knapsack, fast distortion | uniform block | unmodified "
+          "| fast plan's distortion on the exact table, over the exact plan's |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
+        excess = r["fast_exact_distortion"] / r["exact_exact_distortion"] - 1 if r["exact_exact_distortion"] > 0 else 0.0
         print(f"| {r['budget']} | {r['exact_drelus']} / {r['fast_drelus']} / {r['uniform_drelus']} | {r['exact']:.4f} | "
-              f"{r['fast']:.4f} | {r['uniform']:.4f} ({r['uniform_block']}) | {r['unmodified']:.4f} |")
+              f"{r['fast']:.4f} | {r['uniform']:.4f} ({r['uniform_block']}) | {r['unmodified']:.4f} | {excess:+.2%} |")
 
 
 if __name__ == "__main__":

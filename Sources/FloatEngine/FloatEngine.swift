@@ -16,7 +16,7 @@ public struct FloatEngine: Sendable {
     private let releases: [[ValueID]]
     /// Convolutions and dense layers whose only use is a ReLU-like clamp apply it as they
     /// write their output (one pass over memory fewer); the clamp node then passes through.
-    private let fusedClamp: [Int: (low: Float, high: Float)]
+    let fusedClamp: [Int: (low: Float, high: Float)]
     private let passThrough: Set<Int>
     /// Convolution weights packed for the SGEMM kernels, by node index.
     private let packedWeights: [Int: Kernels.PackedWeights]
@@ -125,7 +125,7 @@ public struct FloatEngine: Sendable {
     }
 
     /// Node `index` applied to its operands, with the engine's fusions and packed weights.
-    private func execute(_ index: Int, _ operands: [Tensor]) throws -> Tensor {
+    func execute(_ index: Int, _ operands: [Tensor]) throws -> Tensor {
         let node = graph.nodes[index]
         let type = graph.type(of: node.result)
         switch node.op {

@@ -28,7 +28,8 @@ public enum BlockReLUPlanner {
     /// `method`, unless `table` gives one already measured (`--load-distortion`).
     public static func plan(
         graph: Graph, calibration: Tensor, budget: Int, method: DistortionMethod, table given: DistortionTable? = nil,
-        fastSamples: Int = 32, showProgress: Bool = true
+        fastSamples: Int = 32, fastProjections: Int = 8, fastRerunMACs: Double = 1e12, fastTolerance: Double = 0.03,
+        showProgress: Bool = true
     ) throws -> Result {
         let layers = ReLULayer.all(in: graph)
         let total = layers.reduce(0) { $0 + $1.drelus }
@@ -39,8 +40,11 @@ public enum BlockReLUPlanner {
             return Result(plan: plan, table: nil, budget: budget, distortion: 0, lowerBound: 0, distortionSeconds: 0, knapsackSeconds: 0)
         }
         let start = clock.now
-        let table = try given
-            ?? DistortionMeasurement(graph: graph, calibration: calibration, fastSamples: fastSamples, showProgress: showProgress).measure(method)
+        var measurement = DistortionMeasurement(graph: graph, calibration: calibration, fastSamples: fastSamples, showProgress: showProgress)
+        measurement.fastProjections = fastProjections
+        measurement.fastRerunMACs = fastRerunMACs
+        measurement.fastTolerance = fastTolerance
+        let table = try given ?? measurement.measure(method)
         let measured = clock.now
         let (solution, bound) = try KnapsackSolver.fast(table.knapsackGroups().groups, budget: budget)
         let solved = clock.now

@@ -7,9 +7,9 @@ public enum DistortionMethod: String, Sendable, CaseIterable {
     /// of the network with only that channel changed. The yardstick; practical for small
     /// models.
     case exact
-    /// The channel's own change for every candidate (its local error, cheap) shortlists
-    /// the candidates on each channel's lower convex hull of (cost, local error); only
-    /// those are re-run, on the first 32 samples, and only they enter the knapsack.
+    /// A first-order estimate of every candidate on every sample (backward passes of the
+    /// output), exact re-runs of each channel's shortlist on the first `fastSamples`
+    /// samples, combined by a ratio estimator (FastDistortion.swift).
     case fast
 }
 
@@ -29,9 +29,23 @@ public struct DistortionMeasurement {
         self.showProgress = showProgress
     }
 
-    /// Samples `fast` re-runs its shortlist on (the local errors use every sample). More
-    /// samples cost proportionally more time and give plans closer to `exact`'s.
+    /// Samples `fast` re-runs its shortlists on at most (the first half for every layer,
+    /// the rest for noisy layers; the first-order stage uses every sample). More samples
+    /// cost proportionally more time and give plans closer to `exact`'s.
     public var fastSamples: Int
+
+    /// Random output projections of the first-order stage when the output has more than 16
+    /// elements (with at most 16, every output element is one exactly).
+    public var fastProjections: Int = 8
+
+    /// Multiply-adds `fast` may spend on exact re-runs: the shortlists of every channel when
+    /// they fit, else of an evenly spread sample of each layer's channels (the others are
+    /// calibrated per layer).
+    public var fastRerunMACs: Double = 1e12
+
+    /// `fast` re-runs every layer on half of `fastSamples` first, and on the rest only the
+    /// layers whose ratio estimates have a median relative standard error above this.
+    public var fastTolerance: Double = 0.03
 
     public func measure(_ method: DistortionMethod) throws -> DistortionTable {
         var table = DistortionTable(layers: ReLULayer.all(in: graph).map { layer in
@@ -56,30 +70,7 @@ public struct DistortionMeasurement {
             return table
         }
 
-        // fast: the local error of every candidate on every sample picks, per channel, the
-        // candidates on the lower convex hull of (cost, local error), the only ones a
-        // knapsack would choose if local error ranked them right. Those are re-run on the
-        // first `fastSamples` samples; the others stay unmeasured (infinite) and out of
-        // the knapsack.
-        let local = try sweep(table, chunks: chunks, reruns: nil, title: "distortion (fast, local errors)")
-        let shortlists = table.layers.indices.map { index in
-            (0..<table.layers[index].layer.channels).map { channel in
-                shortlist(table.layers[index], errors: zip(local.negatives[index][channel], local.positives[index][channel]).map { $0 + $1 })
-            }
-        }
-        let runChunks = chunks.filter { $0.lowerBound < min(samples, max(fastSamples, chunkSize)) }
-        let fit = try sweep(table, chunks: runChunks, reruns: shortlists, title: "distortion (fast, re-runs)")
-        table.suffixRuns = fit.runs
-        let fitSamples = Double(runChunks.reduce(0) { $0 + $1.count })
-        for index in table.layers.indices {
-            for channel in 0..<table.layers[index].layer.channels {
-                let measured = shortlists[index][channel]
-                table.layers[index].distortion[channel] = table.layers[index].candidates.indices.map { candidate in
-                    if table.layers[index].candidates[candidate] == .relu { return 0 }
-                    return measured.contains(candidate) ? fit.measured[index][channel][candidate] / fitSamples : .infinity
-                }
-            }
-        }
+        try measureFast(&table, samples: samples)
         return table
     }
 

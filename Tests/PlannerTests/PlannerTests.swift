@@ -72,22 +72,19 @@ func randomInputs(_ count: Int, shape: [Int], seed: UInt64) -> Tensor {
         }
     }
 
-    @Test func fastMeasuresItsShortlistExactlyAndPredictsTheRest() throws {
+    @Test func fastIsExactWhereTheSuffixIsLinear() throws {
+        // relu -> global pool -> dense: first order is exact, so fast needs no re-runs and
+        // gives every candidate exact's value (FastDistortionTests covers the rest).
         let graph = try tinyNetwork()
         let inputs = randomInputs(24, shape: [1, 2, 4, 4], seed: 5)
         let measurement = DistortionMeasurement(graph: graph, calibration: inputs, chunkSize: 8, showProgress: false)
         let exact = try measurement.measure(.exact), fast = try measurement.measure(.fast)
-        let identity = exact.layers[0].candidates.firstIndex(of: .identity)!
         for channel in 0..<2 {
-            // Identity is always re-run, and with 24 samples (<= fastSamples) on the same samples.
-            #expect(abs(fast.layers[0].distortion[channel][identity] - exact.layers[0].distortion[channel][identity]) < 1e-9)
-            // Shortlisted candidates are measured exactly; the rest stay out (infinite).
-            let row = fast.layers[0].distortion[channel]
-            let measured = row.indices.filter { row[$0].isFinite }
-            #expect(measured.count >= 3, "identity, 1x1 and at least one block")
-            for candidate in measured { #expect(abs(row[candidate] - exact.layers[0].distortion[channel][candidate]) < 1e-9) }
+            for (a, b) in zip(exact.layers[0].distortion[channel], fast.layers[0].distortion[channel]) {
+                #expect(abs(a - b) <= 1e-9 + 1e-4 * a, "channel \(channel): exact \(a) fast \(b)")
+            }
         }
-        #expect(fast.suffixRuns < exact.suffixRuns)
+        #expect(fast.suffixRuns == 0 && exact.suffixRuns > 0)
         let groups = fast.knapsackGroups()
         #expect(groups.groups.count == 2 && groups.groups.allSatisfy { $0.allSatisfy { $0.distortion.isFinite } })
     }
