@@ -36,7 +36,10 @@ let package = Package(
         // Packed SGEMM with AVX-512/AVX2 micro-kernels for convolutions (always optimized:
         // the debug build runs the test models through it too).
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
-        .target(name: "FloatEngine", dependencies: ["IR", "COpenBLAS", "CKernels"], swiftSettings: strict),
+        // Kernels the float engine and the runtime must agree on (pooling windows, data
+        // movement, softmax); depends on nothing.
+        .target(name: "SharedKernels", swiftSettings: strict),
+        .target(name: "FloatEngine", dependencies: ["IR", "COpenBLAS", "CKernels", "SharedKernels"], swiftSettings: strict),
         .target(name: "Planner", dependencies: ["IR", "Passes", "FloatEngine"], swiftSettings: strict),
         .target(name: "Bytecode", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         .target(name: "Lowering", dependencies: ["IR", "Bytecode"], swiftSettings: strict),
@@ -45,7 +48,7 @@ let package = Package(
         .target(
             name: "MPCRuntime",
             dependencies: [
-                "Bytecode", "NPY", "CRingKernels",
+                "Bytecode", "NPY", "CRingKernels", "SharedKernels",
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],
             swiftSettings: strict),

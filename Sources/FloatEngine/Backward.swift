@@ -1,5 +1,6 @@
 import CKernels
 import IR
+import SharedKernels
 
 /// Vector-Jacobian products of the graph (reverse mode, data gradients only): given the
 /// values of a forward run and a gradient for each graph output, the gradient of
@@ -399,18 +400,8 @@ enum BackwardKernels {
         let (sh, sw) = (pool.strides[0], pool.strides[1])
         let (dh, dw) = (pool.dilations[0], pool.dilations[1])
         let (top, left, bottom, right) = (pool.pads[0], pool.pads[1], pool.pads[2], pool.pads[3])
-        func ranges(_ count: Int, _ stride: Int, _ pad: Int, _ padEnd: Int, _ kernel: Int, _ dilation: Int, _ size: Int)
-            -> [(valid: Range<Int>, padded: Int)]
-        {
-            (0..<count).map { o in
-                let start = o * stride - pad
-                let first = start >= 0 ? 0 : (-start + dilation - 1) / dilation
-                let end = min(kernel, (size - start + dilation - 1) / dilation)
-                let paddedEnd = min(kernel, (size + padEnd - start + dilation - 1) / dilation)
-                return (first..<Swift.max(first, end), Swift.max(0, paddedEnd))
-            }
-        }
-        let rows = ranges(oh, sh, top, bottom, kh, dh, h), columns = ranges(ow, sw, left, right, kw, dw, w)
+        let rows = poolWindowRanges(count: oh, stride: sh, padBegin: top, padEnd: bottom, kernel: kh, dilation: dh, size: h)
+        let columns = poolWindowRanges(count: ow, stride: sw, padBegin: left, padEnd: right, kernel: kw, dilation: dw, size: w)
         let input = x.floats
         var out = [Float](repeating: 0, count: x.elementCount)
         out.withUnsafeMutableBufferPointer { output in

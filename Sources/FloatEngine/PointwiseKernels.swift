@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import IR
+import SharedKernels
 
 extension Kernels {
     /// min(max(x, low), high) elementwise: relu, relu6 and clip, in chunks on every core.
@@ -107,24 +108,8 @@ extension Kernels {
     }
 
     static func softmax(_ x: Tensor, axis: Int) -> Tensor {
-        let length = x.shape[axis]
-        let inner = x.shape[(axis + 1)...].reduce(1, *)
-        let outer = x.shape[..<axis].reduce(1, *)
         var out = x.floats
-        for block in 0..<outer {
-            for offset in 0..<inner {
-                let base = block * length * inner + offset
-                var largest = -Float.infinity
-                for index in 0..<length { largest = max(largest, out[base + index * inner]) }
-                var sum: Float = 0
-                for index in 0..<length {
-                    let value = expf(out[base + index * inner] - largest)
-                    out[base + index * inner] = value
-                    sum += value
-                }
-                for index in 0..<length { out[base + index * inner] /= sum }
-            }
-        }
+        softmaxInPlace(&out, shape: x.shape, axis: axis)
         return Tensor(shape: x.shape, floats: out)
     }
 
@@ -149,12 +134,3 @@ extension Kernels {
     }
 }
 
-func rowMajorStrides(_ shape: [Int]) -> [Int] {
-    var strides = [Int](repeating: 1, count: shape.count)
-    var step = 1
-    for axis in shape.indices.reversed() {
-        strides[axis] = step
-        step *= shape[axis]
-    }
-    return strides
-}

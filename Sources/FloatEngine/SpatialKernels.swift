@@ -1,4 +1,5 @@
 import IR
+import SharedKernels
 
 extension Kernels {
     /// Max or average pooling. Average divisors follow onnxruntime: with
@@ -15,20 +16,8 @@ extension Kernels {
         input.withUnsafeBufferPointer { input in
             out.withUnsafeMutableBufferPointer { output in
                 let source = input.baseAddress!, destination = output.baseAddress!
-                // Per output row and column, the window offsets that land inside the input
-                // and inside the padded input (ceil mode can reach past the padding).
-                func ranges(_ count: Int, _ stride: Int, _ pad: Int, _ padEnd: Int, _ kernel: Int, _ dilation: Int, _ size: Int)
-                    -> [(valid: Range<Int>, padded: Int)]
-                {
-                    (0..<count).map { o in
-                        let start = o * stride - pad
-                        let first = start >= 0 ? 0 : (-start + dilation - 1) / dilation
-                        let end = min(kernel, (size - start + dilation - 1) / dilation)
-                        let paddedEnd = min(kernel, (size + padEnd - start + dilation - 1) / dilation)
-                        return (first..<max(first, end), max(0, paddedEnd))
-                    }
-                }
-                let rows = ranges(oh, sh, top, bottom, kh, dh, h), columns = ranges(ow, sw, left, right, kw, dw, w)
+                let rows = poolWindowRanges(count: oh, stride: sh, padBegin: top, padEnd: bottom, kernel: kh, dilation: dh, size: h)
+                let columns = poolWindowRanges(count: ow, stride: sw, padBegin: left, padEnd: right, kernel: kw, dilation: dw, size: w)
                 parallelFor(n * c) { plane in
                     let data = source + plane * h * w
                     let result = destination + plane * oh * ow
@@ -71,69 +60,19 @@ extension Kernels {
     }
 
     static func transpose(_ x: Tensor, perm: [Int], _ type: TensorType) -> Tensor {
-        let inStrides = rowMajorStrides(x.shape)
-        let permuted = perm.map { inStrides[$0] }
-        return gather(x, type) { indices in zip(indices, permuted).reduce(0) { $0 + $1.0 * $1.1 } }
+        Tensor(shape: type.shape, floats: DataMovement.transpose(x.floats, shape: x.shape, perm: perm))
     }
 
     static func slice(_ x: Tensor, starts: [Int], steps: [Int], _ type: TensorType) -> Tensor {
-        let inStrides = rowMajorStrides(x.shape)
-        let base = zip(starts, inStrides).reduce(0) { $0 + $1.0 * $1.1 }
-        let strides = zip(steps, inStrides).map { $0 * $1 }
-        return gather(x, type) { indices in base + zip(indices, strides).reduce(0) { $0 + $1.0 * $1.1 } }
-    }
-
-    /// out[indices] = x[source(indices)] over every multi-index of the result.
-    private static func gather(_ x: Tensor, _ type: TensorType, _ source: ([Int]) -> Int) -> Tensor {
-        let input = x.floats
-        let shape = type.shape
-        var indices = [Int](repeating: 0, count: shape.count)
-        var out = [Float]()
-        out.reserveCapacity(type.elementCount)
-        for _ in 0..<type.elementCount {
-            out.append(input[source(indices)])
-            var axis = shape.count - 1
-            while axis >= 0 {
-                indices[axis] += 1
-                if indices[axis] < shape[axis] { break }
-                indices[axis] = 0
-                axis -= 1
-            }
-        }
-        return Tensor(shape: shape, floats: out)
+        Tensor(shape: type.shape, floats: DataMovement.slice(x.floats, shape: x.shape, starts: starts, steps: steps, resultShape: type.shape))
     }
 
     static func concat(_ operands: [Tensor], axis: Int, _ type: TensorType) -> Tensor {
-        let outer = type.shape[..<axis].reduce(1, *)
-        let inner = type.shape[(axis + 1)...].reduce(1, *)
-        let parts = operands.map { ($0.floats, $0.shape[axis] * inner) }
-        var out = [Float]()
-        out.reserveCapacity(type.elementCount)
-        for block in 0..<outer {
-            for (data, size) in parts { out += data[(block * size)..<((block + 1) * size)] }
-        }
-        return Tensor(shape: type.shape, floats: out)
+        Tensor(shape: type.shape, floats: DataMovement.concat(operands.map { ($0.floats, $0.shape) }, axis: axis, resultShape: type.shape))
     }
 
     static func pad(_ x: Tensor, pads: [Int], value: Float, _ type: TensorType) -> Tensor {
-        let rank = x.shape.count
-        let outStrides = rowMajorStrides(type.shape)
-        var out = [Float](repeating: value, count: type.elementCount)
-        let input = x.floats
-        var indices = [Int](repeating: 0, count: rank)
-        for flat in 0..<x.elementCount {
-            var target = 0
-            for axis in 0..<rank { target += (indices[axis] + pads[axis]) * outStrides[axis] }
-            out[target] = input[flat]
-            var axis = rank - 1
-            while axis >= 0 {
-                indices[axis] += 1
-                if indices[axis] < x.shape[axis] { break }
-                indices[axis] = 0
-                axis -= 1
-            }
-        }
-        return Tensor(shape: type.shape, floats: out)
+        Tensor(shape: type.shape, floats: DataMovement.pad(x.floats, shape: x.shape, pads: pads, value: value, resultShape: type.shape))
     }
 
     /// Resize of the last two axes (the frontend admits no other), separably.

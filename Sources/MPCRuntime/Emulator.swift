@@ -1,4 +1,5 @@
 import Bytecode
+import SharedKernels
 
 /// Runs a program in plaintext fixed point with exactly the arithmetic the parties use
 /// (the same ring kernels, multipliers, DReLU windows and max-pool tree), without

@@ -1,5 +1,5 @@
 import Bytecode
-import Foundation
+import SharedKernels
 
 /// The client's plaintext epilogue on revealed floats: softmax, argmax, resize and data
 /// movement.
@@ -14,29 +14,14 @@ public enum Epilogue {
         case let op as Resize: return resize(operand(op.x), shape: inputShape(op.x), op, resultShape: shape)
         case let op as Reshape: return operand(op.x)
         case let op as Transpose: return DataMovement.transpose(operand(op.x), shape: inputShape(op.x), perm: op.perm)
-        case let op as Slice: return DataMovement.slice(operand(op.x), shape: inputShape(op.x), op, resultShape: shape)
+        case let op as Slice: return DataMovement.slice(operand(op.x), shape: inputShape(op.x), starts: op.starts, steps: op.steps, resultShape: shape)
         default: preconditionFailure("the verifier admits no other revealed operation")
         }
     }
 
     public static func softmax(_ x: [Float], shape: [Int], axis: Int) -> [Float] {
-        let inner = shape[(axis + 1)...].reduce(1, *), length = shape[axis]
-        let outer = x.count / max(length * inner, 1)
         var out = x
-        for block in 0..<outer {
-            for offset in 0..<inner {
-                let base = block * length * inner + offset
-                var largest = -Float.infinity
-                for i in 0..<length { largest = max(largest, x[base + i * inner]) }
-                var sum: Float = 0
-                for i in 0..<length {
-                    let e = exp(x[base + i * inner] - largest)
-                    out[base + i * inner] = e
-                    sum += e
-                }
-                for i in 0..<length { out[base + i * inner] /= sum }
-            }
-        }
+        softmaxInPlace(&out, shape: shape, axis: axis)
         return out
     }
 

@@ -1,4 +1,5 @@
 import Bytecode
+import SharedKernels
 
 /// Who applies a local instruction: the emulator (plaintext values), or the client or the
 /// server (its additive share). Public constants are added by one holder only, and
@@ -60,7 +61,7 @@ enum LocalOps {
             return RingTensor(shape: shape, values: DataMovement.transpose(x.values, shape: x.shape, perm: op.perm))
         case let op as Slice:
             let x = operand(op.x)
-            return RingTensor(shape: shape, values: DataMovement.slice(x.values, shape: x.shape, op, resultShape: shape))
+            return RingTensor(shape: shape, values: DataMovement.slice(x.values, shape: x.shape, starts: op.starts, steps: op.steps, resultShape: shape))
         case let op as Concat:
             return RingTensor(shape: shape, values: DataMovement.concat(op.xs.map { (operand($0).values, operand($0).shape) }, axis: op.axis, resultShape: shape))
         case let op as Pad:

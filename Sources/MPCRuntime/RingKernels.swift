@@ -1,5 +1,6 @@
 import Bytecode
 import CRingKernels
+import SharedKernels
 
 /// Whole-tensor operations over Z_2^64 that every party applies to its own share (and the
 /// emulator to plaintext): linear layers with known weights, broadcasting arithmetic,
@@ -92,35 +93,13 @@ public enum RingKernels {
         }
     }
 
-    static func rowMajorStrides(_ shape: [Int]) -> [Int] {
-        var strides = [Int](repeating: 1, count: shape.count)
-        var stride = 1
-        for axis in shape.indices.reversed() {
-            strides[axis] = stride
-            stride *= shape[axis]
-        }
-        return strides
-    }
-
-    /// Per output row or column of a pooling window: the kernel offsets inside the input
-    /// and the window's extent clipped to the padded input (onnxruntime's divisor rule).
-    static func windowRanges(count: Int, stride: Int, padBegin: Int, padEnd: Int, kernel: Int, dilation: Int, size: Int) -> [(valid: Range<Int>, padded: Int)] {
-        (0..<count).map { o in
-            let start = o * stride - padBegin
-            let first = start >= 0 ? 0 : (-start + dilation - 1) / dilation
-            let end = min(kernel, (size - start + dilation - 1) / dilation)
-            let paddedEnd = min(kernel, (size + padEnd - start + dilation - 1) / dilation)
-            return (first..<max(first, end), max(0, paddedEnd))
-        }
-    }
-
     /// Average pooling before its trunc: window sums times round(2^shift / divisor).
     public static func avgPool(_ x: RingTensor, _ op: AvgPool, resultShape: [Int]) -> RingTensor {
         let window = op.window
         let (planes, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
         let (oh, ow) = (resultShape[2], resultShape[3])
-        let rows = windowRanges(count: oh, stride: window.strides[0], padBegin: window.pads[0], padEnd: window.pads[2], kernel: window.kernel[0], dilation: window.dilations[0], size: h)
-        let columns = windowRanges(count: ow, stride: window.strides[1], padBegin: window.pads[1], padEnd: window.pads[3], kernel: window.kernel[1], dilation: window.dilations[1], size: w)
+        let rows = poolWindowRanges(count: oh, stride: window.strides[0], padBegin: window.pads[0], padEnd: window.pads[2], kernel: window.kernel[0], dilation: window.dilations[0], size: h)
+        let columns = poolWindowRanges(count: ow, stride: window.strides[1], padBegin: window.pads[1], padEnd: window.pads[3], kernel: window.kernel[1], dilation: window.dilations[1], size: w)
         var out = [UInt64](repeating: 0, count: planes * oh * ow)
         for plane in 0..<planes {
             for oy in 0..<oh {
@@ -164,8 +143,8 @@ public enum RingKernels {
         let (planes, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
         let (oh, ow) = (resultShape[2], resultShape[3])
         let (kh, kw) = (window.kernel[0], window.kernel[1])
-        let rows = windowRanges(count: oh, stride: window.strides[0], padBegin: window.pads[0], padEnd: window.pads[2], kernel: kh, dilation: window.dilations[0], size: h)
-        let columns = windowRanges(count: ow, stride: window.strides[1], padBegin: window.pads[1], padEnd: window.pads[3], kernel: kw, dilation: window.dilations[1], size: w)
+        let rows = poolWindowRanges(count: oh, stride: window.strides[0], padBegin: window.pads[0], padEnd: window.pads[2], kernel: kh, dilation: window.dilations[0], size: h)
+        let columns = poolWindowRanges(count: ow, stride: window.strides[1], padBegin: window.pads[1], padEnd: window.pads[3], kernel: kw, dilation: window.dilations[1], size: w)
         var candidates = [[UInt64]](repeating: [UInt64](repeating: 0, count: planes * oh * ow), count: kh * kw)
         for plane in 0..<planes {
             for oy in 0..<oh {
