@@ -138,7 +138,7 @@ enum BackwardKernels {
                 }
             }
             let (av, bv) = (a.floats, b.floats)
-            let ai = Kernels.broadcastIndex(from: a.shape, to: resultShape), bi = Kernels.broadcastIndex(from: b.shape, to: resultShape)
+            let ai = broadcastIndex(from: a.shape, to: resultShape), bi = broadcastIndex(from: b.shape, to: resultShape)
             return positions.map { position in
                 var out = [Float](repeating: 0, count: position == 0 ? a.elementCount : b.elementCount)
                 let target = position == 0 ? ai : bi

@@ -75,38 +75,6 @@ extension Kernels {
         return Tensor(shape: type.shape, floats: (0..<count).map { op(left[leftIndex($0)], right[rightIndex($0)]) })
     }
 
-    /// Maps a flat index of `outShape` to the flat index of a tensor of `shape` broadcast to it.
-    static func broadcastIndex(from shape: [Int], to outShape: [Int]) -> (Int) -> Int {
-        if shape == outShape { return { $0 } }
-        let count = shape.reduce(1, *)
-        if count == 1 { return { _ in 0 } }
-        let padded = Array(repeating: 1, count: outShape.count - shape.count) + shape
-        // One contiguous run of non-broadcast axes (e.g. [C,1,1] against [N,C,H,W]).
-        let kept = padded.indices.filter { padded[$0] != 1 }
-        if let first = kept.first, let last = kept.last, kept.count == last - first + 1,
-            zip(kept.map { padded[$0] }, kept.map { outShape[$0] }).allSatisfy({ $0 == $1 })
-        {
-            let inner = outShape[(last + 1)...].reduce(1, *)
-            return { ($0 / inner) % count }
-        }
-        var inStrides = [Int](repeating: 0, count: padded.count)
-        var step = 1
-        for axis in padded.indices.reversed() {
-            inStrides[axis] = padded[axis] == 1 ? 0 : step
-            step *= padded[axis]
-        }
-        let outStrides = rowMajorStrides(outShape)
-        return { flat in
-            var rest = flat
-            var index = 0
-            for axis in 0..<outShape.count {
-                index += (rest / outStrides[axis]) * inStrides[axis]
-                rest %= outStrides[axis]
-            }
-            return index
-        }
-    }
-
     static func softmax(_ x: Tensor, axis: Int) -> Tensor {
         var out = x.floats
         softmaxInPlace(&out, shape: x.shape, axis: axis)
@@ -114,23 +82,8 @@ extension Kernels {
     }
 
     static func argMax(_ x: Tensor, _ argMax: ArgMax, _ type: TensorType) -> Tensor {
-        let length = x.shape[argMax.axis]
-        let inner = x.shape[(argMax.axis + 1)...].reduce(1, *)
-        let outer = x.shape[..<argMax.axis].reduce(1, *)
-        let values = x.floats
-        var out = [Int64](repeating: 0, count: outer * inner)
-        for block in 0..<outer {
-            for offset in 0..<inner {
-                let base = block * length * inner + offset
-                var best = 0
-                for index in 1..<max(length, 1) {
-                    let value = values[base + index * inner], current = values[base + best * inner]
-                    if value > current || (argMax.selectLastIndex && value == current) { best = index }
-                }
-                out[block * inner + offset] = Int64(best)
-            }
-        }
-        return Tensor(shape: type.shape, ints: out)
+        let indices = argMaxIndices(x.floats, shape: x.shape, axis: argMax.axis, selectLastIndex: argMax.selectLastIndex)
+        return Tensor(shape: type.shape, ints: indices.map(Int64.init))
     }
 }
 

@@ -27,22 +27,7 @@ public enum Epilogue {
 
     /// Indices (as floats) of the largest value along `axis`.
     public static func argMax(_ x: [Float], shape: [Int], _ op: ArgMax) -> [Float] {
-        let inner = shape[(op.axis + 1)...].reduce(1, *), length = shape[op.axis]
-        let outer = x.count / max(length * inner, 1)
-        var out: [Float] = []
-        out.reserveCapacity(outer * inner)
-        for block in 0..<outer {
-            for offset in 0..<inner {
-                let base = block * length * inner + offset
-                var best = 0
-                for i in 1..<max(length, 1) {
-                    let value = x[base + i * inner], current = x[base + best * inner]
-                    if value > current || (op.selectLastIndex && value == current) { best = i }
-                }
-                out.append(Float(best))
-            }
-        }
-        return out
+        argMaxIndices(x, shape: shape, axis: op.axis, selectLastIndex: op.selectLastIndex).map(Float.init)
     }
 
     public static func resize(_ x: [Float], shape: [Int], _ op: Resize, resultShape: [Int]) -> [Float] {

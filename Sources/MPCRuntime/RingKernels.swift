@@ -65,32 +65,11 @@ public enum RingKernels {
         if a.shape == shape && b.shape == shape {
             return RingTensor(shape: shape, values: zip(a.values, b.values).map(op))
         }
-        let aIndex = broadcastIndex(a.shape, to: shape), bIndex = broadcastIndex(b.shape, to: shape)
+        let aIndex = broadcastIndex(from: a.shape, to: shape), bIndex = broadcastIndex(from: b.shape, to: shape)
         let count = shape.reduce(1, *)
         var out = [UInt64](repeating: 0, count: count)
         for index in 0..<count { out[index] = op(a.values[aIndex(index)], b.values[bIndex(index)]) }
         return RingTensor(shape: shape, values: out)
-    }
-
-    /// Maps a flat index of `shape` to the flat index of a broadcast operand.
-    static func broadcastIndex(_ operand: [Int], to shape: [Int]) -> (Int) -> Int {
-        let padded = Array(repeating: 1, count: shape.count - operand.count) + operand
-        var strides = [Int](repeating: 0, count: shape.count)
-        var stride = 1
-        for axis in padded.indices.reversed() {
-            strides[axis] = padded[axis] == 1 ? 0 : stride
-            stride *= padded[axis]
-        }
-        let outStrides = rowMajorStrides(shape)
-        return { flat in
-            var rest = flat, index = 0
-            for axis in shape.indices {
-                let coordinate = rest / outStrides[axis]
-                rest -= coordinate * outStrides[axis]
-                index += coordinate * strides[axis]
-            }
-            return index
-        }
     }
 
     /// Average pooling before its trunc: window sums times round(2^shift / divisor).

@@ -121,3 +121,56 @@ public func softmaxInPlace(_ values: inout [Float], shape: [Int], axis: Int) {
         }
     }
 }
+
+/// Maps a flat index of `outShape` to the flat index of a tensor of `shape` broadcast to it.
+public func broadcastIndex(from shape: [Int], to outShape: [Int]) -> (Int) -> Int {
+    if shape == outShape { return { $0 } }
+    let count = shape.reduce(1, *)
+    if count == 1 { return { _ in 0 } }
+    let padded = Array(repeating: 1, count: outShape.count - shape.count) + shape
+    // One contiguous run of non-broadcast axes (e.g. [C,1,1] against [N,C,H,W]).
+    let kept = padded.indices.filter { padded[$0] != 1 }
+    if let first = kept.first, let last = kept.last, kept.count == last - first + 1,
+        zip(kept.map { padded[$0] }, kept.map { outShape[$0] }).allSatisfy({ $0 == $1 })
+    {
+        let inner = outShape[(last + 1)...].reduce(1, *)
+        return { ($0 / inner) % count }
+    }
+    var inStrides = [Int](repeating: 0, count: padded.count)
+    var step = 1
+    for axis in padded.indices.reversed() {
+        inStrides[axis] = padded[axis] == 1 ? 0 : step
+        step *= padded[axis]
+    }
+    let outStrides = rowMajorStrides(outShape)
+    return { flat in
+        var rest = flat
+        var index = 0
+        for axis in 0..<outShape.count {
+            index += (rest / outStrides[axis]) * inStrides[axis]
+            rest %= outStrides[axis]
+        }
+        return index
+    }
+}
+
+/// Index of the largest value along `axis` for every other position (the first on ties,
+/// or the last with `selectLastIndex`).
+public func argMaxIndices(_ values: [Float], shape: [Int], axis: Int, selectLastIndex: Bool) -> [Int] {
+    let length = shape[axis]
+    let inner = shape[(axis + 1)...].reduce(1, *)
+    let outer = shape[..<axis].reduce(1, *)
+    var out = [Int](repeating: 0, count: outer * inner)
+    for block in 0..<outer {
+        for offset in 0..<inner {
+            let base = block * length * inner + offset
+            var best = 0
+            for index in 1..<max(length, 1) {
+                let value = values[base + index * inner], current = values[base + best * inner]
+                if value > current || (selectLastIndex && value == current) { best = index }
+            }
+            out[block * inner + offset] = best
+        }
+    }
+    return out
+}
