@@ -81,6 +81,15 @@ struct MPCC: ParsableCommand {
     @Option(help: "Calibration samples --distortion fast re-runs its shortlist on (more: slower, closer to exact).")
     var fastSamples: Int = 32
 
+    @Option(help: "Random output projections per sample for --distortion fast's first-order estimates (used when the output has more than 16 values).")
+    var fastProjections: Int = 8
+
+    @Option(help: "Multiply-adds --distortion fast may spend on exact re-runs before it samples channels per layer.")
+    var fastRerunMacs: Double = 1e12
+
+    @Option(help: "Median relative standard error above which --distortion fast re-runs a layer on its second half of samples.")
+    var fastTolerance: Double = 0.03
+
     @Option(help: "Write the measured distortion table (JSON) to plan other budgets without measuring again.")
     var saveDistortion: String?
 
@@ -103,6 +112,9 @@ struct MPCC: ParsableCommand {
             throw ValidationError("--save-distortion and --load-distortion go with --budget or --drelus")
         }
         if fastSamples < 1 { throw ValidationError("--fast-samples must be at least 1, got \(fastSamples)") }
+        if fastProjections < 1 { throw ValidationError("--fast-projections must be at least 1, got \(fastProjections)") }
+        if !(fastRerunMacs >= 0) { throw ValidationError("--fast-rerun-macs must not be negative") }
+        if !(fastTolerance >= 0) { throw ValidationError("--fast-tolerance must not be negative") }
         if !(1...30).contains(fracBits) { throw ValidationError("--frac-bits must be between 1 and 30, got \(fracBits)") }
         if let approxDrelu, !(2...64).contains(approxDrelu) {
             throw ValidationError("--approx-drelu must be between 2 and 64 bits, got \(approxDrelu)")

@@ -25,7 +25,8 @@ extension MPCC {
             let table = try loadDistortion.map { try DistortionTable.read(path: $0, for: graph) }
             let inputs = table == nil ? try calibrationInputs(for: graph) : Tensor(shape: [0], floats: [])
             let result = try BlockReLUPlanner.plan(
-                graph: graph, calibration: inputs, budget: limit, method: method, table: table, fastSamples: fastSamples)
+                graph: graph, calibration: inputs, budget: limit, method: method, table: table, fastSamples: fastSamples,
+                fastProjections: fastProjections, fastRerunMACs: fastRerunMacs, fastTolerance: fastTolerance)
             if let path = saveDistortion, let measured = result.table {
                 guard FileManager.default.createFile(atPath: path, contents: try measured.json(method: method)) else {
                     throw CommandFailure(.userError, "cannot write \(path)")

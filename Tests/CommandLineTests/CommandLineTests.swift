@@ -94,7 +94,7 @@ func model(_ name: String) -> String { "\(repositoryRoot)/Models/\(name)/model.o
 
     @Test(arguments: [
         ["--budget", "-0.5"], ["--budget", "abc"], ["--budget", "0.1", "--drelus", "5"], ["--emit", "pdf"],
-        ["--frac-bits", "0"], ["--labels", "y.npy"], ["--no-such-option"],
+        ["--frac-bits", "0"], ["--labels", "y.npy"], ["--no-such-option"], ["--fast-projections", "0"], ["--fast-tolerance", "-1"],
     ])
     func badArgumentsExitOne(_ arguments: [String]) throws {
         let result = try run("mpcc", [model("tiny_resnet")] + arguments)
