@@ -95,7 +95,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "MPCRuntimeTests",
-            dependencies: ["MPCRuntime", "Lowering", "Bytecode", "IR", "ONNXFrontend", "Passes", "FloatEngine", "NPY", "TestSupport"],
+            dependencies: ["MPCRuntime", "CRingKernels", "Lowering", "Bytecode", "IR", "ONNXFrontend", "Passes", "FloatEngine", "NPY", "TestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "CommandLineTests", dependencies: ["mpcc", "mpcr", "NPY", "TestSupport"], swiftSettings: strict),

@@ -4,25 +4,47 @@
 #include <string.h>
 #include <unistd.h>
 
-// Column tiles keep a slice of B and C in cache while A streams; the inner loop is a
-// wrapping multiply-add over contiguous columns, which compilers vectorize.
-#define TILE 512
+// A 4 x 16 block of C is accumulated in registers over all of K (sixteen 64-bit lanes
+// per row: two AVX-512 or four AVX2 registers), reading each B row segment once for four
+// rows of A and writing C once; edges fall back to a plain loop. The fixed-size loops
+// are written for the compiler to unroll and vectorize per instruction set.
+#define ROWS 4
+#define COLUMNS 16
+
+__attribute__((always_inline)) static inline void block_4x16(int K, const uint64_t *A, long lda, const uint64_t *B, long ldb,
+                                                             uint64_t *C, long ldc, int accumulate) {
+    uint64_t acc[ROWS][COLUMNS];
+    for (int r = 0; r < ROWS; r++)
+        for (int c = 0; c < COLUMNS; c++) acc[r][c] = accumulate ? C[(long)r * ldc + c] : 0;
+    for (int k = 0; k < K; k++) {
+        const uint64_t *b = B + (long)k * ldb;
+        for (int r = 0; r < ROWS; r++) {
+            const uint64_t w = A[(long)r * lda + k];
+            for (int c = 0; c < COLUMNS; c++) acc[r][c] += w * b[c];
+        }
+    }
+    for (int r = 0; r < ROWS; r++)
+        for (int c = 0; c < COLUMNS; c++) C[(long)r * ldc + c] = acc[r][c];
+}
 
 __attribute__((target_clones("avx512dq", "avx2", "default")))
 void mpc_ring_gemm(int M, int N, int K, const uint64_t *A, long lda, const uint64_t *B, long ldb, uint64_t *C, long ldc,
                    int accumulate) {
-    for (int j0 = 0; j0 < N; j0 += TILE) {
-        int j1 = j0 + TILE < N ? j0 + TILE : N;
-        for (int i = 0; i < M; i++) {
-            uint64_t *c = C + (long)i * ldc;
-            if (!accumulate) memset(c + j0, 0, sizeof(uint64_t) * (size_t)(j1 - j0));
-            const uint64_t *a = A + (long)i * lda;
-            for (int k = 0; k < K; k++) {
-                uint64_t w = a[k];
-                if (w == 0) continue;
-                const uint64_t *b = B + (long)k * ldb;
-                for (int j = j0; j < j1; j++) c[j] += w * b[j];
-            }
+    const int fullRows = M - M % ROWS, fullColumns = N - N % COLUMNS;
+    for (int i = 0; i < fullRows; i += ROWS)
+        for (int j = 0; j < fullColumns; j += COLUMNS)
+            block_4x16(K, A + (long)i * lda, lda, B + j, ldb, C + (long)i * ldc + j, ldc, accumulate);
+    // Edges: the last rows (all columns) and the last columns of the full rows.
+    for (int i = 0; i < M; i++) {
+        const int from = i < fullRows ? fullColumns : 0;
+        if (from == N) continue;
+        uint64_t *c = C + (long)i * ldc;
+        if (!accumulate) memset(c + from, 0, sizeof(uint64_t) * (size_t)(N - from));
+        const uint64_t *a = A + (long)i * lda;
+        for (int k = 0; k < K; k++) {
+            const uint64_t w = a[k];
+            const uint64_t *b = B + (long)k * ldb;
+            for (int j = from; j < N; j++) c[j] += w * b[j];
         }
     }
 }
@@ -89,4 +111,19 @@ void mpc_ring_conv2d(const mpc_ring_conv_geometry *g, const uint64_t *image, int
         }
     }
     mpc_ring_gemm_parallel(M, columns, K, W, K, scratch, columns, out, columns, 0);
+}
+
+void mpc_transpose_bits64(const uint64_t *in, uint64_t *out) {
+    // out[i] bit j = in[j] bit i: six rounds of block swaps (Hacker's Delight 7-3).
+    uint64_t a[64];
+    for (int i = 0; i < 64; i++) a[i] = in[i];
+    uint64_t mask = 0x00000000FFFFFFFFULL;
+    for (int width = 32; width != 0; width >>= 1, mask ^= mask << width) {
+        for (int k = 0; k < 64; k = ((k | width) + 1) & ~width) {
+            uint64_t t = ((a[k] >> width) ^ a[k | width]) & mask;
+            a[k] ^= t << width;
+            a[k | width] ^= t;
+        }
+    }
+    for (int i = 0; i < 64; i++) out[i] = a[i];
 }

@@ -1,4 +1,5 @@
 import Bytecode
+import CRingKernels
 
 /// DReLU and selection (Runtime/PROTOCOLS.md, "sign and select"): for n shared values
 /// v_j, the bit [v_j > 0] as XOR shares, computed as the top bit of u = -v: the top bits
@@ -143,14 +144,16 @@ extension Party {
     /// Bit j of a bit-sliced plane, as 0 or 1.
     private func bit(_ plane: [UInt64], _ j: Int) -> UInt64 { (plane[j >> 6] >> UInt64(j & 63)) & 1 }
 
-    /// Bit planes of `values` for the given bit positions, in that order, `words` words each.
+    /// Bit planes of `values` for the given bit positions, in that order, `words` words
+    /// each: 64 values at a time by a 64 x 64 bit transpose.
     private func planes(_ values: [UInt64], bits positions: [Int], words: Int) -> [UInt64] {
         var result = [UInt64](repeating: 0, count: positions.count * words)
-        for (index, value) in values.enumerated() {
-            let word = index >> 6, shift = UInt64(index & 63)
-            for (plane, position) in positions.enumerated() {
-                result[plane * words + word] |= ((value >> UInt64(position)) & 1) << shift
-            }
+        var block = [UInt64](repeating: 0, count: 64), transposed = [UInt64](repeating: 0, count: 64)
+        for word in 0..<words {
+            let start = word * 64, end = min(start + 64, values.count)
+            for index in 0..<64 { block[index] = start + index < end ? values[start + index] : 0 }
+            mpc_transpose_bits64(block, &transposed)
+            for (plane, position) in positions.enumerated() { result[plane * words + word] = transposed[position] }
         }
         return result
     }

@@ -1,4 +1,5 @@
 import Bytecode
+import CRingKernels
 import MPCRuntime
 import TestSupport
 import Testing
@@ -65,6 +66,41 @@ import Testing
             }
             let differing = (0..<count).filter { secure[$0] != expected[$0] && !(nearZero[$0] && !comparison.isExact) }.count
             #expect(differing == 0, "\(differing) of \(count) pixels differ with \(comparison)")
+        }
+    }
+}
+
+/// The ring kernels against naive loops.
+@Suite struct RingKernelTests {
+    @Test func gemmMatchesNaiveLoops() {
+        var generator = SeededGenerator(state: 21)
+        for (m, n, k) in [(1, 1, 1), (3, 5, 7), (4, 300, 9), (9, 513, 17), (70, 70, 70)] {
+            let a = (0..<(m * k)).map { _ in generator.next() }, b = (0..<(k * n)).map { _ in generator.next() }
+            var c = [UInt64](repeating: 0, count: m * n)
+            for parallel in [false, true] {
+                if parallel {
+                    mpc_ring_gemm_parallel(Int32(m), Int32(n), Int32(k), a, Int(k), b, Int(n), &c, Int(n), 0)
+                } else {
+                    mpc_ring_gemm(Int32(m), Int32(n), Int32(k), a, Int(k), b, Int(n), &c, Int(n), 0)
+                }
+                for i in 0..<m {
+                    for j in 0..<n {
+                        var sum: UInt64 = 0
+                        for l in 0..<k { sum &+= a[i * k + l] &* b[l * n + j] }
+                        #expect(c[i * n + j] == sum, "\(m)x\(n)x\(k) at \(i),\(j)")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func bitTransposeMatchesTheDefinition() {
+        var generator = SeededGenerator(state: 4)
+        let input = (0..<64).map { _ in generator.next() }
+        var output = [UInt64](repeating: 0, count: 64)
+        mpc_transpose_bits64(input, &output)
+        for i in 0..<64 {
+            for j in 0..<64 { #expect((output[i] >> UInt64(j)) & 1 == (input[j] >> UInt64(i)) & 1) }
         }
     }
 }

@@ -28,4 +28,8 @@ typedef struct {
 void mpc_ring_conv2d(const mpc_ring_conv_geometry *g, const uint64_t *image, int M, const uint64_t *W, uint64_t *out,
                      uint64_t *scratch);
 
+// Transposes a 64 x 64 bit matrix: bit j of out[i] is bit i of in[j] (bit 0 is the least
+// significant). Turns 64 values into their 64 bit planes.
+void mpc_transpose_bits64(const uint64_t *in, uint64_t *out);
+
 #endif
