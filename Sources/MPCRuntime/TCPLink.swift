@@ -39,7 +39,11 @@ public final class TCPLink: Link, @unchecked Sendable {
         let payload = sealing.map { $0.seal(frame) } ?? frame
         var header = [UInt8](repeating: 0, count: 4)
         withUnsafeBytes(of: UInt32(payload.count).littleEndian) { header = Array($0) }
-        guard outgoing.put(header + payload) else { throw PeerError("the connection to the \(peerName) is closed") }
+        switch outgoing.put(header + payload, timeout: timeout) {
+        case .accepted: return
+        case .closed: throw PeerError("the connection to the \(peerName) is closed")
+        case .timedOut: throw PeerError("the \(peerName) read nothing for \(Int(timeout)) s")
+        }
     }
 
     public func receive() throws -> [UInt8] {

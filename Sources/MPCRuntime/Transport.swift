@@ -40,7 +40,11 @@ public final class MemoryLink: Link, @unchecked Sendable {
     }
 
     public func send(_ frame: [UInt8]) throws {
-        guard outbox.put(frame) else { throw PeerError("the \(peerName) closed the connection") }
+        switch outbox.put(frame, timeout: timeout) {
+        case .accepted: return
+        case .closed: throw PeerError("the \(peerName) closed the connection")
+        case .timedOut: throw PeerError("the \(peerName) read nothing for \(Int(timeout)) s")
+        }
     }
 
     public func receive() throws -> [UInt8] {
@@ -57,17 +61,23 @@ public final class MemoryLink: Link, @unchecked Sendable {
     }
 }
 
-/// A closable queue of frames with a timed wait.
+/// A closable queue of frames with timed waits. It holds at most `capacity` bytes (a
+/// frame is always accepted into an empty queue), so a party that runs ahead, like the
+/// helper, waits for its peer instead of buffering a whole session.
 final class Mailbox: @unchecked Sendable {
     enum Taken { case frame([UInt8]), closed, timedOut }
+    enum Put { case accepted, closed, timedOut }
 
     private var mutex = pthread_mutex_t()
     private var condition = pthread_cond_t()
     private var frames: [[UInt8]] = []
     private var head = 0
+    private var queuedBytes = 0
     private var closed = false
+    private let capacity: Int
 
-    init() {
+    init(capacity: Int = 64 << 20) {
+        self.capacity = capacity
         pthread_mutex_init(&mutex, nil)
         var attributes = pthread_condattr_t()
         pthread_condattr_init(&attributes)
@@ -75,30 +85,44 @@ final class Mailbox: @unchecked Sendable {
         pthread_cond_init(&condition, &attributes)
     }
 
-    func put(_ frame: [UInt8]) -> Bool {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        guard !closed else { return false }
-        frames.append(frame)
-        pthread_cond_signal(&condition)
-        return true
-    }
-
-    func take(timeout: Double) -> Taken {
+    private func deadline(after timeout: Double) -> timespec {
         var deadline = timespec()
         clock_gettime(CLOCK_MONOTONIC, &deadline)
         let nanoseconds = Int(deadline.tv_nsec) + Int((timeout - timeout.rounded(.down)) * 1e9)
         deadline.tv_sec += Int(timeout) + nanoseconds / 1_000_000_000
         deadline.tv_nsec = nanoseconds % 1_000_000_000
+        return deadline
+    }
+
+    func put(_ frame: [UInt8], timeout: Double = 1e9) -> Put {
+        var until = deadline(after: timeout)
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        while !closed && queuedBytes > 0 && queuedBytes + frame.count > capacity {
+            if pthread_cond_timedwait(&condition, &mutex, &until) == ETIMEDOUT && queuedBytes > 0 && queuedBytes + frame.count > capacity {
+                return .timedOut
+            }
+        }
+        guard !closed else { return .closed }
+        frames.append(frame)
+        queuedBytes += frame.count
+        pthread_cond_broadcast(&condition)
+        return .accepted
+    }
+
+    func take(timeout: Double) -> Taken {
+        var until = deadline(after: timeout)
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
         while head == frames.count && !closed {
-            if pthread_cond_timedwait(&condition, &mutex, &deadline) == ETIMEDOUT && head == frames.count { return .timedOut }
+            if pthread_cond_timedwait(&condition, &mutex, &until) == ETIMEDOUT && head == frames.count { return .timedOut }
         }
         guard head < frames.count else { return .closed }
         let frame = frames[head]
         frames[head] = []
         head += 1
+        queuedBytes -= frame.count
+        pthread_cond_broadcast(&condition)
         if head > 64 && head * 2 > frames.count {
             frames.removeFirst(head)
             head = 0
