@@ -206,25 +206,13 @@ public struct Lowering {
         }
         switch node.op {
         case .conv(let attributes):
-            guard let w = constant(operands[1]) else { throw LoweringError("conv '\(label)' has a computed weight; only the server's constant weights are supported") }
             var conv = Conv()
-            conv.x = try x()
-            conv.weight = try weight(w, bits: f, name: graph.name(of: operands[1]))
-            if operands.count > 2 {
-                guard let b = constant(operands[2]) else { throw LoweringError("conv '\(label)' has a computed bias") }
-                conv.bias = try weight(b, bits: 2 * f, name: graph.name(of: operands[2]))
-            }
+            (conv.x, conv.weight, conv.bias) = try serverWeights(node, label)
             (conv.strides, conv.pads, conv.dilations, conv.group) = (attributes.strides, attributes.pads, attributes.dilations, attributes.group)
             return truncated(emit(conv, shape: shape, source: label), f)
         case .dense:
-            guard let w = constant(operands[1]) else { throw LoweringError("dense '\(label)' has a computed weight; only the server's constant weights are supported") }
             var dense = Dense()
-            dense.x = try x()
-            dense.weight = try weight(w, bits: f, name: graph.name(of: operands[1]))
-            if operands.count > 2 {
-                guard let b = constant(operands[2]) else { throw LoweringError("dense '\(label)' has a computed bias") }
-                dense.bias = try weight(b, bits: 2 * f, name: graph.name(of: operands[2]))
-            }
+            (dense.x, dense.weight, dense.bias) = try serverWeights(node, label)
             return truncated(emit(dense, shape: shape, source: label), f)
         case .batchNorm(let epsilon):
             // Not folded into a conv: y = x * s + t per channel, s and t server weights.
@@ -308,6 +296,23 @@ public struct Lowering {
         case .constant:
             preconditionFailure("constants are handled by the caller")
         }
+    }
+
+    /// The input register, weight and bias of a conv or dense layer: constant weights
+    /// (the server's) at f fractional bits, the bias at 2f.
+    private mutating func serverWeights(_ node: Node, _ label: String) throws -> (x: Int, weight: Int, bias: Int?) {
+        let operands = node.operands
+        guard let w = constant(operands[1]) else {
+            throw LoweringError("\(node.op.mnemonic) '\(label)' has a computed weight; only the server's constant weights are supported")
+        }
+        let x = try register(operands[0], label)
+        let weightIndex = try weight(w, bits: f, name: graph.name(of: operands[1]))
+        var bias: Int?
+        if operands.count > 2 {
+            guard let b = constant(operands[2]) else { throw LoweringError("\(node.op.mnemonic) '\(label)' has a computed bias") }
+            bias = try weight(b, bits: 2 * f, name: graph.name(of: operands[2]))
+        }
+        return (x, weightIndex, bias)
     }
 
     private func window(_ pool: Pool2D) -> Window {

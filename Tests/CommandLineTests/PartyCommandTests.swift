@@ -129,9 +129,9 @@ func start(_ tool: String, _ arguments: [String], in directory: String, name: St
     @Test func partiesFromAConfigFileAndAWrongKey() throws {
         let (directory, program) = try compiled()
         let (serverConfig, clientConfig) = try config(directory, ports: ports(), mismatch: true)
-        let server = start("mpcr", ["party", "--role", "server", "--config", serverConfig, "--program", program, "--weights", "\(directory)/tiny.mpcw"], in: directory, name: "server")
-        let helper = start("mpcr", ["party", "--role", "helper", "--config", serverConfig, "--program", program], in: directory, name: "helper")
-        let client = start("mpcr", ["party", "--role", "client", "--config", clientConfig, "--program", program, "--input", input], in: directory, name: "client")
+        let server = party("server", config: serverConfig, program: program, in: directory)
+        let helper = party("helper", config: serverConfig, program: program, in: directory)
+        let client = party("client", config: clientConfig, program: program, in: directory, input: input)
         // The client holds a wrong public key for the server: the key confirmation fails.
         #expect(client.wait(seconds: 20) == 3)
         #expect(contents(client.stderr).contains("different key"), "\(contents(client.stderr))")
@@ -143,8 +143,8 @@ func start(_ tool: String, _ arguments: [String], in directory: String, name: St
         let (directory, program) = try compiled()
         let (serverConfig, _) = try config(directory, ports: ports())
         // No helper: the client cannot reach it, the server waits for it in vain.
-        let server = start("mpcr", ["party", "--role", "server", "--config", serverConfig, "--program", program, "--weights", "\(directory)/tiny.mpcw"], in: directory, name: "server")
-        let client = start("mpcr", ["party", "--role", "client", "--config", serverConfig, "--program", program, "--input", input], in: directory, name: "client")
+        let server = party("server", config: serverConfig, program: program, in: directory)
+        let client = party("client", config: serverConfig, program: program, in: directory, input: input)
         #expect(client.wait(seconds: 20) == 3)
         #expect(contents(client.stderr).contains("helper"), "\(contents(client.stderr))")
         #expect(server.wait(seconds: 20) == 3)
@@ -153,13 +153,13 @@ func start(_ tool: String, _ arguments: [String], in directory: String, name: St
     @Test func aPeerKilledMidRunStopsTheOthers() throws {
         let (directory, program) = try compiled()
         let (serverConfig, _) = try config(directory, ports: ports(), timeout: 5)
-        let server = start("mpcr", ["party", "--role", "server", "--config", serverConfig, "--program", program, "--weights", "\(directory)/tiny.mpcw"], in: directory, name: "server")
-        let helper = start("mpcr", ["party", "--role", "helper", "--config", serverConfig, "--program", program], in: directory, name: "helper")
+        let server = party("server", config: serverConfig, program: program, in: directory)
+        let helper = party("helper", config: serverConfig, program: program, in: directory)
         // Many inferences, so the run is still going when the server dies (the server waits
         // for the client every inference; the helper never waits and may finish early).
         let many = NPYArray(shape: [256, 3, 32, 32], float32: (0..<(256 * 3 * 32 * 32)).map { Float($0 % 17) / 17 })
         try many.write(path: "\(directory)/many.npy")
-        let client = start("mpcr", ["party", "--role", "client", "--config", serverConfig, "--program", program, "--input", "\(directory)/many.npy"], in: directory, name: "client")
+        let client = party("client", config: serverConfig, program: program, in: directory, input: "\(directory)/many.npy")
         usleep(1_500_000)
         kill(server.pid, SIGKILL)
         _ = server.wait(seconds: 5)
@@ -171,11 +171,11 @@ func start(_ tool: String, _ arguments: [String], in directory: String, name: St
     @Test func aStalledPeerTimesOut() throws {
         let (directory, program) = try compiled()
         let (serverConfig, _) = try config(directory, ports: ports(), timeout: 3)
-        let server = start("mpcr", ["party", "--role", "server", "--config", serverConfig, "--program", program, "--weights", "\(directory)/tiny.mpcw"], in: directory, name: "server")
-        let helper = start("mpcr", ["party", "--role", "helper", "--config", serverConfig, "--program", program], in: directory, name: "helper")
+        let server = party("server", config: serverConfig, program: program, in: directory)
+        let helper = party("helper", config: serverConfig, program: program, in: directory)
         let many = NPYArray(shape: [256, 3, 32, 32], float32: (0..<(256 * 3 * 32 * 32)).map { Float($0 % 13) / 13 })
         try many.write(path: "\(directory)/many.npy")
-        let client = start("mpcr", ["party", "--role", "client", "--config", serverConfig, "--program", program, "--input", "\(directory)/many.npy"], in: directory, name: "client")
+        let client = party("client", config: serverConfig, program: program, in: directory, input: "\(directory)/many.npy")
         usleep(1_500_000)
         kill(server.pid, SIGSTOP)  // alive but silent
         #expect(client.wait(seconds: 20) == 3)
@@ -190,9 +190,9 @@ func start(_ tool: String, _ arguments: [String], in directory: String, name: St
         let other = "\(directory)/other.mpcb"
         #expect(try run("mpcc", [model("tiny_resnet_avgpool"), "-o", other]).status == 0)
         let (serverConfig, _) = try config(directory, ports: ports())
-        let server = start("mpcr", ["party", "--role", "server", "--config", serverConfig, "--program", program, "--weights", "\(directory)/tiny.mpcw"], in: directory, name: "server")
-        let helper = start("mpcr", ["party", "--role", "helper", "--config", serverConfig, "--program", other], in: directory, name: "helper")
-        let client = start("mpcr", ["party", "--role", "client", "--config", serverConfig, "--program", program, "--input", input], in: directory, name: "client")
+        let server = party("server", config: serverConfig, program: program, in: directory)
+        let helper = party("helper", config: serverConfig, program: other, in: directory)
+        let client = party("client", config: serverConfig, program: program, in: directory, input: input)
         #expect(client.wait(seconds: 20) == 3)
         #expect(contents(client.stderr).contains("different program"), "\(contents(client.stderr))")
         #expect(server.wait(seconds: 20) == 3)
@@ -211,7 +211,7 @@ func start(_ tool: String, _ arguments: [String], in directory: String, name: St
         _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(blocker, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
         listen(blocker, 1)
         defer { close(blocker) }
-        let server = start("mpcr", ["party", "--role", "server", "--config", serverConfig, "--program", program, "--weights", "\(directory)/tiny.mpcw"], in: directory, name: "server")
+        let server = party("server", config: serverConfig, program: program, in: directory)
         #expect(server.wait(seconds: 20) == 3)
         #expect(contents(server.stderr).contains("cannot listen on port \(ports.0)"), "\(contents(server.stderr))")
     }
@@ -231,13 +231,21 @@ func start(_ tool: String, _ arguments: [String], in directory: String, name: St
         _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         listen(listener, 4)
         defer { close(listener) }
-        let client = start("mpcr", ["party", "--role", "client", "--config", serverConfig, "--program", program, "--input", input], in: directory, name: "client")
+        let client = party("client", config: serverConfig, program: program, in: directory, input: input)
         let connection = accept(listener, nil, nil)
         let garbage: [UInt8] = [12, 0, 0, 0] + Array("not a hello!".utf8)
         _ = garbage.withUnsafeBytes { send(connection, $0.baseAddress, $0.count, 0) }
         #expect(client.wait(seconds: 20) == 3)
         #expect(contents(client.stderr).contains("malformed"), "\(contents(client.stderr))")
         close(connection)
+    }
+
+    /// Starts one party of tiny.mpcb in `directory` (the server with its weights).
+    func party(_ role: String, config: String, program: String, in directory: String, input: String? = nil) -> Started {
+        var arguments = ["party", "--role", role, "--config", config, "--program", program]
+        if role == "server" { arguments += ["--weights", "\(directory)/tiny.mpcw"] }
+        if let input { arguments += ["--input", input] }
+        return start("mpcr", arguments, in: directory, name: role)
     }
 
     func portOf(_ config: String, role: String) throws -> Int {
