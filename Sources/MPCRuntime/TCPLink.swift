@@ -87,19 +87,22 @@ public final class TCPLink: Link, @unchecked Sendable {
         }
     }
 
-    /// Reads exactly `count` bytes, waiting at most `timeout` for each chunk.
+    /// Reads exactly `count` bytes, waiting at most `timeout` for each chunk. Memory grows
+    /// with what arrives, so a bogus length from a broken peer costs nothing up front.
     private func read(_ count: Int) throws -> [UInt8] {
-        var buffer = [UInt8](repeating: 0, count: count)
-        var offset = 0
-        while offset < count {
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(min(count, 1 << 20))
+        var chunk = [UInt8](repeating: 0, count: min(count, 1 << 20))
+        while buffer.count < count {
             var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let ready = poll(&descriptor, 1, Int32(timeout * 1000))
             if ready < 0 && errno == EINTR { continue }
             guard ready > 0 else { throw PeerError("the \(peerName) sent nothing for \(Int(timeout)) s") }
-            let received = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + offset, count - offset, 0) }
+            let wanted = min(chunk.count, count - buffer.count)
+            let received = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, wanted, 0) }
             if received < 0 && errno == EINTR { continue }
             guard received > 0 else { throw PeerError("the \(peerName) closed the connection") }
-            offset += received
+            buffer += chunk[0..<received]
         }
         return buffer
     }
