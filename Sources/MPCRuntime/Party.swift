@@ -33,12 +33,15 @@ public final class Party {
     var current = Measured()
     /// The client's input during `infer`.
     var input: [Float]?
+    /// For each register, the last instruction that reads it (registers are freed then).
+    private let lastUse: [Int]
 
     /// `weights` only for the server.
     public init(role: Role, program: Program, weights: WeightFile?, links: [Role: Link]) {
         self.role = role
         self.program = program
         self.links = links
+        self.lastUse = Emulator.lastUses(program)
         if let weights {
             for (index, tensor) in weights.tensors.enumerated() { self.weights[index] = tensor.map { UInt64(bitPattern: $0) } }
         }
@@ -152,7 +155,6 @@ public final class Party {
         var shares = [RingTensor?](repeating: nil, count: program.instructions.count)
         var revealed = [[Float]?](repeating: nil, count: program.instructions.count)
         measured = []
-        let lastUse = Emulator.lastUses(program)
         self.input = input
         defer { self.input = nil }
         let clock = ContinuousClock()

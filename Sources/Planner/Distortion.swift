@@ -86,17 +86,10 @@ public struct DistortionMeasurement {
 
     private func sweep(_ table: DistortionTable, chunks: [Range<Int>], reruns: [[Set<Int>]]?, title: String) throws -> Sums {
         var sums = Sums(measured: table.layers.map { zeros($0) }, negatives: table.layers.map { zeros($0) }, positives: table.layers.map { zeros($0) })
-        let samples = calibration.shape.first ?? 0
-        let perSample = calibration.elementCount / samples
         let perChunk = reruns.map { $0.reduce(0) { $0 + $1.reduce(0) { $0 + $1.count } } } ?? 0
         let progress = ProgressReporter(title, total: chunks.count * max(perChunk, table.layers.count), enabled: showProgress)
-        let values = calibration.floats
         for chunk in chunks {
-            let input = Tensor(
-                shape: [chunk.count] + calibration.shape.dropFirst(),
-                floats: Array(values[(chunk.lowerBound * perSample)..<(chunk.upperBound * perSample)]))
-            let engine = try FloatEngine(graph: try graph.rebatched(chunk.count), fuseActivations: false)
-            let cached = try engine.runKeepingValues([input])
+            let (engine, cached) = try cachedRun(chunk)
             let clean = engine.graph.outputs.map { cached[$0.index]! }
             for (index, layer) in table.layers.enumerated() {
                 let x = cached[layer.layer.input.index]!, y = cached[layer.layer.output.index]!
@@ -163,6 +156,18 @@ public struct DistortionMeasurement {
         var result = Set(hull.filter { layer.candidates[$0] != .relu })
         if let identity = layer.candidates.firstIndex(of: .identity) { result.insert(identity) }
         return result
+    }
+
+    /// Calibration samples `rows` as one batch.
+    func calibrationRows(_ rows: Range<Int>) -> Tensor {
+        let perSample = calibration.elementCount / max(calibration.shape.first ?? 1, 1)
+        return Tensor(shape: [rows.count] + calibration.shape.dropFirst(), floats: Array(calibration.floats[(rows.lowerBound * perSample)..<(rows.upperBound * perSample)]))
+    }
+
+    /// The graph rebatched to `rows`, run on those samples keeping every value.
+    func cachedRun(_ rows: Range<Int>) throws -> (engine: FloatEngine, cached: [Tensor?]) {
+        let engine = try FloatEngine(graph: try graph.rebatched(rows.count), fuseActivations: false)
+        return (engine, try engine.runKeepingValues([calibrationRows(rows)]))
     }
 
     private func zeros(_ layer: DistortionTable.Layer) -> [[Double]] {

@@ -33,8 +33,6 @@ import Glibc
 extension DistortionMeasurement {
     func measureFast(_ table: inout DistortionTable, samples: Int) throws {
         let layers = table.layers
-        let values = calibration.floats
-        let perSample = calibration.elementCount / samples
         let reruns = min(samples, max(1, fastSamples))
 
         // Projections of the output: per output o of O_o elements per sample, seeds scaled
@@ -90,10 +88,8 @@ extension DistortionMeasurement {
         }
         for chunk in stageChunks {
             let n = chunk.count
-            let input = Tensor(
-                shape: [n] + calibration.shape.dropFirst(), floats: Array(values[(chunk.lowerBound * perSample)..<(chunk.upperBound * perSample)]))
             let engine = try engine(n)
-            let cached = try engine.runKeepingValues([input])
+            let cached = try engine.runKeepingValues([calibrationRows(chunk)])
             // gradients[layer]: [n][C][plane][K], K innermost.
             var gradients = frontiers.enumerated().map { index, frontier in
                 [Float](repeating: 0, count: firstOrder ? n * layers[index].layer.channels * frontier.plane * kStride : 0)
@@ -256,11 +252,7 @@ extension DistortionMeasurement {
             let perChunk = active.reduce(0) { total, index in total + selected[index].reduce(0) { $0 + shortlists[index][$1].count } }
             let progress = ProgressReporter(title, total: chunks.count * perChunk, enabled: showProgress)
             for chunk in chunks {
-                let input = Tensor(
-                    shape: [chunk.count] + calibration.shape.dropFirst(),
-                    floats: Array(values[(chunk.lowerBound * perSample)..<(chunk.upperBound * perSample)]))
-                let engine = try FloatEngine(graph: try graph.rebatched(chunk.count), fuseActivations: false)
-                let cached = try engine.runKeepingValues([input])
+                let (engine, cached) = try cachedRun(chunk)
                 let clean = engine.graph.outputs.map { cached[$0.index]!.floats }
                 for index in active {
                     let layer = layers[index]
@@ -513,11 +505,12 @@ extension DistortionMeasurement {
     }
 }
 
-/// A small seeded generator (SplitMix64) with Gaussian samples (Box-Muller).
-struct SplitMix {
+/// A small seeded generator (SplitMix64) with Gaussian samples (Box-Muller): random
+/// projections here, reproducible synthetic calibration inputs in mpcc.
+public struct SplitMix {
     var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -525,7 +518,7 @@ struct SplitMix {
         return z ^ (z >> 31)
     }
     mutating func uniform() -> Double { (Double(next() >> 11) + 0.5) / Double(1 << 53) }
-    mutating func normal() -> Float {
+    public mutating func normal() -> Float {
         Float((-2 * log(uniform())).squareRoot() * cos(2 * Double.pi * uniform()))
     }
 }

@@ -51,9 +51,8 @@ struct ApproximateWindows {
             dropped[engine.graph.name(of: node.result)] = windowDropped
             let comparison = Comparison(bits: bits, dropped: windowDropped)
             let nearZero = Int64(1) << Int64(windowDropped)
-            for value in comparedValues {
-                let fixed = FixedPoint.encode([value], fracBits: fracBits)[0]
-                compared += 1
+            compared += comparedValues.count
+            for fixed in FixedPoint.encode(comparedValues, fracBits: fracBits) {
                 // Out of the window's range, or within 2^dropped of zero where the carry of
                 // the shares' dropped bits may flip it (PROTOCOLS.md): an upper bound.
                 let signed = Int64(bitPattern: fixed)
@@ -69,24 +68,11 @@ struct ApproximateWindows {
         return bits
     }
 
-    /// Patch sums of every patch channel, as the block ReLU compares them.
+    /// Patch sums of every patch channel, in the order the block ReLU compares them.
     static func patchSums(_ x: [Float], shape: [Int], plan: BlockReLUPlan) -> [Float] {
-        let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
         var sums: [Float] = []
-        for sample in 0..<n {
-            for channel in 0..<c where plan.blocks[channel].isPatch {
-                let block = plan.blocks[channel]
-                let base = (sample * c + channel) * h * w
-                for top in stride(from: 0, to: h, by: block.height) {
-                    for left in stride(from: 0, to: w, by: block.width) {
-                        var sum: Float = 0
-                        for row in top..<min(top + block.height, h) {
-                            for column in left..<min(left + block.width, w) { sum += x[base + row * w + column] }
-                        }
-                        sums.append(sum)
-                    }
-                }
-            }
+        RingKernels.forEachPatch(shape, plan.blocks.map { BlockShape($0.height, $0.width) }) { _, pixels in
+            sums.append(pixels.reduce(0) { $0 + x[$1] })
         }
         return sums
     }

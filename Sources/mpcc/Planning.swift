@@ -48,18 +48,9 @@ extension MPCC {
         let sample = graph.type(of: graph.inputs[0])
         guard let calibration else {
             printError("mpcc: warning: no --calibration given; planning on 64 synthetic Gaussian inputs, so block sizes will be poor")
-            var state: UInt64 = 0x9E37_79B9_7F4A_7C15
-            let count = 64 * sample.elementCount
-            let values = (0..<count).map { _ -> Float in
-                // Box-Muller on a SplitMix64 stream: reproducible synthetic inputs.
-                state &+= 0x9E37_79B9_7F4A_7C15
-                var z = state
-                z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-                z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-                z ^= z >> 31
-                let u1 = Double(z >> 11 | 1) / Double(1 << 53), u2 = Double((z >> 3) & 0xFFFF) / 65536
-                return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
-            }
+            // Reproducible synthetic inputs: standard normal from a fixed seed.
+            var generator = SplitMix(seed: 0x9E37_79B9_7F4A_7C15)
+            let values = (0..<(64 * sample.elementCount)).map { _ in generator.normal() }
             return Tensor(shape: [64 * sample.shape[0]] + sample.shape.dropFirst(), floats: values)
         }
         let array = try NPYArray.read(path: calibration)
