@@ -29,6 +29,10 @@ struct Local: ParsableCommand {
     @Option(help: "Class labels of the inputs (int64 .npy): print the accuracy.") var labels: String?
     @Option(help: "Seconds a party waits for a message before giving up.") var timeout: Double = 30
     @Flag(help: "Send frames unencrypted (local benchmarking only).") var insecurePlaintext = false
+
+    func validate() throws {
+        if !(timeout > 0 && timeout <= 86_400) { throw ValidationError("--timeout must be between 0 and 86400 seconds, got \(timeout)") }
+    }
 }
 
 struct MPCRParty: ParsableCommand {

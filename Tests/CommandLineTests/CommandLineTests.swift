@@ -186,6 +186,9 @@ func model(_ name: String) -> String { "\(repositoryRoot)/Models/\(name)/model.o
         #expect(result.stderr.contains("--weights"))
         let badRole = try run("mpcr", ["party", "--role", "eve", "--config", "p.json", "--program", "m.mpcb"])
         #expect(badRole.status == 1)
+        let badTimeout = try run("mpcr", ["local", "m.mpcb", "--input", "x.npy", "--timeout", "-1"])
+        #expect(badTimeout.status == 1)
+        #expect(badTimeout.stderr.contains("--timeout"))
     }
 }
 
