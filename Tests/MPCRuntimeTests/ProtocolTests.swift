@@ -68,7 +68,57 @@ import Testing
             #expect(differing == 0, "\(differing) of \(count) pixels differ with \(comparison)")
         }
     }
+
+    /// Beaver products of two shared tensors, same shape and broadcast (x * pooled(x)).
+    @Test func productsOfSharedTensorsMatchPlaintext() throws {
+        var generator = SeededGenerator(state: 17)
+        let shape = [1, 3, 4, 5]
+        let values = (0..<60).map { _ in Float.random(in: -3...3, using: &generator) }
+        var pool = GlobalAvgPool()
+        pool.x = 0
+        pool.shift = 17
+        var poolTrunc = Trunc()
+        (poolTrunc.x, poolTrunc.bits) = (1, 17)
+        var square = Mul()
+        (square.a, square.b) = (0, 0)
+        var broadcast = Mul()
+        (broadcast.a, broadcast.b) = (0, 2)
+        var truncSquare = Trunc(), truncBroadcast = Trunc()
+        (truncSquare.x, truncSquare.bits, truncBroadcast.x, truncBroadcast.bits) = (3, 12, 4, 12)
+        var sum = Add()
+        (sum.a, sum.b) = (5, 6)
+        var program = Program(fracBits: 12, instructions: [
+            Instruction(Input(), shape: shape, source: "x"),
+            Instruction(pool, shape: [1, 3, 1, 1], source: "pool"),
+            Instruction(poolTrunc, shape: [1, 3, 1, 1], source: "pool"),
+            Instruction(square, shape: shape, source: "square"),
+            Instruction(broadcast, shape: shape, source: "broadcast"),
+            Instruction(truncSquare, shape: shape, source: "square"),
+            Instruction(truncBroadcast, shape: shape, source: "broadcast"),
+            Instruction(sum, shape: shape, source: "sum"),
+            Instruction(Reveal(7), shape: shape, domain: .revealed, source: "out"),
+        ], outputs: [8])
+        CostModel.annotate(&program)
+        let weights = WeightFile(programHash: program.hash, tensors: [])
+        let session = MemorySession(program: program, weights: weights)
+        let secure = try session.infer([values])[0][0]
+        let expected = Emulator(program: program, weights: weights).run(values)[0]
+        let error = zip(secure, expected).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+        // Truncations are off by at most one unit (2^-12) each, scaled by |x| <= 3 once.
+        #expect(error <= 8.0 / 4096, "products differ from plaintext by \(error)")
+        let plain = values.indices.map { index -> Float in
+            let channel = values[(index / 20 * 20)..<(index / 20 * 20 + 20)]
+            return values[index] * values[index] + values[index] * channel.reduce(0, +) / 20
+        }
+        #expect(zip(expected, plain).allSatisfy { abs($0 - $1) < 0.01 })
+        // And the bytes are the predicted ones.
+        for (index, instruction) in program.instructions.enumerated() {
+            #expect(session.parties[.client]!.measured[index].bytesSent == instruction.cost.online.client)
+            #expect(session.parties[.helper]!.measured[index].bytesSent == instruction.cost.offline.helper)
+        }
+    }
 }
+
 
 /// The ring kernels against naive loops.
 @Suite struct RingKernelTests {
