@@ -4,7 +4,7 @@
 ///
 /// Values are 8-byte ring elements; bit vectors are packed 64 values per 8-byte word.
 public enum CostModel {
-    static let word = 8
+    public static let word = 8
 
     /// Bytes of a vector of `n` bits.
     static func bitBytes(_ n: Int) -> Int { (n + 63) / 64 * word }
@@ -58,61 +58,19 @@ public enum CostModel {
         return cost
     }
 
-    /// The cost of one instruction of `program`.
+    /// The cost of one instruction of `program`: its definition's formula.
     public static func cost(of instruction: Instruction, in program: Program) -> Cost {
-        func elements(_ register: Int) -> Int { program.instructions[register].elementCount }
-        var cost = Cost()
-        switch instruction.operation {
-        case let op as Conv:
-            cost = linear(input: elements(op.x), output: instruction.elementCount, weights: program.weights[op.weight].elementCount)
-        case let op as Dense:
-            cost = linear(input: elements(op.x), output: instruction.elementCount, weights: program.weights[op.weight].elementCount)
-        case let op as Scale:
-            cost = linear(input: elements(op.x), output: instruction.elementCount, weights: program.weights[op.weight].elementCount)
-        case let op as Mul:
-            // Beaver: both parties open both masked operands; the helper sends one share of c.
-            let opened = word * (elements(op.a) + elements(op.b))
-            cost.online = RoleBytes(client: opened, server: opened)
-            cost.offline = RoleBytes(helper: word * instruction.elementCount)
-            cost.rounds = 1
-        case is Reveal:
-            cost.online = RoleBytes(server: word * instruction.elementCount)
-            cost.rounds = 1
-        case let op as ReLU:
-            cost = signAndSelect(values: instruction.elementCount, pixels: instruction.elementCount, comparison: op.comparison)
-        case let op as BlockReLU:
-            let shape = instruction.shape
-            let planes = shape[0]
-            var patches = 0, pixels = 0
-            for block in op.blocks where block.isPatch {
-                patches += planes * block.patches(height: shape[2], width: shape[3])
-                pixels += planes * shape[2] * shape[3]
-            }
-            cost = signAndSelect(values: patches, pixels: pixels, comparison: op.comparison)
-        case let op as MaxPool:
-            // A tree of max(a, b) = b + relu(a - b) over each window's kh x kw values.
-            var count = op.window.kernel[0] * op.window.kernel[1]
-            while count > 1 {
-                let pairs = count / 2
-                var level = signAndSelect(values: instruction.elementCount * pairs, pixels: instruction.elementCount * pairs, comparison: op.comparison)
-                level.drelus = instruction.elementCount * pairs
-                cost = cost + level
-                count -= pairs
-            }
-        default:
-            break  // local: additions, truncation, pooling sums, data movement, epilogue
-        }
-        return cost
+        instruction.operation.definition.cost(CostContext(program: program, shape: instruction.shape))
     }
 
     /// A linear layer with the server's weights: the client sends its share minus a
     /// mask once (input-sized), the helper sends the server a masked product of masks
     /// (output-sized), and the client receives the masked weights once per session.
-    static func linear(input: Int, output: Int, weights: Int) -> Cost {
+    static func linear(_ context: CostContext, x: Int, weight: Int) -> Cost {
         var cost = Cost()
-        cost.online = RoleBytes(client: word * input)
-        cost.offline = RoleBytes(helper: word * output)
-        cost.session = RoleBytes(server: word * weights)
+        cost.online = RoleBytes(client: word * context.elements(x))
+        cost.offline = RoleBytes(helper: word * context.elementCount)
+        cost.session = RoleBytes(server: word * context.program.weights[weight].elementCount)
         cost.rounds = 1
         return cost
     }
@@ -123,4 +81,14 @@ public enum CostModel {
             program.instructions[index].cost = cost(of: program.instructions[index], in: program)
         }
     }
+}
+
+/// What an instruction's cost formula sees: its result's shape and the program.
+public struct CostContext {
+    let program: Program
+    /// The result's shape.
+    public let shape: [Int]
+    public var elementCount: Int { shape.reduce(1, *) }
+    /// Elements of a register.
+    public func elements(_ register: Int) -> Int { program.instructions[register].elementCount }
 }

@@ -13,8 +13,7 @@ public enum Disassembler {
         }
         for (index, instruction) in program.instructions.enumerated() {
             var printer = FieldPrinter()
-            var operation = instruction.operation
-            try! operation.visit(&printer)  // printing cannot fail
+            instruction.operation.visitFields(&printer)
             let domain = instruction.domain == .revealed ? " client" : ""
             var line = "%\(index) = \(instruction.opcode.mnemonic)\(domain)"
             if !printer.parts.isEmpty { line += " " + printer.parts.joined(separator: ", ") }

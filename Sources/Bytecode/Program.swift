@@ -66,14 +66,14 @@ public struct Cost: Sendable, Hashable {
 /// One instruction: an operation and the register it defines. Instruction i defines
 /// register i (SSA: operands always name earlier registers).
 public struct Instruction: Sendable {
-    public var operation: any Operation
+    public var operation: Operation
     public var shape: [Int]
     public var domain: Domain
     /// The IR node (ONNX layer) it came from.
     public var source: String
     public var cost: Cost
 
-    public init(_ operation: any Operation, shape: [Int], domain: Domain = .shared, source: String, cost: Cost = Cost()) {
+    public init(_ operation: Operation, shape: [Int], domain: Domain = .shared, source: String, cost: Cost = Cost()) {
         self.operation = operation
         self.shape = shape
         self.domain = domain
@@ -81,7 +81,12 @@ public struct Instruction: Sendable {
         self.cost = cost
     }
 
-    public var opcode: Opcode { type(of: operation).opcode }
+    /// An instruction from an operation's definition.
+    public init(_ definition: some InstructionDefinition, shape: [Int], domain: Domain = .shared, source: String, cost: Cost = Cost()) {
+        self.init(definition.operation, shape: shape, domain: domain, source: source, cost: cost)
+    }
+
+    public var opcode: Opcode { operation.opcode }
     public var elementCount: Int { shape.reduce(1, *) }
 }
 
@@ -181,9 +186,8 @@ extension Program {
             writer.count(source)
             writer.count(instruction.shape.count)
             for dimension in instruction.shape { writer.count(dimension) }
-            var operation = instruction.operation
             var encoder = FieldEncoder(writer: writer)
-            try! operation.visit(&encoder)  // encoding cannot fail
+            instruction.operation.visitFields(&encoder)
             writer = encoder.writer
             writer.encode(instruction.cost)
         }
@@ -261,15 +265,15 @@ extension Program {
             guard let domain = Domain(rawValue: try reader.u8()) else { throw reader.error("instruction \(position) has an unknown register domain") }
             let source = try string("source name")
             let resultShape = try shape()
-            var operation = opcode.type.init()
+            var fields = opcode.definition.init()
             var decoder = FieldDecoder(reader: reader, registers: position, weights: weightCount, instruction: position)
-            try operation.visit(&decoder)
+            try fields.visit(&decoder)
             reader = decoder.reader
             let cost = try reader.decodeCost()
             // Each field is bounded; so is their sum, which `totalCost` computes.
             totalCost = totalCost + cost
             guard totalCost.fieldsWithin(ByteReader.costLimit) else { throw reader.error("the costs of instructions 0...\(position) exceed the limit \(ByteReader.costLimit)") }
-            instructions.append(Instruction(operation, shape: resultShape, domain: domain, source: source, cost: cost))
+            instructions.append(Instruction(fields.operation, shape: resultShape, domain: domain, source: source, cost: cost))
         }
         let outputCount = try reader.count(max: instructionCount, "output count")
         var outputs: [Int] = []

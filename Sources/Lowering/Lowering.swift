@@ -131,7 +131,7 @@ public struct Lowering {
 
     // MARK: - Emission
 
-    private mutating func emit(_ operation: some Bytecode.Operation, shape: [Int], domain: Domain = .shared, source: String) -> Int {
+    private mutating func emit(_ operation: some InstructionDefinition, shape: [Int], domain: Domain = .shared, source: String) -> Int {
         program.instructions.append(Instruction(operation, shape: shape, domain: domain, source: source))
         return program.instructions.count - 1
     }

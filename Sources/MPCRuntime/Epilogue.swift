@@ -1,24 +1,9 @@
 import Bytecode
 import SharedKernels
 
-/// The client's plaintext epilogue on revealed floats: softmax, argmax, resize and data
-/// movement.
+/// The client's plaintext epilogue on revealed floats: softmax, argmax and resize (data
+/// movement reuses SharedKernels).
 public enum Epilogue {
-    /// The result of a revealed-domain instruction other than `reveal`.
-    static func apply(_ instruction: Instruction, _ program: Program, operand: (Int) -> [Float]) -> [Float] {
-        let shape = instruction.shape
-        func inputShape(_ register: Int) -> [Int] { program.instructions[register].shape }
-        switch instruction.operation {
-        case let op as Softmax: return softmax(operand(op.x), shape: shape, axis: op.axis)
-        case let op as ArgMax: return argMax(operand(op.x), shape: inputShape(op.x), op)
-        case let op as Resize: return resize(operand(op.x), shape: inputShape(op.x), op, resultShape: shape)
-        case let op as Reshape: return operand(op.x)
-        case let op as Transpose: return DataMovement.transpose(operand(op.x), shape: inputShape(op.x), perm: op.perm)
-        case let op as Slice: return DataMovement.slice(operand(op.x), shape: inputShape(op.x), starts: op.starts, steps: op.steps, resultShape: shape)
-        default: preconditionFailure("the verifier admits no other revealed operation")
-        }
-    }
-
     public static func softmax(_ x: [Float], shape: [Int], axis: Int) -> [Float] {
         var out = x
         softmaxInPlace(&out, shape: shape, axis: axis)

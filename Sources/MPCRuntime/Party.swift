@@ -33,15 +33,15 @@ public final class Party {
     var current = Measured()
     /// The client's input during `infer`.
     var input: [Float]?
-    /// For each register, the last instruction that reads it (registers are freed then).
-    private let lastUse: [Int]
+    private let interpreter: Interpreter
+    private var instructionStart = ContinuousClock.now
 
     /// `weights` only for the server.
     public init(role: Role, program: Program, weights: WeightFile?, links: [Role: Link]) {
         self.role = role
         self.program = program
         self.links = links
-        self.lastUse = Emulator.lastUses(program)
+        self.interpreter = Interpreter(program)
         if let weights {
             for (index, tensor) in weights.tensors.enumerated() { self.weights[index] = tensor.map { UInt64(bitPattern: $0) } }
         }
@@ -131,18 +131,11 @@ public final class Party {
     /// to each later role.
     public var handshakeBytes: Int { 2 * 32 + 32 * (Role.allCases.count - 1 - Role.allCases.firstIndex(of: role)!) }
 
-    /// Weights of linear layers (conv, dense, scale), in first-use order.
+    /// The weights that instructions' protocols mask (`maskedWeight`), in first-use order.
     static func maskedWeights(_ program: Program) -> [Int] {
         var seen = Set<Int>(), order: [Int] = []
         for instruction in program.instructions {
-            let weight: Int?
-            switch instruction.operation {
-            case let op as Conv: weight = op.weight
-            case let op as Dense: weight = op.weight
-            case let op as Scale: weight = op.weight
-            default: weight = nil
-            }
-            if let weight, seen.insert(weight).inserted { order.append(weight) }
+            if let weight = instruction.operation.definition.maskedWeight, seen.insert(weight).inserted { order.append(weight) }
         }
         return order
     }
@@ -152,31 +145,20 @@ public final class Party {
     /// Runs the program once. The client passes its input and receives the outputs; the
     /// server and the helper pass nil and receive nil.
     public func infer(_ input: [Float]?) throws -> [[Float]]? {
-        var shares = [RingTensor?](repeating: nil, count: program.instructions.count)
-        var revealed = [[Float]?](repeating: nil, count: program.instructions.count)
         measured = []
         self.input = input
         defer { self.input = nil }
-        let clock = ContinuousClock()
-        for (index, instruction) in program.instructions.enumerated() {
-            current = Measured()
-            let start = clock.now
-            let holdsShares = role != .helper
-            if instruction.domain == .revealed {
-                if role == .client || instruction.operation is Reveal {
-                    try runRevealed(instruction, index, &shares, &revealed)
-                }
-            } else if let result = try runShared(instruction, shares: shares) {
-                shares[index] = holdsShares ? result : nil
-            }
-            for operand in Emulator.operands(of: instruction) where lastUse[operand] == index {
-                shares[operand] = nil
-                revealed[operand] = nil
-            }
-            let elapsed = clock.now - start
-            current.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            measured.append(current)
-        }
-        return role == .client ? program.outputs.map { revealed[$0]! } : nil
+        return try interpreter.run(self)
+    }
+
+    func willRun(_ index: Int) {
+        current = Measured()
+        instructionStart = ContinuousClock.now
+    }
+
+    func didRun(_ index: Int) {
+        let elapsed = ContinuousClock.now - instructionStart
+        current.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        measured.append(current)
     }
 }

@@ -6,7 +6,7 @@ import Testing
 // Hand-built programs for the format tests, and helpers that edit encoded bytes.
 
 /// An operation with its fields set by `body`.
-func make<T: Operation>(_ type: T.Type, _ body: (inout T) -> Void) -> T {
+func make<T: InstructionDefinition>(_ type: T.Type, _ body: (inout T) -> Void) -> T {
     var operation = T()
     body(&operation)
     return operation
@@ -20,6 +20,11 @@ func makeWindow(kernel: [Int], strides: [Int], pads: [Int], dilations: [Int], ce
     window.dilations = dilations
     window.ceilMode = ceil
     return window
+}
+
+extension Operation {
+    /// The fields when the operation is a `T` (tests read decoded fields back).
+    func fields<T: InstructionDefinition>(_: T.Type) -> T? { definition as? T }
 }
 
 enum Fixtures {

@@ -172,10 +172,10 @@ extension FuzzTests {
                 switch Int.random(in: 0..<6, using: &random) {
                 case 0, 1, 2:
                     var mutator = FieldMutator(random: random, registers: target, weights: program.weights.count)
-                    var operation = program.instructions[target].operation
-                    try? operation.visit(&mutator)
+                    var fields = program.instructions[target].operation.definition
+                    try? fields.visit(&mutator)
                     random = mutator.random
-                    program.instructions[target].operation = operation
+                    program.instructions[target].operation = fields.operation
                 case 3:
                     var shape = program.instructions[target].shape
                     if shape.isEmpty || Bool.random(using: &random) {

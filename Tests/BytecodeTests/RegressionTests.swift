@@ -54,7 +54,7 @@ import Testing
         let bytes = program.encoded()
         let decoded = try Program(decoding: bytes)
         #expect(decoded.encoded() == bytes)
-        #expect((decoded.instructions[1].operation as? Concat)?.xs == [0, 0, 0])
+        #expect((decoded.instructions[1].operation.fields(Concat.self))?.xs == [0, 0, 0])
         // A count beyond the remaining bytes is still refused before allocating.
         var huge = bytes
         let prefix = Fixtures.chain([Instruction(make(Concat.self) { $0.xs = []; $0.axis = 1 }, shape: [1, 6, 4, 4], source: "c")]).encoded()

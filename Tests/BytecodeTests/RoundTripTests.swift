@@ -35,52 +35,52 @@ import Testing
         let decoded = try Program(decoding: Fixtures.everyOpcode().encoded())
         let ops = decoded.instructions.map(\.operation)
 
-        let conv = try #require(ops[1] as? Conv)
+        let conv = try #require(ops[1].fields(Conv.self))
         #expect(conv.x == 0 && conv.weight == 0 && conv.bias == 1)
         #expect(conv.strides == [2, 1] && conv.pads == [1, 2, 1, 0] && conv.dilations == [1, 2] && conv.group == 2)
-        let plainConv = try #require(ops[3] as? Conv)
+        let plainConv = try #require(ops[3].fields(Conv.self))
         #expect(plainConv.bias == nil && plainConv.weight == 6 && plainConv.strides == [2, 2])
 
-        let relu = try #require(ops[6] as? ReLU)
+        let relu = try #require(ops[6].fields(ReLU.self))
         #expect(relu.comparison == Comparison(bits: 16, dropped: 8) && !relu.comparison.isExact)
-        let block = try #require(ops[7] as? BlockReLU)
+        let block = try #require(ops[7].fields(BlockReLU.self))
         #expect(block.blocks == [BlockShape(2, 2), .identity, .zero, BlockShape(1, 1), BlockShape(2, 3), BlockShape(2, 2)])
         #expect(block.comparison == Comparison(bits: 24, dropped: 3))
 
-        #expect((ops[12] as? AddPublic)?.value == -12345)
-        let maxPool = try #require(ops[13] as? MaxPool)
+        #expect((ops[12].fields(AddPublic.self))?.value == -12345)
+        let maxPool = try #require(ops[13].fields(MaxPool.self))
         #expect(maxPool.window == makeWindow(kernel: [2, 3], strides: [2, 2], pads: [0, 1, 1, 0], dilations: [1, 1], ceil: true))
         #expect(maxPool.comparison.bits == 20 && maxPool.comparison.dropped == 4)
-        let avgPool = try #require(ops[14] as? AvgPool)
+        let avgPool = try #require(ops[14].fields(AvgPool.self))
         #expect(avgPool.countIncludePad && avgPool.shift == 14 && avgPool.window.dilations == [2, 1] && !avgPool.window.ceilMode)
-        #expect((ops[15] as? GlobalAvgPool)?.shift == 10)
-        #expect((ops[17] as? Transpose)?.perm == [0, 2, 3, 1])
-        let slice = try #require(ops[18] as? Slice)
+        #expect((ops[15].fields(GlobalAvgPool.self))?.shift == 10)
+        #expect((ops[17].fields(Transpose.self))?.perm == [0, 2, 3, 1])
+        let slice = try #require(ops[18].fields(Slice.self))
         #expect(slice.starts == [0, 1, 2, 0] && slice.steps == [1, -1, -2, 3])
-        let concat = try #require(ops[19] as? Concat)
+        let concat = try #require(ops[19].fields(Concat.self))
         #expect(concat.xs == [16, 16, 16] && concat.axis == 1)
-        let pad = try #require(ops[20] as? Pad)
+        let pad = try #require(ops[20].fields(Pad.self))
         #expect(pad.pads == [0, 1, 0, 2, 0, 0, 3, 1] && pad.value == 7)
 
-        let sharedResize = try #require(ops[21] as? Resize)
+        let sharedResize = try #require(ops[21].fields(Resize.self))
         #expect(sharedResize.shift == 4 && sharedResize.rows.count == 3 && sharedResize.columns.count == 5)
         #expect(sharedResize.rows[0] == ResizeTap(index0: 0, index1: 1, weight: 5))
         #expect(decoded.instructions[21].domain == .shared)
-        let clientResize = try #require(ops[27] as? Resize)
+        let clientResize = try #require(ops[27].fields(Resize.self))
         #expect(clientResize.x == 26 && clientResize.rows.count == 6 && clientResize.columns[0] == ResizeTap(index0: 0, index1: 4, weight: 1))
         #expect(decoded.instructions[27].domain == .revealed)
 
-        let dense = try #require(ops[22] as? Dense)
+        let dense = try #require(ops[22].fields(Dense.self))
         #expect(dense.x == 16 && dense.weight == 2 && dense.bias == 3)
-        #expect((ops[24] as? Softmax)?.axis == 1)
-        let argMax = try #require(ops[25] as? ArgMax)
+        #expect((ops[24].fields(Softmax.self))?.axis == 1)
+        let argMax = try #require(ops[25].fields(ArgMax.self))
         #expect(argMax.axis == 1 && !argMax.keepDims && argMax.selectLastIndex)
         #expect(decoded.instructions[25].shape == [1])
 
-        #expect((ops[28] as? Constant)?.weight == 7)
+        #expect((ops[28].fields(Constant.self))?.weight == 7)
         #expect(decoded.instructions[28].shape == [2, 3] && decoded.instructions[28].domain == .shared)
-        #expect((ops[31] as? Transpose)?.perm == [1, 0] && decoded.instructions[31].domain == .revealed)
-        let clientSlice = try #require(ops[32] as? Slice)
+        #expect((ops[31].fields(Transpose.self))?.perm == [1, 0] && decoded.instructions[31].domain == .revealed)
+        let clientSlice = try #require(ops[32].fields(Slice.self))
         #expect(clientSlice.starts == [11, 1] && clientSlice.steps == [-2, 2] && decoded.instructions[32].domain == .revealed)
     }
 
@@ -100,7 +100,7 @@ import Testing
         let bytes = program.encoded()
         let decoded = try Program(decoding: bytes)
         #expect(decoded.encoded() == bytes)
-        #expect((decoded.instructions[1].operation as? BlockReLU)?.blocks == blocks)
+        #expect((decoded.instructions[1].operation.fields(BlockReLU.self))?.blocks == blocks)
     }
 
     @Test func extremeValuesRoundTrip() throws {
@@ -113,8 +113,8 @@ import Testing
         ], inputShape: [2, 3])
         let decoded = try Program(decoding: program.encoded())
         #expect(decoded.encoded() == program.encoded())
-        #expect((decoded.instructions[1].operation as? AddPublic)?.value == Int(Int64.min))
-        #expect((decoded.instructions[2].operation as? AddPublic)?.value == Int(Int64.max))
+        #expect((decoded.instructions[1].operation.fields(AddPublic.self))?.value == Int(Int64.min))
+        #expect((decoded.instructions[2].operation.fields(AddPublic.self))?.value == Int(Int64.max))
         #expect(decoded.instructions[5].source == "é名前 with unicode")
     }
 
@@ -137,12 +137,11 @@ import Testing
 /// The fields of an instruction's operation as the disassembler prints them.
 func fields(_ instruction: Instruction) -> [String] {
     var printer = FieldPrinter()
-    var operation = instruction.operation
-    try? operation.visit(&printer)
+    instruction.operation.visitFields(&printer)
     return printer.parts
 }
 
 extension Instruction {
     /// A resize's taps in full (the disassembler only counts them).
-    var tapList: [ResizeTap] { (operation as? Resize).map { $0.rows + $0.columns } ?? [] }
+    var tapList: [ResizeTap] { (operation.fields(Resize.self)).map { $0.rows + $0.columns } ?? [] }
 }

@@ -20,9 +20,9 @@ import Testing
 
     @Test func operandsMustNameEarlierRegisters() {
         var program = Fixtures.small()
-        program.instructions[2].operation = Reveal(2)
+        program.instructions[2].operation = Reveal(2).operation
         expectRejected(program, "instruction 2", "operand x = %2 is not an earlier register")
-        program.instructions[2].operation = Reveal(7)
+        program.instructions[2].operation = Reveal(7).operation
         expectRejected(program, "%7 is not an earlier register")
         let concat = Fixtures.chain([Instruction(Reshape(0), shape: [1, 2, 4, 4], source: "r"), Instruction(make(Concat.self) { $0.xs = [0, 2] }, shape: [2, 2, 4, 4], source: "c")])
         expectRejected(concat, "instruction 2", "operand xs = %2 is not an earlier register")
@@ -30,12 +30,12 @@ import Testing
 
     @Test func weightsMustExist() {
         var program = Fixtures.small()
-        program.instructions[1].operation = make(Conv.self) { $0.weight = 2; $0.pads = [1, 1, 1, 1] }
+        program.instructions[1].operation = make(Conv.self) { $0.weight = 2; $0.pads = [1, 1, 1, 1] }.operation
         expectRejected(program, "instruction 1", "weight w = #2 does not exist")
-        program.instructions[1].operation = make(Conv.self) { $0.weight = 0; $0.bias = 2; $0.pads = [1, 1, 1, 1] }
+        program.instructions[1].operation = make(Conv.self) { $0.weight = 0; $0.bias = 2; $0.pads = [1, 1, 1, 1] }.operation
         expectRejected(program, "weight b = #2 does not exist")
         program.weights = []
-        program.instructions[1].operation = make(Conv.self) { $0.weight = 0 }
+        program.instructions[1].operation = make(Conv.self) { $0.weight = 0 }.operation
         expectRejected(program, "weight w = #0 does not exist")
     }
 
@@ -181,7 +181,7 @@ import Testing
         }, shape: [1, 3, 4, 4], domain: .shared, source: "rs"))
         expectRejected(program, "instruction %3 (resize, from rs)", "the result must stay in its operand's domain")
         // Data movement follows its operand's domain; pad and concat stay shared.
-        for (operation, shape) in [(Reshape(1) as any Operation, [48]), (make(Transpose.self) { $0.x = 1; $0.perm = [0, 1, 2, 3] }, [1, 3, 4, 4])] {
+        for (operation, shape) in [(Reshape(1).operation, [48]), (make(Transpose.self) { $0.x = 1; $0.perm = [0, 1, 2, 3] }.operation, [1, 3, 4, 4])] {
             program = Fixtures.small()
             program.instructions.append(Instruction(operation, shape: shape, domain: .revealed, source: "mv"))
             expectRejected(program, "the result must stay in its operand's domain")
@@ -281,7 +281,7 @@ import Testing
         #expect((try? Program(decoding: program.encoded())) != nil)
         program.instructions[1].shape = [1, 3]
         expectRejected(program, "instruction %1 (constant, from k)", "result shape [1, 3] differs from the weight's [3]")
-        program.instructions[1].operation = make(Constant.self) { $0.weight = 2 }
+        program.instructions[1].operation = make(Constant.self) { $0.weight = 2 }.operation
         expectRejected(program, "weight w = #2 does not exist")
         program.instructions[1] = Instruction(make(Constant.self) { $0.weight = 1 }, shape: [3], domain: .revealed, source: "k")
         expectRejected(program, "the result is in the wrong domain")

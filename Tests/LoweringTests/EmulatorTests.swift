@@ -77,7 +77,13 @@ func withRandomBlocks(_ graph: Graph, seed: UInt64) -> Graph {
     func approximateDReLUsStayClose(_ fixture: String) throws {
         let (plain, input) = try preparedFixture(fixture)
         let result = try compare(withRandomBlocks(plain, seed: 11), input, options: Lowering.Options(approxDReLUBits: 16))
-        #expect(result.program.instructions.contains { ($0.operation as? ReLU)?.comparison.bits == 16 || ($0.operation as? BlockReLU)?.comparison.bits == 16 })
+        #expect(result.program.instructions.contains { instruction in
+            switch instruction.operation {
+            case .relu(let op): op.comparison.bits == 16
+            case .blockReLU(let op): op.comparison.bits == 16
+            default: false
+            }
+        })
         try checkClose(result, fixture)
     }
 

@@ -1,0 +1,122 @@
+// Elementwise arithmetic on shared registers. Everything but `mul` is local: additions
+// are linear in the shares, and a public constant or a server weight is added by its
+// holder alone.
+
+/// Elementwise sum with a server weight, broadcast; the server adds it to its share.
+public struct AddWeight: LocalInstruction {
+    public static let opcode = Opcode.addWeight
+    public static let mnemonic = "add_weight"
+    public static let summary = "x + w, w broadcast onto x (the server adds it)"
+    public var x = 0, weight = 0
+    public init() {}
+    public init(x: Int, weight: Int) { (self.x, self.weight) = (x, weight) }
+    public var operation: Operation { .addWeight(self) }
+    public mutating func visit<V: FieldVisitor>(_ v: inout V) throws {
+        try v.operand("x", &x)
+        try v.weight("w", &weight)
+    }
+    public func verify(_ context: VerificationContext) throws { try context.expectWeightBroadcasts(weight, onto: x) }
+}
+
+/// Elementwise product of two shared tensors (broadcast), by a Beaver triple.
+public struct Mul: InstructionDefinition {
+    public static let opcode = Opcode.mul
+    public static let mnemonic = "mul"
+    public static let kind = InstructionKind.interactive
+    public static let summary = "elementwise product of two shared tensors (broadcast); 2f bits"
+    public var a = 0, b = 0
+    public init() {}
+    public init(_ a: Int, _ b: Int) { (self.a, self.b) = (a, b) }
+    public var operation: Operation { .mul(self) }
+    public mutating func visit<V: FieldVisitor>(_ v: inout V) throws {
+        try v.operand("a", &a)
+        try v.operand("b", &b)
+    }
+    public func verify(_ context: VerificationContext) throws { try context.expectBroadcast(a, b) }
+    public func cost(_ context: CostContext) -> Cost {
+        // Both parties open both masked operands; the helper sends one share of c.
+        var cost = Cost()
+        let opened = CostModel.word * (context.elements(a) + context.elements(b))
+        cost.online = RoleBytes(client: opened, server: opened)
+        cost.offline = RoleBytes(helper: CostModel.word * context.elementCount)
+        cost.rounds = 1
+        return cost
+    }
+    public var maskedWeight: Int? { nil }
+}
+
+public struct Add: LocalInstruction {
+    public static let opcode = Opcode.add
+    public static let mnemonic = "add"
+    public static let summary = "a + b (broadcast)"
+    public var a = 0, b = 0
+    public init() {}
+    public init(_ a: Int, _ b: Int) { (self.a, self.b) = (a, b) }
+    public var operation: Operation { .add(self) }
+    public mutating func visit<V: FieldVisitor>(_ v: inout V) throws {
+        try v.operand("a", &a)
+        try v.operand("b", &b)
+    }
+    public func verify(_ context: VerificationContext) throws { try context.expectBroadcast(a, b) }
+}
+
+public struct Sub: LocalInstruction {
+    public static let opcode = Opcode.sub
+    public static let mnemonic = "sub"
+    public static let summary = "a - b (broadcast)"
+    public var a = 0, b = 0
+    public init() {}
+    public init(_ a: Int, _ b: Int) { (self.a, self.b) = (a, b) }
+    public var operation: Operation { .sub(self) }
+    public mutating func visit<V: FieldVisitor>(_ v: inout V) throws {
+        try v.operand("a", &a)
+        try v.operand("b", &b)
+    }
+    public func verify(_ context: VerificationContext) throws { try context.expectBroadcast(a, b) }
+}
+
+public struct Neg: LocalInstruction {
+    public static let opcode = Opcode.neg
+    public static let mnemonic = "neg"
+    public static let summary = "-x"
+    public var x = 0
+    public init() {}
+    public init(_ x: Int) { self.x = x }
+    public var operation: Operation { .neg(self) }
+    public mutating func visit<V: FieldVisitor>(_ v: inout V) throws { try v.operand("x", &x) }
+    public func verify(_ context: VerificationContext) throws { try context.expectSameShape(as: x) }
+}
+
+/// Adds a public fixed-point constant (the client adds it to its share).
+public struct AddPublic: LocalInstruction {
+    public static let opcode = Opcode.addPublic
+    public static let mnemonic = "add_public"
+    public static let summary = "x + value (a public fixed-point constant; the client adds it)"
+    public var x = 0
+    public var value = 0
+    public init() {}
+    public init(_ x: Int, value: Int) { (self.x, self.value) = (x, value) }
+    public var operation: Operation { .addPublic(self) }
+    public mutating func visit<V: FieldVisitor>(_ v: inout V) throws {
+        try v.operand("x", &x)
+        try v.integer("value", &value, Int(Int64.min)...Int(Int64.max))
+    }
+    public func verify(_ context: VerificationContext) throws { try context.expectSameShape(as: x) }
+}
+
+/// Arithmetic shift right by `bits` (drops fractional bits after a product).
+public struct Trunc: LocalInstruction {
+    public static let opcode = Opcode.trunc
+    public static let mnemonic = "trunc"
+    public static let summary = "arithmetic shift right by bits"
+    public var x = 0
+    public var bits = 0
+    public init() {}
+    public init(_ x: Int, bits: Int) { (self.x, self.bits) = (x, bits) }
+    public var operation: Operation { .trunc(self) }
+    public mutating func visit<V: FieldVisitor>(_ v: inout V) throws {
+        try v.operand("x", &x)
+        try v.integer("bits", &bits, Limits.shiftBits)
+    }
+    public func verify(_ context: VerificationContext) throws { try context.expectSameShape(as: x) }
+}

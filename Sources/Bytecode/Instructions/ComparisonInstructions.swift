@@ -1,0 +1,140 @@
+// Instructions built on the sign-and-select protocol (Runtime/PROTOCOLS.md): the DReLU of
+// shared values, then each selected pixel times its value's sign bit.
+
+/// How a DReLU compares: the sign of the `bits`-bit window of each value that starts
+/// `dropped` bits up. `bits == 64, dropped == 0` is the exact sign.
+public struct Comparison: Sendable, Hashable {
+    public var bits: Int
+    public var dropped: Int
+    public init(bits: Int = 64, dropped: Int = 0) {
+        self.bits = bits
+        self.dropped = dropped
+    }
+    public static let exact = Comparison()
+    public var isExact: Bool { bits == 64 && dropped == 0 }
+
+    mutating func visit<V: FieldVisitor>(_ v: inout V) throws {
+        try v.integer("bits", &bits, Limits.comparedBits)
+        try v.integer("dropped", &dropped, 0...(64 - bits))
+    }
+}
+
+/// x where x > 0, else 0: one DReLU per element.
+public struct ReLU: InstructionDefinition {
+    public static let opcode = Opcode.relu
+    public static let mnemonic = "relu"
+    public static let kind = InstructionKind.interactive
+    public static let summary = "x where x > 0, else 0"
+    public var x = 0
+    public var comparison = Comparison.exact
+    public init() {}
+    public init(_ x: Int, comparison: Comparison) { (self.x, self.comparison) = (x, comparison) }
+    public var operation: Operation { .relu(self) }
+    public mutating func visit<V: FieldVisitor>(_ v: inout V) throws {
+        try v.operand("x", &x)
+        try comparison.visit(&v)
+    }
+    public func verify(_ context: VerificationContext) throws { try context.expectSameShape(as: x) }
+    public func cost(_ context: CostContext) -> Cost {
+        CostModel.signAndSelect(values: context.elementCount, pixels: context.elementCount, comparison: comparison)
+    }
+    public var maskedWeight: Int? { nil }
+}
+
+/// Block ReLU of an [N, C, H, W] tensor: per channel, patches tile the map from the top
+/// left; a patch is kept where its sum is positive, else zeroed. One block per channel.
+public struct BlockReLU: InstructionDefinition {
+    public static let opcode = Opcode.blockReLU
+    public static let mnemonic = "block_relu"
+    public static let kind = InstructionKind.interactive
+    public static let summary = "per channel of [N,C,H,W]: patches tile the map from the top left (the last ones may be partial); "
+        + "a patch is kept where its sum is > 0, else zeroed; identity channels pass, zero channels vanish"
+    public var x = 0
+    public var blocks: [BlockShape] = []
+    public var comparison = Comparison.exact
+    public init() {}
+    public var operation: Operation { .blockReLU(self) }
+    public mutating func visit<V: FieldVisitor>(_ v: inout V) throws {
+        try v.operand("x", &x)
+        try v.blocks("blocks", &blocks)
+        try comparison.visit(&v)
+    }
+    public func verify(_ context: VerificationContext) throws {
+        try context.expectSameShape(as: x)
+        let result = context.result
+        try context.expect(result.count == 4 && blocks.count == result[1], "block_relu needs [N, C, H, W] and one block per channel")
+    }
+    public func cost(_ context: CostContext) -> Cost {
+        let shape = context.shape
+        var patches = 0, pixels = 0
+        for block in blocks where block.isPatch {
+            patches += shape[0] * block.patches(height: shape[2], width: shape[3])
+            pixels += shape[0] * shape[2] * shape[3]
+        }
+        return CostModel.signAndSelect(values: patches, pixels: pixels, comparison: comparison)
+    }
+    public var maskedWeight: Int? { nil }
+}
+
+/// Max pooling by a tree of comparisons; padded positions repeat a valid one.
+public struct MaxPool: InstructionDefinition {
+    public static let opcode = Opcode.maxPool
+    public static let mnemonic = "max_pool"
+    public static let kind = InstructionKind.interactive
+    public static let summary = "max over each window by a tree of comparisons: candidates in window order (row, column), "
+        + "adjacent pairs, odd last one passes; padded positions repeat the window's first valid value"
+    public var x = 0
+    public var window = Window()
+    public var comparison = Comparison.exact
+    public init() {}
+    public var operation: Operation { .maxPool(self) }
+    public mutating func visit<V: FieldVisitor>(_ v: inout V) throws {
+        try v.operand("x", &x)
+        try window.visit(&v)
+        try comparison.visit(&v)
+    }
+    public func verify(_ context: VerificationContext) throws {
+        try context.expectPooled(x, window)
+        // Bounds the cost model's byte counts (and the work): windows up to 2^16 x 2^16.
+        let comparisons = context.result.reduce(1, *) * (window.kernel[0] * window.kernel[1] - 1)
+        try context.expect(comparisons <= 1 << 40, "max pooling needs \(comparisons) comparisons, more than 2^40")
+    }
+    public func cost(_ context: CostContext) -> Cost {
+        // A tree of max(a, b) = b + relu(a - b) over each window's kh x kw values.
+        var cost = Cost()
+        var count = window.kernel[0] * window.kernel[1]
+        while count > 1 {
+            let pairs = count / 2
+            let compared = context.elementCount * pairs
+            cost = cost + CostModel.signAndSelect(values: compared, pixels: compared, comparison: comparison)
+            count -= pairs
+        }
+        return cost
+    }
+    public var maskedWeight: Int? { nil }
+}
+
+/// Block size of one channel: [1,1] is a ReLU, [0,1] identity, [1,0] zero.
+public struct BlockShape: Sendable, Hashable, CustomStringConvertible {
+    public var height: Int
+    public var width: Int
+    public init(_ height: Int, _ width: Int) {
+        self.height = height
+        self.width = width
+    }
+    public static let identity = BlockShape(0, 1)
+    public static let zero = BlockShape(1, 0)
+    public var isPatch: Bool { height > 0 && width > 0 }
+
+    /// Patches on an H x W map (ceil mode from the top left); 0 for identity and zero.
+    public func patches(height h: Int, width w: Int) -> Int {
+        guard isPatch else { return 0 }
+        return ((h + height - 1) / height) * ((w + width - 1) / width)
+    }
+
+    public var description: String {
+        if self == .identity { return "id" }
+        if self == .zero { return "zero" }
+        return "\(height)x\(width)"
+    }
+}

@@ -1,0 +1,227 @@
+import Bytecode
+import SharedKernels
+
+/// Who applies a local rule: the emulator (plaintext values), or the client or the
+/// server (its additive share). Public constants are added by the client only, server
+/// weights by the server only, and truncation differs per share (SecureML's local rule).
+enum Holder {
+    case plaintext, client, server
+}
+
+/// What differs between the plaintext emulator and a party: how values enter and leave
+/// the shared domain and how the interactive protocols run. Everything else (local
+/// rules, the epilogue, block ReLU and max pooling on top of sign-and-select) is the
+/// interpreter's, so the emulator runs exactly the parties' arithmetic.
+protocol Evaluator: AnyObject {
+    var program: Program { get }
+    /// Whose values local rules apply to; nil for the helper, which holds no shares.
+    var holder: Holder? { get }
+    /// Whether revealed registers are computed here (the emulator and the client).
+    var computesRevealed: Bool { get }
+    /// A server weight as this holder adds it (plaintext and server).
+    func weightTensor(_ index: Int) -> RingTensor
+    func shareInput(shape: [Int]) throws -> RingTensor?
+    func shareConstant(_ weight: Int, shape: [Int]) throws -> RingTensor?
+    func reveal(_ x: RingTensor?) throws -> [Float]?
+    /// L_W(x) + bias for a layer linear in x and in the server's weight W; `apply`
+    /// evaluates the layer on ring tensors.
+    func linear(_ instruction: Instruction, x: Int, _ share: RingTensor?, weight: Int, bias: Int?,
+                apply: (RingTensor, [UInt64], [UInt64]?) -> RingTensor) throws -> RingTensor?
+    /// The elementwise product of two shared registers (broadcast).
+    func multiply(_ instruction: Instruction, a: Int, _ aShare: RingTensor?, b: Int, _ bShare: RingTensor?) throws -> RingTensor?
+    /// For each pixel i, pixels[i] times [values[owner[i]] > 0] under `comparison`.
+    func signAndSelect(values: [UInt64]?, pixels: [UInt64]?, owner: [Int32], valueCount: Int, comparison: Comparison) throws -> [UInt64]?
+    /// Called around every instruction (the parties measure it).
+    func willRun(_ index: Int)
+    func didRun(_ index: Int)
+}
+
+/// Runs a program for one evaluator: one exhaustive switch over the instruction set.
+struct Interpreter {
+    let program: Program
+    /// For each register, the last instruction that reads it (registers are freed then).
+    let lastUse: [Int]
+
+    init(_ program: Program) {
+        self.program = program
+        var lastUse = Array(program.instructions.indices)
+        for (index, instruction) in program.instructions.enumerated() {
+            for operand in instruction.operation.operands { lastUse[operand] = index }
+        }
+        for output in program.outputs { lastUse[output] = program.instructions.count }
+        self.lastUse = lastUse
+    }
+
+    /// Registers of one inference: shares (or plaintext) and revealed floats.
+    struct Registers {
+        var shared: [RingTensor?]
+        var revealed: [[Float]?]
+    }
+
+    /// One inference; the outputs where revealed values are computed, else nil.
+    func run<E: Evaluator>(_ evaluator: E) throws -> [[Float]]? {
+        let count = program.instructions.count
+        var registers = Registers(shared: Array(repeating: nil, count: count), revealed: Array(repeating: nil, count: count))
+        for (index, instruction) in program.instructions.enumerated() {
+            evaluator.willRun(index)
+            try execute(instruction, at: index, &registers, evaluator)
+            for operand in instruction.operation.operands where lastUse[operand] == index {
+                registers.shared[operand] = nil
+                registers.revealed[operand] = nil
+            }
+            evaluator.didRun(index)
+        }
+        return evaluator.computesRevealed ? program.outputs.map { registers.revealed[$0]! } : nil
+    }
+
+    private func execute<E: Evaluator>(_ instruction: Instruction, at index: Int, _ r: inout Registers, _ e: E) throws {
+        let shape = instruction.shape
+        let shares = r.shared
+        func local(_ rule: (Holder) -> RingTensor) {
+            if let holder = e.holder { r.shared[index] = rule(holder) }
+        }
+        func epilogue(_ rule: () -> [Float]) {
+            if e.computesRevealed { r.revealed[index] = rule() }
+        }
+        /// Data movement: local on shares, or the epilogue's on revealed floats.
+        func movement(_ x: Int, shared: (RingTensor) -> RingTensor, revealed: ([Float]) -> [Float]) {
+            if instruction.domain == .revealed {
+                epilogue { revealed(r.revealed[x]!) }
+            } else {
+                local { _ in shared(shares[x]!) }
+            }
+        }
+        switch instruction.operation {
+        case .input:
+            r.shared[index] = try e.shareInput(shape: shape)
+        case .constant(let op):
+            r.shared[index] = try e.shareConstant(op.weight, shape: shape)
+        case .reveal(let op):
+            r.revealed[index] = try e.reveal(shares[op.x])
+        case .conv(let op):
+            let weightShape = program.weights[op.weight].shape
+            r.shared[index] = try e.linear(instruction, x: op.x, shares[op.x], weight: op.weight, bias: op.bias) { x, w, bias in
+                RingKernels.conv(x, op, weight: w, weightShape: weightShape, bias: bias, resultShape: shape)
+            }
+        case .dense(let op):
+            let weightShape = program.weights[op.weight].shape
+            r.shared[index] = try e.linear(instruction, x: op.x, shares[op.x], weight: op.weight, bias: op.bias) { x, w, bias in
+                RingKernels.dense(x, weight: w, weightShape: weightShape, bias: bias, resultShape: shape)
+            }
+        case .scale(let op):
+            let weightShape = program.weights[op.weight].shape
+            r.shared[index] = try e.linear(instruction, x: op.x, shares[op.x], weight: op.weight, bias: nil) { x, w, _ in
+                RingKernels.broadcast(x, RingTensor(shape: weightShape, values: w), shape: shape, &*)
+            }
+        case .mul(let op):
+            r.shared[index] = try e.multiply(instruction, a: op.a, shares[op.a], b: op.b, shares[op.b])
+        case .relu(let op):
+            r.shared[index] = try e.relu(op, x: shares[op.x], shape: shape)
+        case .blockReLU(let op):
+            r.shared[index] = try e.blockReLU(op, x: shares[op.x], shape: shape)
+        case .maxPool(let op):
+            r.shared[index] = try e.maxPool(op, x: shares[op.x], shape: shape)
+        case .addWeight(let op):
+            local { $0 == .client ? shares[op.x]! : RingKernels.broadcast(shares[op.x]!, e.weightTensor(op.weight), shape: shape, &+) }
+        case .add(let op):
+            local { _ in RingKernels.broadcast(shares[op.a]!, shares[op.b]!, shape: shape, &+) }
+        case .sub(let op):
+            local { _ in RingKernels.broadcast(shares[op.a]!, shares[op.b]!, shape: shape, &-) }
+        case .neg(let op):
+            local { _ in RingKernels.map(shares[op.x]!) { 0 &- $0 } }
+        case .addPublic(let op):
+            let value = UInt64(bitPattern: Int64(op.value))
+            local { $0 == .server ? shares[op.x]! : RingKernels.map(shares[op.x]!) { $0 &+ value } }
+        case .trunc(let op):
+            local { RingKernels.truncate(shares[op.x]!, bits: op.bits, holder: $0) }
+        case .avgPool(let op):
+            local { _ in RingKernels.avgPool(shares[op.x]!, op, resultShape: shape) }
+        case .globalAvgPool(let op):
+            local { _ in RingKernels.globalAvgPool(shares[op.x]!, shift: op.shift, resultShape: shape) }
+        case .concat(let op):
+            local { _ in RingTensor(shape: shape, values: DataMovement.concat(op.xs.map { (shares[$0]!.values, shares[$0]!.shape) }, axis: op.axis, resultShape: shape)) }
+        case .pad(let op):
+            let value = UInt64(bitPattern: Int64(op.value))
+            local { holder in
+                let x = shares[op.x]!
+                return RingTensor(shape: shape, values: DataMovement.pad(x.values, shape: x.shape, pads: op.pads, value: holder == .server ? 0 : value, resultShape: shape))
+            }
+        case .reshape(let op):
+            movement(op.x, shared: { RingTensor(shape: shape, values: $0.values) }, revealed: { $0 })
+        case .transpose(let op):
+            let input = program.instructions[op.x].shape
+            movement(op.x, shared: { RingTensor(shape: shape, values: DataMovement.transpose($0.values, shape: input, perm: op.perm)) },
+                     revealed: { DataMovement.transpose($0, shape: input, perm: op.perm) })
+        case .slice(let op):
+            let input = program.instructions[op.x].shape
+            movement(op.x, shared: { RingTensor(shape: shape, values: DataMovement.slice($0.values, shape: input, starts: op.starts, steps: op.steps, resultShape: shape)) },
+                     revealed: { DataMovement.slice($0, shape: input, starts: op.starts, steps: op.steps, resultShape: shape) })
+        case .resize(let op):
+            let input = program.instructions[op.x].shape
+            movement(op.x, shared: { RingKernels.resize($0, op, resultShape: shape) }, revealed: { Epilogue.resize($0, shape: input, op, resultShape: shape) })
+        case .softmax(let op):
+            epilogue { Epilogue.softmax(r.revealed[op.x]!, shape: shape, axis: op.axis) }
+        case .argMax(let op):
+            epilogue { Epilogue.argMax(r.revealed[op.x]!, shape: program.instructions[op.x].shape, op) }
+        }
+    }
+}
+
+// MARK: - Comparison layers on sign-and-select
+
+extension Evaluator {
+    func relu(_ op: ReLU, x: RingTensor?, shape: [Int]) throws -> RingTensor? {
+        let count = shape.reduce(1, *)
+        let values = x?.values
+        let owner = (0..<count).map(Int32.init)
+        guard let selected = try signAndSelect(values: values, pixels: values, owner: owner, valueCount: count, comparison: op.comparison) else { return nil }
+        return RingTensor(shape: shape, values: selected)
+    }
+
+    /// One sign per patch (of its sum), selecting the patch's pixels; identity channels
+    /// pass and zero channels vanish.
+    func blockReLU(_ op: BlockReLU, x: RingTensor?, shape: [Int]) throws -> RingTensor? {
+        var owner: [Int32] = [], pixels: [Int] = []
+        RingKernels.forEachPatch(shape, op.blocks) { patch, indices in
+            for index in indices {
+                owner.append(Int32(patch))
+                pixels.append(index)
+            }
+        }
+        let patches = Int(owner.last.map { $0 + 1 } ?? 0)
+        let sums = x.map { RingKernels.patchSums($0, blocks: op.blocks) }
+        let values = x.map { x in pixels.map { x.values[$0] } }
+        let selected = try signAndSelect(values: sums, pixels: values, owner: owner, valueCount: patches, comparison: op.comparison)
+        guard var out = x, let selected else { return nil }
+        for (position, pixel) in pixels.enumerated() { out.values[pixel] = selected[position] }
+        RingKernels.zeroChannels(&out, blocks: op.blocks)
+        return out
+    }
+
+    /// max(a, b) = b + [a - b > 0] (a - b) over adjacent pairs of window candidates, one
+    /// sign-and-select per tree level for all pairs at once.
+    func maxPool(_ op: MaxPool, x: RingTensor?, shape: [Int]) throws -> RingTensor? {
+        let count = shape.reduce(1, *)
+        var level = x.map { RingKernels.poolCandidates($0, op.window, resultShape: shape).map(\.values) }
+            ?? Array(repeating: [], count: op.window.kernel[0] * op.window.kernel[1])
+        while level.count > 1 {
+            let pairs = level.count / 2
+            var differences: [UInt64]? = nil
+            if x != nil {
+                var all: [UInt64] = []
+                all.reserveCapacity(pairs * count)
+                for pair in 0..<pairs { all += zip(level[2 * pair], level[2 * pair + 1]).map { (a: UInt64, b: UInt64) in a &- b } }
+                differences = all
+            }
+            let owner = (0..<(pairs * count)).map(Int32.init)
+            let selected = try signAndSelect(values: differences, pixels: differences, owner: owner, valueCount: pairs * count, comparison: op.comparison)
+            var next: [[UInt64]] = (0..<pairs).map { pair in
+                guard let selected else { return [] }
+                return zip(level[2 * pair + 1], selected[(pair * count)..<((pair + 1) * count)]).map { $0 &+ $1 }
+            }
+            if level.count % 2 == 1 { next.append(level[level.count - 1]) }
+            level = next
+        }
+        return x == nil ? nil : RingTensor(shape: shape, values: level[0])
+    }
+}
