@@ -1,7 +1,7 @@
 // swift-tools-version:6.2
 import PackageDescription
 
-// One target per stage of the pipeline (see ../shared/DESIGN.md); dependencies point one
+// One target per stage of the pipeline (see README.md, Layout); dependencies point one
 // way: frontend -> IR <- passes <- planner, and the runtime sees only the bytecode.
 let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
 

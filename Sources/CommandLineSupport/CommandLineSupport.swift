@@ -4,7 +4,7 @@ import ArgumentParser
 import Glibc
 #endif
 
-/// The exit codes of DESIGN.md.
+/// The exit codes of the README's command-line contract.
 public enum ExitStatus: Int32, Sendable {
     case success = 0
     /// Bad arguments, an unreadable or unsupported model, a bad input file.
@@ -29,7 +29,7 @@ public struct CommandFailure: Error, CustomStringConvertible {
 }
 
 extension ParsableCommand {
-    /// Parses the process arguments, runs the command, and exits with DESIGN.md's codes:
+    /// Parses the process arguments, runs the command, and exits with the README's contract codes:
     /// errors print one line `NAME: error: ...` on stderr (usage errors add the usage).
     public static func runAsMain() -> Never {
         let name = configuration.commandName ?? "\(Self.self)"

@@ -23,7 +23,7 @@ extension Kernels {
         return Tensor(shape: x.shape, floats: out)
     }
 
-    /// Block ReLU (BACKGROUND.md): per channel, patches tile the map from the top-left
+    /// Block ReLU (README.md, Method): per channel, patches tile the map from the top-left
     /// (the last ones may be partial); every pixel of a patch is kept when the patch's sum
     /// is positive and zeroed otherwise. `id` channels pass through, `zero` ones vanish.
     static func blockReLU(_ x: Tensor, _ plan: BlockReLUPlan) -> Tensor {

@@ -12,7 +12,7 @@ import Glibc
 /// The parties `mpcr local` started, for its signal handler (which can capture nothing).
 nonisolated(unsafe) var localChildren: [pid_t] = [0, 0, 0]
 
-/// Maps runtime errors to DESIGN.md's exit codes: peers and networks 3, the rest 1.
+/// Maps runtime errors to the exit codes of the README's command-line contract: peers and networks 3, the rest 1.
 func runPartyStep<T>(_ body: () throws -> T) throws -> T {
     do { return try body() } catch let error as PeerError {
         throw CommandFailure(.peerFailure, error.message)
