@@ -89,7 +89,7 @@ let package = Package(
         .testTarget(
             name: "LoweringTests",
             dependencies: ["Lowering", "Bytecode", "MPCRuntime", "IR", "ONNXFrontend", "Passes", "FloatEngine", "NPY", "TestSupport"],
-            swiftSettings: strict),
+            exclude: ["Golden"], swiftSettings: strict),
         .testTarget(
             name: "BytecodeTests", dependencies: ["Bytecode", "TestSupport", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict),

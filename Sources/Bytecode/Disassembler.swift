@@ -2,7 +2,7 @@
 /// with its result register, shape, operands, attributes, source layer and cost.
 public enum Disassembler {
     public static func text(_ program: Program) -> String {
-        let hash = program.hash.prefix(8).map { String($0, radix: 16).leftPadded(2) }.joined()
+        let hash = Hex.string(program.hash.prefix(8))
         var lines = [
             "; mpcb format \(Program.formatVersion), ring Z_2^64, \(program.fracBits) fractional bits, "
                 + (program.approxDReLUBits == 0 ? "exact DReLU" : "approximate DReLU on \(program.approxDReLUBits) bits")
@@ -31,10 +31,6 @@ public enum Disassembler {
     }
 
     static func format(_ shape: [Int]) -> String { "[" + shape.map(String.init).joined(separator: ",") + "]" }
-}
-
-extension String {
-    func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }
 
 /// Prints fields as `%register`, `#weight` and `name=value`.

@@ -107,3 +107,10 @@ public struct WeightFile: Sendable, Equatable {
         self.init(programHash: hash, tensors: tensors)
     }
 }
+
+extension WeightFile {
+    /// OUT.mpcw beside OUT.mpcb: where mpcc writes the weights and mpcr looks for them.
+    public static func path(forProgram path: String) -> String {
+        (path.hasSuffix(".mpcb") ? String(path.dropLast(5)) : path) + ".mpcw"
+    }
+}

@@ -1,3 +1,4 @@
+import Bytecode
 import Crypto
 import Foundation
 
@@ -47,7 +48,7 @@ public struct PartiesConfig: Sendable {
             }
             var key: [UInt8]?
             if let hex = entry["public_key"] as? String {
-                guard let bytes = hexBytes(hex), bytes.count == 32 else { throw ConfigError("\(path): the \(role.rawValue)'s public_key is not 64 hex digits") }
+                guard let bytes = Hex.bytes(hex), bytes.count == 32 else { throw ConfigError("\(path): the \(role.rawValue)'s public_key is not 64 hex digits") }
                 key = bytes
             }
             endpoints[role] = Endpoint(host: host, port: port, publicKey: key, privateKeyFile: entry["private_key_file"] as? String)
@@ -63,7 +64,7 @@ public struct PartiesConfig: Sendable {
         guard let file = parties[role]!.privateKeyFile else { throw ConfigError("parties.json names no private_key_file for the \(role.rawValue)") }
         let path = file.hasPrefix("/") ? file : directory + "/" + file
         guard let data = FileManager.default.contents(atPath: path),
-              let bytes = hexBytes(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)), bytes.count == 32,
+              let bytes = Hex.bytes(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)), bytes.count == 32,
               let key = try? Curve25519.KeyAgreement.PrivateKey(rawRepresentation: bytes)
         else { throw ConfigError("\(path) does not hold a 32-byte private key in hex") }
         guard Array(key.publicKey.rawRepresentation) == parties[role]!.publicKey else {
@@ -71,23 +72,6 @@ public struct PartiesConfig: Sendable {
         }
         return key
     }
-}
-
-func hexBytes(_ text: String) -> [UInt8]? {
-    let characters = Array(text.utf8)
-    guard characters.count % 2 == 0 else { return nil }
-    var bytes: [UInt8] = []
-    for index in stride(from: 0, to: characters.count, by: 2) {
-        guard let byte = UInt8(String(decoding: characters[index..<(index + 2)], as: UTF8.self), radix: 16) else { return nil }
-        bytes.append(byte)
-    }
-    return bytes
-}
-
-func hexString(_ bytes: [UInt8]) -> String { bytes.map { String($0, radix: 16).leftPadded(2) }.joined() }
-
-extension String {
-    func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }
 
 /// Opens this party's three-party links: the client connects to the server and the

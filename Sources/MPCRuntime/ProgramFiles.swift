@@ -9,13 +9,8 @@ public enum ProgramFiles {
 
     /// The weights for `program`: `path`, or the .mpcw beside the program.
     public static func readWeights(path: String?, programPath: String, for program: Program) throws -> WeightFile {
-        let weightsPath = path ?? weightsPath(forProgram: programPath)
+        let weightsPath = path ?? WeightFile.path(forProgram: programPath)
         return try WeightFile(decoding: try read(weightsPath), for: program, name: weightsPath)
-    }
-
-    /// OUT.mpcw beside OUT.mpcb.
-    public static func weightsPath(forProgram path: String) -> String {
-        (path.hasSuffix(".mpcb") ? String(path.dropLast(5)) : path) + ".mpcw"
     }
 
     static func read(_ path: String) throws -> [UInt8] {

@@ -35,7 +35,7 @@ extension MPCC {
         let start = clock.now
         let (program, weights) = try lower(graph)
         let programPath = outputPath ?? (model.hasSuffix(".onnx") ? String(model.dropLast(5)) : model) + ".mpcb"
-        let weightsPath = ProgramFiles.weightsPath(forProgram: programPath)
+        let weightsPath = WeightFile.path(forProgram: programPath)
         let programBytes = program.encoded()
         let weightBytes = weights.encoded()
         for (path, bytes) in [(programPath, programBytes), (weightsPath, weightBytes)] {

@@ -111,10 +111,10 @@ extension Local {
         for role in Role.allCases {
             let key = Curve25519.KeyAgreement.PrivateKey()
             let keyPath = "\(directory)/\(role.rawValue).key"
-            guard FileManager.default.createFile(atPath: keyPath, contents: Data(hex(Array(key.rawRepresentation)).utf8), attributes: [.posixPermissions: 0o600]) else {
+            guard FileManager.default.createFile(atPath: keyPath, contents: Data(Hex.string(key.rawRepresentation).utf8), attributes: [.posixPermissions: 0o600]) else {
                 throw CommandFailure(.userError, "cannot write \(keyPath)")
             }
-            var entry: [String: Any] = ["host": "127.0.0.1", "public_key": hex(Array(key.publicKey.rawRepresentation)), "private_key_file": keyPath]
+            var entry: [String: Any] = ["host": "127.0.0.1", "public_key": Hex.string(key.publicKey.rawRepresentation), "private_key_file": keyPath]
             if role != .client { entry["port"] = try freePort() }
             parties[role.rawValue] = entry
         }
@@ -137,7 +137,7 @@ extension Local {
         let start = clock.now
         for role in Role.allCases {
             var arguments = ["party", "--role", role.rawValue, "--config", configPath, "--program", self.program, "--report", "\(directory)/\(role.rawValue).json"]
-            if role == .server { arguments += ["--weights", ProgramFiles.weightsPath(forProgram: self.program)] }
+            if role == .server { arguments += ["--weights", WeightFile.path(forProgram: self.program)] }
             if role == .client {
                 arguments += ["--input", input]
                 if let output { arguments += ["--output", output] }
@@ -193,7 +193,6 @@ extension Local {
         }
     }
 
-    func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
 
     /// A port the kernel reports free right now.
     func freePort() throws -> Int {

@@ -28,7 +28,7 @@ import Testing
         let program = Fixtures.everyOpcode()
         let lines = Disassembler.text(program).split(separator: "\n").map(String.init)
         #expect(lines[0].hasPrefix("; mpcb format 1, ring Z_2^64, 12 fractional bits, approximate DReLU on 16 bits, program hash "))
-        let hashPrefix = program.hash.prefix(8).map { String($0, radix: 16).leftPadded(2) }.joined()
+        let hashPrefix = Hex.string(program.hash.prefix(8))
         #expect(hashPrefix.count == 16 && lines[0].contains(hashPrefix + "..."))
         #expect(lines[1] == "; #0 = weight [6,2,3,3] frac 12  // conv1.weight")
         #expect(lines.contains("; outputs: %24, %25, %27, %23, %29, %32"))

@@ -87,13 +87,13 @@ func withRandomBlocks(_ graph: Graph, seed: UInt64) -> Graph {
         try checkClose(result, fixture)
     }
 
-    /// The disassembly of whole models, compared with IR/golden/bytecode/<model>.asm
+    /// The disassembly of whole models, compared with Tests/LoweringTests/Golden/<model>.asm
     /// (`MPCC_UPDATE_GOLDEN=1 swift test --filter GoldenBytecode` after a deliberate change).
     @Test(arguments: ["tiny_resnet", "tiny_segnet", "tiny_mobilenetv2"])
     func goldenBytecode(_ fixture: String) throws {
         let (graph, _) = try preparedFixture(fixture)
         let text = Disassembler.text(try Lowering.lower(graph).program)
-        let path = "\(repositoryRoot)/IR/golden/bytecode/\(fixture).asm"
+        let path = "\(repositoryRoot)/Tests/LoweringTests/Golden/\(fixture).asm"
         if getenvString("MPCC_UPDATE_GOLDEN") != nil {
             writeFile(path, Array(text.utf8))
         }

@@ -1,0 +1,63 @@
+/// Fixed-point encoding: round(x * 2^bits) as a two's-complement Z_2^64 element. One
+/// encoder and one limit for everything that enters the ring: the compiler's weights and
+/// public constants (which must fit, or compilation fails) and the client's input (which
+/// is clamped to it).
+public enum FixedPoint {
+    /// Encoded magnitudes stay below 2^61: a sum or difference of two encoded values, or
+    /// a value with a patch's worth of neighbours, is still far from wrapping.
+    public static let limit = Double(Int64.max / 4)
+
+    /// round(value * 2^fracBits), or nil when that is not finite or not below `limit`.
+    public static func encode(_ value: Float, fracBits: Int) -> Int64? {
+        let scaled = (Double(value) * Double(1 << fracBits)).rounded()
+        guard scaled.isFinite, abs(scaled) < limit else { return nil }
+        return Int64(scaled)
+    }
+
+    /// The client's input as ring elements, each clamped to ±`limit`.
+    public static func encode(_ values: [Float], fracBits: Int) -> [UInt64] {
+        let scale = Double(1 << fracBits)
+        return values.map { value in
+            let scaled = (Double(value) * scale).rounded()
+            return UInt64(bitPattern: Int64(max(-limit, min(limit, scaled))))
+        }
+    }
+
+    public static func decode(_ values: [UInt64], fracBits: Int) -> [Float] {
+        let scale = 1 / Double(1 << fracBits)
+        return values.map { Float(Double(Int64(bitPattern: $0)) * scale) }
+    }
+
+    /// Arithmetic shift right: exact truncation of plaintext values.
+    public static func truncate(_ value: UInt64, _ bits: Int) -> UInt64 {
+        UInt64(bitPattern: Int64(bitPattern: value) >> Int64(bits))
+    }
+
+    /// The DReLU [v > 0] as the parties compute it: the top bit of the compared window of
+    /// -v (exact: the sign of -v).
+    public static func isPositive(_ value: UInt64, _ comparison: Comparison) -> Bool {
+        let negated = 0 &- value
+        if comparison.bits == 64 { return negated >> 63 == 1 }
+        let window = (negated >> UInt64(comparison.dropped)) & ((1 << UInt64(comparison.bits)) - 1)
+        return window >> UInt64(comparison.bits - 1) == 1
+    }
+}
+
+/// Hexadecimal text of bytes (keys, hashes) and back.
+public enum Hex {
+    public static func string(_ bytes: some Sequence<UInt8>) -> String {
+        bytes.map { byte in (byte < 16 ? "0" : "") + String(byte, radix: 16) }.joined()
+    }
+
+    /// The bytes of an even-length hex string, or nil.
+    public static func bytes(_ text: String) -> [UInt8]? {
+        let characters = Array(text.utf8)
+        guard characters.count % 2 == 0 else { return nil }
+        var bytes: [UInt8] = []
+        for index in stride(from: 0, to: characters.count, by: 2) {
+            guard let byte = UInt8(String(decoding: characters[index..<(index + 2)], as: UTF8.self), radix: 16) else { return nil }
+            bytes.append(byte)
+        }
+        return bytes
+    }
+}

@@ -1,0 +1,68 @@
+import Bytecode
+import IR
+
+/// The fixed-point choices: weights and public constants at f (biases of products at
+/// 2f) fractional bits, pooling and resize coefficients, and the DReLU windows.
+extension Lowering {
+    /// Extra fractional bits of a pooling multiplier beyond the divisor's magnitude:
+    /// round(2^shift / d) keeps 12 significant bits.
+    static let poolPrecision = 12
+    /// Fractional bits of resize coefficients (bilinear weights are exact for 2^k scales).
+    static let resizeShift = 8
+
+    /// The quantized server weight for a constant tensor at `bits` fractional bits.
+    mutating func weight(_ tensor: Tensor, bits: Int, name: String) throws -> Int {
+        let key = "\(name)@\(bits)"
+        if let known = weightIndex[key] { return known }
+        var values: [Int64] = []
+        values.reserveCapacity(tensor.elementCount)
+        for value in tensor.floats {
+            guard let encoded = FixedPoint.encode(value, fracBits: bits) else {
+                throw LoweringError("weight \(name) holds \(value), which does not fit the fixed-point ring with \(bits) fractional bits")
+            }
+            values.append(encoded)
+        }
+        program.weights.append(WeightInfo(name: name, shape: tensor.shape, fracBits: bits))
+        weights.append(values)
+        weightIndex[key] = program.weights.count - 1
+        return program.weights.count - 1
+    }
+
+    /// A public constant (pad values, clip bounds) at f fractional bits.
+    func fixed(_ value: Float) throws -> Int {
+        guard let encoded = FixedPoint.encode(value, fracBits: f) else { throw LoweringError("the constant \(value) does not fit the fixed-point ring") }
+        return Int(encoded)
+    }
+
+    /// The DReLU window: exact, or `--approx-drelu` bits placed where calibration put
+    /// them for this layer, else so the window covers magnitudes up to 2^8 (in units)
+    /// times `spread` (the largest patch area).
+    func comparison(spread: Int = 1, layer: String) -> Comparison {
+        guard let bits = options.approxDReLUBits, bits < 64 else { return .exact }
+        if let dropped = options.droppedBits[layer] { return Comparison(bits: bits, dropped: max(0, min(64 - bits, dropped))) }
+        let magnitudeBits = f + 8 + spread.log2Ceiling
+        return Comparison(bits: bits, dropped: max(0, min(64 - bits, magnitudeBits + 1 - bits)))
+    }
+
+    func window(_ pool: Pool2D) -> Window {
+        Window(kernel: pool.kernel, strides: pool.strides, pads: pool.pads, dilations: pool.dilations, ceilMode: pool.ceilMode)
+    }
+
+    /// Resize taps with coefficients out of 2^resizeShift (nearest: weight 0, shift 0).
+    func resizeTaps(_ attributes: IR.Resize, input: [Int], x: Int) throws -> Bytecode.Resize {
+        let rank = input.count
+        guard rank >= 2, input.dropLast(2).elementsEqual(attributes.sizes.dropLast(2)) else {
+            throw LoweringError("resize changes axes other than the last two")
+        }
+        var resize = Bytecode.Resize()
+        resize.x = x
+        resize.shift = attributes.mode == .nearest ? 0 : Lowering.resizeShift
+        let one = Float(1 << resize.shift)
+        func convert(_ taps: [IR.ResizeTap]) -> [Bytecode.ResizeTap] {
+            taps.map { Bytecode.ResizeTap(index0: $0.index0, index1: $0.index1, weight: Int(($0.weight * one).rounded())) }
+        }
+        resize.rows = convert(attributes.taps(axis: rank - 2, inputSize: input[rank - 2]))
+        resize.columns = convert(attributes.taps(axis: rank - 1, inputSize: input[rank - 1]))
+        return resize
+    }
+}

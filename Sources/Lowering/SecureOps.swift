@@ -1,0 +1,92 @@
+import Bytecode
+import IR
+
+/// One lowering per IR op on shared registers.
+extension Lowering {
+    mutating func lowerSecure(_ node: Node, _ label: String) throws -> Int {
+        let type = graph.type(of: node.result)
+        let shape = type.shape
+        guard type.dtype == .f32 else { throw LoweringError("\(node.op.mnemonic) '\(label)' computes \(type), but only float tensors can be computed securely") }
+        let operands = node.operands
+        let layer = graph.name(of: node.result)
+        func x() throws -> Int { try register(operands[0], label) }
+        func emitted(_ operation: some InstructionDefinition) -> Int { emit(operation, shape: shape, source: label) }
+        switch node.op {
+        case .conv(let attributes):
+            var conv = Conv()
+            (conv.x, conv.weight, conv.bias) = try serverWeights(node, label)
+            (conv.strides, conv.pads, conv.dilations, conv.group) = (attributes.strides, attributes.pads, attributes.dilations, attributes.group)
+            return emitted(Trunc(emitted(conv), bits: f))
+        case .dense:
+            var dense = Dense()
+            (dense.x, dense.weight, dense.bias) = try serverWeights(node, label)
+            return emitted(Trunc(emitted(dense), bits: f))
+        case .batchNorm(let epsilon):
+            return try batchNorm(node, epsilon: epsilon, shape: shape, label: label)
+        case .relu:
+            return emitted(ReLU(try x(), comparison: comparison(layer: layer)))
+        case .relu6:
+            return try clip(try x(), low: 0, high: 6, shape: shape, label: label, layer: layer)
+        case .clip(let low, let high):
+            return try clip(try x(), low: low, high: high, shape: shape, label: label, layer: layer)
+        case .blockReLU(let plan):
+            var block = BlockReLU()
+            block.x = try x()
+            block.blocks = plan.blocks.map { BlockShape($0.height, $0.width) }
+            block.comparison = comparison(spread: plan.blocks.filter(\.isPatch).map { $0.height * $0.width }.max() ?? 1, layer: layer)
+            return emitted(block)
+        case .maxPool(let pool):
+            var max = MaxPool()
+            (max.x, max.window, max.comparison) = (try x(), window(pool), comparison(spread: 2, layer: layer))
+            return emitted(max)
+        case .avgPool(let pool):
+            var average = AvgPool()
+            (average.x, average.window, average.countIncludePad) = (try x(), window(pool), pool.countIncludePad)
+            average.shift = Lowering.poolPrecision + (pool.kernel[0] * pool.kernel[1]).log2Ceiling
+            return emitted(Trunc(emitted(average), bits: average.shift))
+        case .globalAvgPool:
+            let count = graph.type(of: operands[0]).shape.dropFirst(2).reduce(1, *)
+            let shift = Lowering.poolPrecision + count.log2Ceiling
+            return emitted(Trunc(emitted(GlobalAvgPool(try x(), shift: shift)), bits: shift))
+        case .add, .sub, .mul, .div:
+            return try arithmetic(node, shape: shape, label: label)
+        case .reshape:
+            return emitted(Reshape(try x()))
+        case .identity:
+            return try x()
+        case .transpose(let perm):
+            return emitted(Transpose(try x(), perm: perm))
+        case .slice(let starts, let steps, _):
+            return emitted(Slice(try x(), starts: starts, steps: steps))
+        case .concat(let axis):
+            return emitted(Concat(try operands.map { try register($0, label) }, axis: axis))
+        case .pad(let pads, let value):
+            return emitted(Pad(try x(), pads: pads, value: try fixed(value)))
+        case .resize(let attributes):
+            let resize = try resizeTaps(attributes, input: graph.type(of: operands[0]).shape, x: try x())
+            let result = emitted(resize)
+            return resize.shift == 0 ? result : emitted(Trunc(result, bits: 2 * resize.shift))
+        case .softmax, .argMax:
+            throw LoweringError("\(node.op.mnemonic) '\(label)' is followed by more layers; it is supported only at the end of the network (at the client, after the reveal)")
+        case .constant:
+            preconditionFailure("constants are handled by the caller")
+        }
+    }
+
+    /// The input register, weight and bias of a conv or dense layer: constant weights
+    /// (the server's) at f fractional bits, the bias at 2f.
+    mutating func serverWeights(_ node: Node, _ label: String) throws -> (x: Int, weight: Int, bias: Int?) {
+        let operands = node.operands
+        guard let w = constant(operands[1]) else {
+            throw LoweringError("\(node.op.mnemonic) '\(label)' has a computed weight; only the server's constant weights are supported")
+        }
+        let x = try register(operands[0], label)
+        let weightIndex = try weight(w, bits: f, name: graph.name(of: operands[1]))
+        var bias: Int?
+        if operands.count > 2 {
+            guard let b = constant(operands[2]) else { throw LoweringError("\(node.op.mnemonic) '\(label)' has a computed bias") }
+            bias = try weight(b, bits: 2 * f, name: graph.name(of: operands[2]))
+        }
+        return (x, weightIndex, bias)
+    }
+}
