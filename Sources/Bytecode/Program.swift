@@ -199,6 +199,20 @@ extension Program {
     /// Decodes and verifies a program from untrusted bytes.
     public init(decoding bytes: [UInt8], name: String = "the program") throws {
         var reader = ByteReader(bytes, what: name)
+        let (fracBits, approx) = try Program.decodeHeader(&reader, bytes, name: name)
+        var body = ProgramBodyDecoder(reader: reader, fileSize: bytes.count)
+        try body.readStrings()
+        let weights = try body.readWeights()
+        let instructions = try body.readInstructions(weightCount: weights.count)
+        let outputs = try body.readOutputs(instructionCount: instructions.count)
+        guard body.reader.isAtEnd else { throw body.reader.error("unexpected bytes after the outputs") }
+        self.init(fracBits: fracBits, approxDReLUBits: approx, weights: weights, instructions: instructions, outputs: outputs)
+        try ProgramVerifier(self).verify()
+    }
+
+    /// Checks the header (magic, version, parameters, length, hash); returns the
+    /// fractional bits and the approximate-DReLU setting.
+    private static func decodeHeader(_ reader: inout ByteReader, _ bytes: [UInt8], name: String) throws -> (fracBits: Int, approx: Int) {
         guard bytes.count >= 4, Array(bytes[0..<4]) == Program.magic else {
             throw BytecodeError("\(name) is not an mpcc program (no MPCB magic)")
         }
@@ -224,42 +238,64 @@ extension Program {
         guard Program.digest(Array(bytes[0..<12]), Array(bytes[Program.headerSize...])) == storedHash else {
             throw BytecodeError("\(name) is corrupt: its contents do not match the SHA-256 hash in its header")
         }
+        return (fracBits, approx)
+    }
+}
 
-        let stringCount = try reader.count(max: bytes.count, "string count")
-        var strings: [String] = []
-        for _ in 0..<stringCount { strings.append(try reader.string()) }
-        func string(_ what: String) throws -> String {
-            let index = try reader.count(max: max(strings.count - 1, 0), what)
-            guard index < strings.count else { throw reader.error("\(what) names no string") }
-            return strings[index]
-        }
-        func shape() throws -> [Int] {
-            let rank = try reader.count(max: Program.maxRank, "rank")
-            var dims: [Int] = []
-            var count = 1
-            for _ in 0..<rank {
-                let dimension = try reader.count(max: Limits.dimension, "dimension")
-                count = count.multipliedReportingOverflow(by: dimension).partialValue
-                guard count <= Limits.dimension else { throw reader.error("a tensor has more than 2^30 elements") }
-                dims.append(dimension)
-            }
-            return dims
-        }
+/// Reads a program's body in order (BYTECODE.md): strings, weights, instructions,
+/// outputs; every count, index and field is checked against its bound.
+struct ProgramBodyDecoder {
+    var reader: ByteReader
+    let fileSize: Int
+    var strings: [String] = []
 
-        let weightCount = try reader.count(max: min(Program.maxWeights, bytes.count), "weight count")
+    init(reader: ByteReader, fileSize: Int) {
+        self.reader = reader
+        self.fileSize = fileSize
+    }
+
+    mutating func readStrings() throws {
+        let count = try reader.count(max: fileSize, "string count")
+        for _ in 0..<count { strings.append(try reader.string()) }
+    }
+
+    private mutating func string(_ what: String) throws -> String {
+        let index = try reader.count(max: max(strings.count - 1, 0), what)
+        guard index < strings.count else { throw reader.error("\(what) names no string") }
+        return strings[index]
+    }
+
+    private mutating func shape() throws -> [Int] {
+        let rank = try reader.count(max: Program.maxRank, "rank")
+        var dims: [Int] = []
+        var count = 1
+        for _ in 0..<rank {
+            let dimension = try reader.count(max: Limits.dimension, "dimension")
+            count = count.multipliedReportingOverflow(by: dimension).partialValue
+            guard count <= Limits.dimension else { throw reader.error("a tensor has more than 2^30 elements") }
+            dims.append(dimension)
+        }
+        return dims
+    }
+
+    mutating func readWeights() throws -> [WeightInfo] {
+        let count = try reader.count(max: min(Program.maxWeights, fileSize), "weight count")
         var weights: [WeightInfo] = []
-        for _ in 0..<weightCount {
+        for _ in 0..<count {
             let weightName = try string("weight name")
             let bits = Int(try reader.u8())
             guard bits <= 62 else { throw reader.error("weight \(weightName) has \(bits) fractional bits") }
             weights.append(WeightInfo(name: weightName, shape: try shape(), fracBits: bits))
         }
+        return weights
+    }
 
-        let instructionCount = try reader.count(max: min(Program.maxInstructions, bytes.count), "instruction count")
+    mutating func readInstructions(weightCount: Int) throws -> [Instruction] {
+        let count = try reader.count(max: min(Program.maxInstructions, fileSize), "instruction count")
         var instructions: [Instruction] = []
-        instructions.reserveCapacity(instructionCount)
+        instructions.reserveCapacity(count)
         var totalCost = Cost()
-        for position in 0..<instructionCount {
+        for position in 0..<count {
             let code = try reader.u8()
             guard let opcode = Opcode(rawValue: code) else { throw reader.error("instruction \(position) has unknown opcode \(code)") }
             guard let domain = Domain(rawValue: try reader.u8()) else { throw reader.error("instruction \(position) has an unknown register domain") }
@@ -275,16 +311,18 @@ extension Program {
             guard totalCost.fieldsWithin(ByteReader.costLimit) else { throw reader.error("the costs of instructions 0...\(position) exceed the limit \(ByteReader.costLimit)") }
             instructions.append(Instruction(fields.operation, shape: resultShape, domain: domain, source: source, cost: cost))
         }
-        let outputCount = try reader.count(max: instructionCount, "output count")
+        return instructions
+    }
+
+    mutating func readOutputs(instructionCount: Int) throws -> [Int] {
+        let count = try reader.count(max: instructionCount, "output count")
         var outputs: [Int] = []
-        for _ in 0..<outputCount {
+        for _ in 0..<count {
             let output = try reader.count(max: max(instructionCount - 1, 0), "output register")
             guard output < instructionCount else { throw reader.error("an output names no register") }
             outputs.append(output)
         }
-        guard reader.isAtEnd else { throw reader.error("unexpected bytes after the outputs") }
-        self.init(fracBits: fracBits, approxDReLUBits: approx, weights: weights, instructions: instructions, outputs: outputs)
-        try ProgramVerifier(self).verify()
+        return outputs
     }
 }
 

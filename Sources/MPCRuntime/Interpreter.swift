@@ -92,27 +92,15 @@ struct Interpreter {
             }
         }
         switch instruction.operation {
-        case .input:
-            r.shared[index] = try e.shareInput(shape: shape)
-        case .constant(let op):
-            r.shared[index] = try e.shareConstant(op.weight, shape: shape)
-        case .reveal(let op):
-            r.revealed[index] = try e.reveal(shares[op.x])
+        case .input: r.shared[index] = try e.shareInput(shape: shape)
+        case .constant(let op): r.shared[index] = try e.shareConstant(op.weight, shape: shape)
+        case .reveal(let op): r.revealed[index] = try e.reveal(shares[op.x])
         case .conv(let op):
-            let weightShape = program.weights[op.weight].shape
-            r.shared[index] = try e.linear(instruction, x: op.x, shares[op.x], weight: op.weight, bias: op.bias) { x, w, bias in
-                RingKernels.conv(x, op, weight: w, weightShape: weightShape, bias: bias, resultShape: shape)
-            }
+            r.shared[index] = try e.linear(instruction, x: op.x, shares[op.x], weight: op.weight, bias: op.bias, apply: convolution(op, shape))
         case .dense(let op):
-            let weightShape = program.weights[op.weight].shape
-            r.shared[index] = try e.linear(instruction, x: op.x, shares[op.x], weight: op.weight, bias: op.bias) { x, w, bias in
-                RingKernels.dense(x, weight: w, weightShape: weightShape, bias: bias, resultShape: shape)
-            }
+            r.shared[index] = try e.linear(instruction, x: op.x, shares[op.x], weight: op.weight, bias: op.bias, apply: dense(op, shape))
         case .scale(let op):
-            let weightShape = program.weights[op.weight].shape
-            r.shared[index] = try e.linear(instruction, x: op.x, shares[op.x], weight: op.weight, bias: nil) { x, w, _ in
-                RingKernels.broadcast(x, RingTensor(shape: weightShape, values: w), shape: shape, &*)
-            }
+            r.shared[index] = try e.linear(instruction, x: op.x, shares[op.x], weight: op.weight, bias: nil, apply: scale(op, shape))
         case .mul(let op):
             r.shared[index] = try e.multiply(instruction, a: op.a, shares[op.a], b: op.b, shares[op.b])
         case .relu(let op):
@@ -164,6 +152,26 @@ struct Interpreter {
         case .argMax(let op):
             epilogue { Epilogue.argMax(r.revealed[op.x]!, shape: program.instructions[op.x].shape, op) }
         }
+    }
+}
+
+extension Interpreter {
+    /// The linear layers' ring kernels, as the protocol applies them to masks and shares.
+    typealias LinearKernel = (RingTensor, [UInt64], [UInt64]?) -> RingTensor
+
+    func convolution(_ op: Conv, _ shape: [Int]) -> LinearKernel {
+        let weightShape = program.weights[op.weight].shape
+        return { x, w, bias in RingKernels.conv(x, op, weight: w, weightShape: weightShape, bias: bias, resultShape: shape) }
+    }
+
+    func dense(_ op: Dense, _ shape: [Int]) -> LinearKernel {
+        let weightShape = program.weights[op.weight].shape
+        return { x, w, bias in RingKernels.dense(x, weight: w, weightShape: weightShape, bias: bias, resultShape: shape) }
+    }
+
+    func scale(_ op: Scale, _ shape: [Int]) -> LinearKernel {
+        let weightShape = program.weights[op.weight].shape
+        return { x, w, _ in RingKernels.broadcast(x, RingTensor(shape: weightShape, values: w), shape: shape, &*) }
     }
 }
 

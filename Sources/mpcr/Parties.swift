@@ -107,6 +107,15 @@ extension Local {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mpcr-local-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
+        let configPath = try writeLocalConfig(in: directory)
+        let clock = ContinuousClock()
+        let start = clock.now
+        try runParties(configPath: configPath, directory: directory)
+        try summarize(directory: directory, wall: seconds(clock.now - start))
+    }
+
+    /// Fresh keys for the three roles and a parties.json with free loopback ports.
+    private func writeLocalConfig(in directory: String) throws -> String {
         var parties: [String: Any] = [:]
         for role in Role.allCases {
             let key = Curve25519.KeyAgreement.PrivateKey()
@@ -123,7 +132,11 @@ extension Local {
         guard FileManager.default.createFile(atPath: configPath, contents: try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])) else {
             throw CommandFailure(.userError, "cannot write \(configPath)")
         }
+        return configPath
+    }
 
+    /// Spawns `mpcr party` for each role and waits; the first failure stops the others.
+    private func runParties(configPath: String, directory: String) throws {
         let executable = CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0] : (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var children: [Role: pid_t] = [:]
         // If this process is interrupted, the parties go with it (no orphans).
@@ -133,8 +146,6 @@ extension Local {
                 _exit(128 + received)
             }
         }
-        let clock = ContinuousClock()
-        let start = clock.now
         for role in Role.allCases {
             var arguments = ["party", "--role", role.rawValue, "--config", configPath, "--program", self.program, "--report", "\(directory)/\(role.rawValue).json"]
             if role == .server { arguments += ["--weights", WeightFile.path(forProgram: self.program)] }
@@ -147,7 +158,6 @@ extension Local {
             children[role] = try spawn(executable, arguments, stdout: role == .client ? nil : "/dev/null")
             localChildren[Role.allCases.firstIndex(of: role)!] = children[role]!
         }
-        // Wait; the first failure stops the others.
         var failed: (Role, Int32)?
         var remaining = children
         while !remaining.isEmpty {
@@ -165,7 +175,11 @@ extension Local {
         if let (role, code) = failed {
             throw CommandFailure(code == 1 ? .userError : .peerFailure, "the \(role.rawValue) stopped with status \(code); the other parties were stopped")
         }
-        let wall = seconds(clock.now - start)
+    }
+
+    /// Prints time and bytes per role from the parties' reports, and merges them into
+    /// `--report`.
+    private func summarize(directory: String, wall: Double) throws {
         var reports: [String: Any] = [:]
         for role in Role.allCases {
             guard let data = FileManager.default.contents(atPath: "\(directory)/\(role.rawValue).json"),
@@ -183,16 +197,14 @@ extension Local {
             print("  \(role.rawValue.padding(toLength: 6, withPad: " ", startingAt: 0)) sent \(sent) bytes (predicted \(predicted)), \(report["rounds"] as! Int) rounds")
         }
         print("  all parties: \(totalMeasured) bytes (predicted \(totalPredicted))")
-        if let report {
-            var merged = reports
-            merged["wall_seconds"] = wall
-            merged["bytes_sent"] = totalMeasured
-            merged["predicted_bytes"] = totalPredicted
-            let data = try JSONSerialization.data(withJSONObject: merged, options: [.prettyPrinted, .sortedKeys])
-            guard FileManager.default.createFile(atPath: report, contents: data) else { throw CommandFailure(.userError, "cannot write \(report)") }
-        }
+        guard let report else { return }
+        var merged = reports
+        merged["wall_seconds"] = wall
+        merged["bytes_sent"] = totalMeasured
+        merged["predicted_bytes"] = totalPredicted
+        let data = try JSONSerialization.data(withJSONObject: merged, options: [.prettyPrinted, .sortedKeys])
+        guard FileManager.default.createFile(atPath: report, contents: data) else { throw CommandFailure(.userError, "cannot write \(report)") }
     }
-
 
     /// A port the kernel reports free right now.
     func freePort() throws -> Int {
