@@ -81,7 +81,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "PassesTests", dependencies: ["Passes", "FloatEngine", "IR", "ONNXFrontend", "NPY", "TestSupport"],
-            swiftSettings: strict),
+            exclude: ["Cases"], swiftSettings: strict),
         .testTarget(
             name: "PlannerTests", dependencies: ["Planner", "IR", "FloatEngine", "ONNXFrontend", "Passes", "TestSupport"], swiftSettings: strict),
         .testTarget(
