@@ -99,5 +99,10 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "CommandLineTests", dependencies: ["mpcc", "mpcr", "NPY", "TestSupport"], swiftSettings: strict),
+        // Replays Tests/FailCases through the decoders; Crypto re-hashes the generated cases.
+        .testTarget(
+            name: "FailCaseTests",
+            dependencies: ["ONNXFrontend", "Bytecode", "NPY", "TestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict),
     ]
 )
