@@ -22,6 +22,12 @@ import Testing
         let compiled = try run("mpcc", [model, "-o", "\(directory)/net.mpcb"])
         #expect(compiled.status == 0, "\(compiled.stderr)")
         #expect(fileExists("\(directory)/net.mpcb") && fileExists("\(directory)/net.mpcw"))
+        // Without -o the program goes beside the model, named after it.
+        let copy = "\(directory)/copy.ir"
+        writeFile(copy, try #require(readFile(model)))
+        let beside = try run("mpcc", [copy])
+        #expect(beside.status == 0 && beside.stdout.hasPrefix("wrote \(directory)/copy.mpcb "), "\(beside.stdout)\(beside.stderr)")
+        #expect(fileExists("\(directory)/copy.mpcw"))
         let asm = try run("mpcc", [model, "--emit", "asm"])
         #expect(asm.status == 0 && asm.stdout.contains("= conv %") && asm.stdout.contains("= relu %"), "\(asm.stderr)")
         // The network is a 1x1 conv, ReLU6 (ReLU after the default passes) and pooling:
