@@ -33,6 +33,19 @@ public enum PassRegistry {
         }
     }
 
+    /// `passes` as the comma-separated text `pipeline(_:)` reads back (`--print-pipeline`).
+    public static func text(of passes: [any Pass.Type]) -> String { passes.map { $0.name }.joined(separator: ",") }
+
+    /// One line per pass, in pipeline order: its name, whether it keeps or changes the
+    /// network's function, and its summary (`--list-passes`).
+    public static func listing() -> [String] {
+        let width = all.map { $0.name.count }.max() ?? 0
+        return all.map { pass in
+            let name = pass.name + String(repeating: " ", count: width + 2 - pass.name.count)
+            return name + (pass.changesFunction ? "changes the function  " : "keeps the function    ") + pass.summary
+        }
+    }
+
     /// Parses `a,b,c` into passes; an unknown name is an error that lists the known ones.
     public static func pipeline(_ text: String) throws -> [any Pass.Type] {
         try text.split(separator: ",").map { part in

@@ -22,13 +22,21 @@ struct MPCC: ParsableCommand {
         discussion: """
             Without --emit, writes OUT.mpcb (the public program) and OUT.mpcw (the server's \
             weights). --emit ir prints the IR that will run; --infer runs the compiled graph \
-            in plaintext float32.
+            in plaintext float32. A model in mpcc's IR text (.ir) goes through the same passes \
+            and stages, so mpcc x.ir --passes fold-batchnorm --emit ir works like mlir-opt; its \
+            constants must carry their data (--emit ir writes the data of constants of up to \
+            4 values only).
             """)
 
     static func main() { runAsMain() }
 
-    @Argument(help: "The trained model (.onnx; external data files beside it).")
-    var model: String
+    @Argument(help: ArgumentHelp(
+        "The trained model: ONNX (.onnx; external data files beside it) or mpcc IR text (.ir). Not needed with --list-passes or --print-pipeline.",
+        valueName: "model"))
+    var modelPath: String?
+
+    /// The model argument; validate() makes sure there is one wherever it is read.
+    var model: String { modelPath ?? "" }
 
     @Option(help: "Keep this fraction of the DReLUs of the ReLU layers (0 to 1).")
     var budget: Double?
@@ -72,6 +80,12 @@ struct MPCC: ParsableCommand {
     @Flag(help: "Print the IR after every pass (to stderr).")
     var printAfterAll = false
 
+    @Flag(help: "List every pass (name, whether it changes the network's function, summary) and exit; needs no model.")
+    var listPasses = false
+
+    @Flag(help: "Print the pass pipeline this command line runs (after --passes, --keep-maxpool, --keep-relu6) as the text --passes reads, and exit; needs no model.")
+    var printPipeline = false
+
     @Option(help: "Run the compiled graph in plaintext on these inputs (float32 .npy).")
     var infer: String?
 
@@ -97,6 +111,9 @@ struct MPCC: ParsableCommand {
     var loadDistortion: String?
 
     func validate() throws {
+        if modelPath == nil && !listPasses && !printPipeline {
+            throw ValidationError("give a model (.onnx or .ir); only --list-passes and --print-pipeline run without one")
+        }
         if let budget, !(budget >= 0 && budget <= 1) {
             throw ValidationError("--budget must be a fraction between 0 and 1, got \(budget)")
         }
@@ -122,6 +139,18 @@ struct MPCC: ParsableCommand {
     }
 
     func run() throws {
+        if listPasses {
+            for line in PassRegistry.listing() { print(line) }
+            return
+        }
+        if printPipeline {
+            do {
+                print(PassRegistry.text(of: try selectedPasses()))
+            } catch let error as IRError {
+                throw CommandFailure(.userError, error.message)
+            }
+            return
+        }
         var graph = try compile()
         let unplanned = graph
         let planning = try applyPlanning(&graph)
@@ -138,19 +167,26 @@ struct MPCC: ParsableCommand {
         case .report:
             try printReport(graph, unplanned: unplanned, planning: planning)
         case .bytecode:
-            try writeBytecode(graph)
+            // writeBytecode names the default output after an .onnx model; x.ir gives x.mpcb too.
+            var command = self
+            if outputPath == nil && model.hasSuffix(".ir") { command.outputPath = String(model.dropLast(3)) + ".mpcb" }
+            try command.writeBytecode(graph)
         case .asm:
             try write(Disassembler.text(try lower(graph).program), to: outputPath)
         }
     }
 
-    /// Imports the model and runs the pass pipeline (the default one, or --passes).
+    /// The passes to run: --passes, or the default pipeline less what --keep-* keeps out.
+    func selectedPasses() throws -> [any Pass.Type] {
+        try passes.map { $0.isEmpty ? [] : try PassRegistry.pipeline($0) }
+            ?? PassRegistry.defaultPipeline(keepReLU6: keepRelu6, keepMaxPool: keepMaxpool)
+    }
+
+    /// Reads the model and runs the pass pipeline (the default one, or --passes).
     func compile() throws -> Graph {
         do {
-            var graph = try importONNX(path: model).graph
-            let passes = try passes.map { $0.isEmpty ? [] : try PassRegistry.pipeline($0) }
-                ?? PassRegistry.defaultPipeline(keepReLU6: keepRelu6, keepMaxPool: keepMaxpool)
-            let manager = PassManager(passes: passes) { name, graph in
+            var graph = try inputGraph()
+            let manager = PassManager(passes: try selectedPasses()) { name, graph in
                 guard printAfterAll else { return }
                 printError("// -----// IR after \(name) //----- //")
                 printError(Printer().print(graph))
@@ -161,6 +197,22 @@ struct MPCC: ParsableCommand {
             throw CommandFailure(.userError, error.message)
         } catch let error as IRError {
             throw CommandFailure(.userError, "\(model): \(error.message)")
+        }
+    }
+
+    /// The model as IR: parsed and verified for `.ir` files, imported from ONNX otherwise.
+    func inputGraph() throws -> Graph {
+        guard model.hasSuffix(".ir") else { return try importONNX(path: model).graph }
+        guard let data = FileManager.default.contents(atPath: model) else { throw CommandFailure(.userError, "cannot read \(model)") }
+        guard let text = String(data: data, encoding: .utf8) else { throw CommandFailure(.userError, "\(model) is not UTF-8 text") }
+        do {
+            let graph = try Parser().parse(text)
+            // Checked here too, so a parser that admits more can never hand on a broken graph.
+            try Verifier.verify(graph)
+            return graph
+        } catch let error as IRError {
+            // The parser quotes the text near the error, which may span lines.
+            throw CommandFailure(.userError, "\(model) is not valid mpcc IR: \(error.message.replacingOccurrences(of: "\n", with: "\\n"))")
         }
     }
 }

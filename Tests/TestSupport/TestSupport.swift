@@ -100,3 +100,65 @@ extension NPYArray {
         }
     }
 }
+
+/// The paths of the files below `path` (in every subfolder) whose names end in `suffix`,
+/// relative to `path`, sorted.
+public func files(below path: String, endingIn suffix: String) -> [String] {
+    listDirectory(path).flatMap { name -> [String] in
+        if let directory = opendir("\(path)/\(name)") {
+            closedir(directory)
+            return files(below: "\(path)/\(name)", endingIn: suffix).map { "\(name)/\($0)" }
+        }
+        return name.hasSuffix(suffix) ? [name] : []
+    }.sorted()
+}
+
+/// A test file that does not have the layout its folder's README describes.
+public struct TestFileError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// One pass test (Tests/PassesTests/Cases/<pass>/<case>.ir): a first line `// RUN: OPTIONS`
+/// with mpcc's pass options, the input graph, a line `// EXPECTED:`, and then exactly what
+/// `mpcc CASE.ir OPTIONS --emit ir` prints.
+public struct PassCase {
+    public static let folder = "\(repositoryRoot)/Tests/PassesTests/Cases"
+    public static let runPrefix = "// RUN:"
+    public static let expectedMarker = "// EXPECTED:"
+
+    /// Relative to `folder`: `<pass>/<case>.ir`.
+    public var name: String
+    /// The options of the RUN line, split at spaces.
+    public var options: [String]
+    /// The text up to the marker, RUN line included (a comment to the parser), so parse
+    /// errors give the file's line numbers.
+    public var input: String
+    /// The text after the marker line; nil before the case's first update.
+    public var expected: String?
+
+    public static func all() -> [String] { files(below: folder, endingIn: ".ir") }
+
+    public var path: String { "\(PassCase.folder)/\(name)" }
+
+    public init(_ name: String) throws {
+        self.name = name
+        guard let bytes = readFile("\(PassCase.folder)/\(name)") else { throw TestFileError("cannot read \(name)") }
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard text.hasPrefix(PassCase.runPrefix) else { throw TestFileError("\(name) does not start with '\(PassCase.runPrefix)'") }
+        let runLine = text.prefix { $0 != "\n" }.dropFirst(PassCase.runPrefix.count)
+        options = runLine.split(separator: " ").map(String.init)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        guard let marker = lines.firstIndex(where: { $0 == PassCase.expectedMarker }) else {
+            input = text
+            return
+        }
+        input = lines[..<marker].map { $0 + "\n" }.joined()
+        expected = lines[(marker + 1)...].joined(separator: "\n")
+    }
+
+    /// The file's text with `output` as its expected section.
+    public func updated(expected output: String) -> String {
+        input + PassCase.expectedMarker + "\n" + output
+    }
+}
