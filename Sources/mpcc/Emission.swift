@@ -34,7 +34,7 @@ extension MPCC {
         let clock = ContinuousClock()
         let start = clock.now
         let (program, weights) = try lower(graph)
-        let programPath = outputPath ?? (model.hasSuffix(".onnx") ? String(model.dropLast(5)) : model) + ".mpcb"
+        let programPath = outputPath ?? MPCC.stem(of: model) + ".mpcb"
         let weightsPath = WeightFile.path(forProgram: programPath)
         let programBytes = program.encoded()
         let weightBytes = weights.encoded()
@@ -46,6 +46,12 @@ extension MPCC {
         let cost = program.totalCost
         print("wrote \(programPath) (\(programBytes.count) bytes, \(program.instructions.count) instructions) and \(weightsPath) (\(weightBytes.count) bytes) in \((clock.now - start).formatted)")
         print("predicted per inference: \(cost.drelus) DReLUs, \(cost.rounds) rounds, \(megabytes(cost.online.total)) online + \(megabytes(cost.offline.total)) offline; \(megabytes(cost.session.total)) once per session")
+    }
+
+    /// x for x.onnx and x.ir: the default output is named after the model.
+    static func stem(of model: String) -> String {
+        for suffix in [".onnx", ".ir"] where model.hasSuffix(suffix) { return String(model.dropLast(suffix.count)) }
+        return model
     }
 
     func megabytes(_ bytes: Int) -> String { "\(Double(bytes / 10_000) / 100) MB" }

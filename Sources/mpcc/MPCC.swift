@@ -167,10 +167,7 @@ struct MPCC: ParsableCommand {
         case .report:
             try printReport(graph, unplanned: unplanned, planning: planning)
         case .bytecode:
-            // writeBytecode names the default output after an .onnx model; x.ir gives x.mpcb too.
-            var command = self
-            if outputPath == nil && model.hasSuffix(".ir") { command.outputPath = String(model.dropLast(3)) + ".mpcb" }
-            try command.writeBytecode(graph)
+            try writeBytecode(graph)
         case .asm:
             try write(Disassembler.text(try lower(graph).program), to: outputPath)
         }
