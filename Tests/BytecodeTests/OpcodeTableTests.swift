@@ -33,3 +33,16 @@ import Testing
         }
     }
 }
+
+/// The verifier on programs that were never encoded (what the lowering hands it).
+@Suite struct InMemoryVerificationTests {
+    @Test func acceptsValidProgramsAndRejectsBrokenOnes() throws {
+        try ProgramVerifier(Fixtures.everyOpcode()).verify()
+        var program = Fixtures.small()
+        program.instructions[2].operation = Reveal(2).operation
+        #expect(throws: BytecodeError.self) { try ProgramVerifier(program).verify() }
+        program = Fixtures.small()
+        program.instructions[1].shape = [1, 3, 4, 5]
+        #expect(throws: BytecodeError.self) { try ProgramVerifier(program).verify() }
+    }
+}

@@ -26,8 +26,8 @@ enum StructuralCases {
         var zeroStride = Conv()
         (zeroStride.weight, zeroStride.bias, zeroStride.strides) = (0, 1, [0, 1])
         return [
-            ("program-operand-not-earlier.mpcb", variant { $0.instructions[2].operation = Reveal(2) }),
-            ("program-operand-far-ahead.mpcb", variant { $0.instructions[2].operation = Reveal(7) }),
+            ("program-operand-not-earlier.mpcb", variant { $0.instructions[2].operation = Reveal(2).operation }),
+            ("program-operand-far-ahead.mpcb", variant { $0.instructions[2].operation = Reveal(7).operation }),
             ("program-weight-missing.mpcb", variant { $0.weights.removeLast() }),
             ("program-output-out-of-range.mpcb", variant { $0.outputs = [3] }),
             ("program-too-many-outputs.mpcb", variant { $0.outputs = [2, 2, 2, 2] }),
@@ -40,7 +40,7 @@ enum StructuralCases {
             ("program-weight-too-large.mpcb", bigWeight.encoded()),
             ("program-weight-63-fractional-bits.mpcb", variant { $0.weights[0].fracBits = 63 }),
             ("program-source-name-too-long.mpcb", variant { $0.instructions[1].source = String(repeating: "x", count: 5000) }),
-            ("program-conv-stride-0.mpcb", variant { $0.instructions[1].operation = zeroStride }),
+            ("program-conv-stride-0.mpcb", variant { $0.instructions[1].operation = zeroStride.operation }),
             ("program-huge-stored-costs.mpcb", hugeStoredCosts()),
             ("program-max-pool-huge-window.mpcb", maxPoolWithAHugeWindow()),
             ("program-concat-count-beyond-the-file.mpcb", concatCountBeyondTheFile()),
