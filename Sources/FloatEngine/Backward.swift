@@ -367,24 +367,18 @@ enum BackwardKernels {
 
     /// The gradient through block ReLU: kept patches pass it, zeroed ones stop it.
     static func blockReLUMask(_ g: [Float], _ x: Tensor, _ plan: BlockReLUPlan) -> [Float] {
-        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let input = x.floats
+        let (c, h, w) = (x.shape[1], x.shape[2], x.shape[3])
         var out = g
-        for plane in 0..<(n * c) {
-            let block = plan.blocks[plane % c]
-            let base = plane * h * w
-            if block.isIdentity { continue }
-            if block.isZero {
-                for index in 0..<(h * w) { out[base + index] = 0 }
-                continue
-            }
-            for top in stride(from: 0, to: h, by: block.height) {
-                for left in stride(from: 0, to: w, by: block.width) {
-                    let bottom = min(top + block.height, h), right = min(left + block.width, w)
-                    var sum: Float = 0
-                    for y in top..<bottom { for xx in left..<right { sum += input[base + y * w + xx] } }
-                    if sum > 0 { continue }
-                    for y in top..<bottom { for xx in left..<right { out[base + y * w + xx] = 0 } }
+        guard h * w > 0 else { return out }
+        x.floats.withUnsafeBufferPointer { input in
+            g.withUnsafeBufferPointer { gradient in
+                out.withUnsafeMutableBufferPointer { target in
+                    for plane in 0..<(x.shape[0] * c) {
+                        let base = plane * h * w
+                        plan.blocks[plane % c].maskPlane(
+                            deciding: input.baseAddress! + base, source: gradient.baseAddress! + base, into: target.baseAddress! + base,
+                            height: h, width: w)
+                    }
                 }
             }
         }

@@ -7,7 +7,9 @@ extension Op {
         case .batchNorm: return 5...5
         case .add, .sub, .mul, .div: return 2...2
         case .concat: return 1...Int.max
-        default: return 1...1
+        case .relu, .relu6, .clip, .blockReLU, .maxPool, .avgPool, .globalAvgPool, .reshape, .transpose, .slice, .pad, .resize,
+            .identity, .softmax, .argMax:
+            return 1...1
         }
     }
 
@@ -174,7 +176,9 @@ extension Op {
             return perChannel * input.shape[0]
         case .maxPool(let pool):
             return output.elementCount * max(0, pool.kernel[0] * pool.kernel[1] - 1)
-        default: return 0
+        case .constant, .conv, .dense, .batchNorm, .avgPool, .globalAvgPool, .add, .sub, .mul, .div, .reshape, .transpose, .slice,
+            .concat, .pad, .resize, .identity, .softmax, .argMax:
+            return 0
         }
     }
 }

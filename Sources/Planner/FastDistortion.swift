@@ -1,5 +1,6 @@
 import FloatEngine
 import IR
+import SharedKernels
 
 #if canImport(Glibc)
 import Glibc
@@ -502,23 +503,5 @@ extension DistortionMeasurement {
             result.append(pool, max: isMax, h: input[2], w: input[3], oh: output[2], ow: output[3])
             result.value = node.result
         }
-    }
-}
-
-/// A small seeded generator (SplitMix64) with Gaussian samples (Box-Muller): random
-/// projections here, reproducible synthetic calibration inputs in mpcc.
-public struct SplitMix {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func uniform() -> Double { (Double(next() >> 11) + 0.5) / Double(1 << 53) }
-    public mutating func normal() -> Float {
-        Float((-2 * log(uniform())).squareRoot() * cos(2 * Double.pi * uniform()))
     }
 }
