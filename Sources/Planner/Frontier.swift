@@ -78,7 +78,9 @@ extension DistortionMeasurement {
             switch node.op {
             case .maxPool(let p): (pool, isMax) = (p, true)
             case .avgPool(let p): (pool, isMax) = (p, false)
-            default: return result
+            case .constant, .conv, .dense, .batchNorm, .relu, .relu6, .clip, .blockReLU, .globalAvgPool, .add, .sub, .mul, .div, .reshape,
+                .transpose, .slice, .concat, .pad, .resize, .identity, .softmax, .argMax:
+                return result
             }
             let input = graph.type(of: result.value).shape, output = graph.type(of: node.result).shape
             guard input.count == 4, output.count == 4 else { return result }
