@@ -83,9 +83,9 @@ let package = Package(
             name: "PassesTests", dependencies: ["Passes", "FloatEngine", "IR", "ONNXFrontend", "NPY", "TestSupport"],
             swiftSettings: strict),
         .testTarget(
-            name: "PlannerTests", dependencies: ["Planner", "IR", "FloatEngine", "ONNXFrontend", "Passes", "TestSupport"], swiftSettings: strict),
+            name: "PlannerTests", dependencies: ["Planner", "IR", "FloatEngine", "TestSupport"], swiftSettings: strict),
         .testTarget(
-            name: "FloatEngineTests", dependencies: ["FloatEngine", "CKernels", "IR", "ONNXFrontend", "NPY", "Passes", "TestSupport"], swiftSettings: strict),
+            name: "FloatEngineTests", dependencies: ["FloatEngine", "CKernels", "IR", "ONNXFrontend", "NPY", "Passes", "SharedKernels", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "LoweringTests",
             dependencies: ["Lowering", "Bytecode", "MPCRuntime", "IR", "ONNXFrontend", "Passes", "FloatEngine", "NPY", "TestSupport"],
