@@ -18,7 +18,7 @@ public enum Op: Sendable, Equatable {
     case relu6
     /// min(max(x, min), max) with other bounds (either may be infinite).
     case clip(min: Float, max: Float)
-    /// Block ReLU (BACKGROUND.md): per channel, one sign decision per patch.
+    /// Block ReLU: per channel, one sign decision per patch of the map.
     case blockReLU(BlockReLUPlan)
     case maxPool(Pool2D)
     case avgPool(Pool2D)

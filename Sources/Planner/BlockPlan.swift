@@ -2,7 +2,7 @@ import Foundation
 import IR
 
 /// A block-size plan: for each ReLU layer (keyed by the ONNX name of its output tensor)
-/// one block size per channel. Serialized as DESIGN.md's `mpcc-block-plan` JSON; readers
+/// one block size per channel. Serialized as `mpcc-block-plan` JSON; readers
 /// need only `layers`, and a ReLU missing from it stays an ordinary ReLU.
 public struct BlockPlan: Sendable, Equatable {
     public var layers: [String: [BlockSize]]

@@ -1,7 +1,7 @@
 import IR
 
 /// Chooses block sizes for every ReLU layer under a DReLU budget: distortion from
-/// calibration data, then the multiple-choice knapsack (BACKGROUND.md).
+/// calibration data, then a multiple-choice knapsack over the channels.
 public enum BlockReLUPlanner {
     public struct Result: Sendable {
         public var plan: BlockPlan
