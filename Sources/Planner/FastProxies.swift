@@ -104,7 +104,7 @@ struct ProxyKernel {
     let channels: Int
     let height: Int
     let width: Int
-    let projections: Int
+    let projectionCount: Int
     let lanes: Int
     let scale: Double
     /// The layer's pooled outputs, [n][C][frontier plane], when the frontier has pools.
@@ -116,7 +116,7 @@ struct ProxyKernel {
         candidates = layer.candidates
         self.frontier = frontier
         (channels, height, width) = (layer.layer.channels, layer.layer.height, layer.layer.width)
-        self.projections = projections.count
+        projectionCount = projections.count
         lanes = projections.lanes
         scale = projections.scale
         self.pooled = pooled
@@ -151,7 +151,7 @@ struct ProxyKernel {
                 }
                 var projected = 0.0
                 for lane in 0..<lanes { projected += Double((dots[lane] * dots[lane]).sum()) }
-                proxies[sample * count + ci] = projections == 0 ? Double(local) / Double(plane) : projected * scale
+                proxies[sample * count + ci] = projectionCount == 0 ? Double(local) / Double(plane) : projected * scale
             }
         }
         return proxies
