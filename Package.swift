@@ -26,7 +26,7 @@ let package = Package(
             exclude: ["onnx.proto", "generate.sh"]),
 
         .target(name: "NPY", swiftSettings: strict),
-        .target(name: "IR", swiftSettings: strict),
+        .target(name: "IR", dependencies: ["SharedKernels"], swiftSettings: strict),
         .target(
             name: "ONNXFrontend", dependencies: ["IR", "ONNXProto", "CProtobufC"],
             swiftSettings: strict),
@@ -40,7 +40,7 @@ let package = Package(
         // movement, softmax); depends on nothing.
         .target(name: "SharedKernels", swiftSettings: strict),
         .target(name: "FloatEngine", dependencies: ["IR", "COpenBLAS", "CKernels", "SharedKernels"], swiftSettings: strict),
-        .target(name: "Planner", dependencies: ["IR", "Passes", "FloatEngine"], swiftSettings: strict),
+        .target(name: "Planner", dependencies: ["IR", "FloatEngine", "SharedKernels"], swiftSettings: strict),
         .target(name: "Bytecode", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         .target(name: "Lowering", dependencies: ["IR", "Bytecode"], swiftSettings: strict),
         // Z_2^64 matrix products for the runtime and the emulator (always optimized).
@@ -73,7 +73,7 @@ let package = Package(
             ],
             swiftSettings: strict),
 
-        .target(name: "TestSupport", dependencies: ["IR", "NPY"], path: "Tests/TestSupport", swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["IR", "NPY", "SharedKernels"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "NPYTests", dependencies: ["NPY", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "IRTests", dependencies: ["IR"], swiftSettings: strict),
         .testTarget(
@@ -83,9 +83,9 @@ let package = Package(
             name: "PassesTests", dependencies: ["Passes", "FloatEngine", "IR", "ONNXFrontend", "NPY", "TestSupport"],
             exclude: ["Cases"], swiftSettings: strict),
         .testTarget(
-            name: "PlannerTests", dependencies: ["Planner", "IR", "FloatEngine", "ONNXFrontend", "Passes", "TestSupport"], swiftSettings: strict),
+            name: "PlannerTests", dependencies: ["Planner", "IR", "FloatEngine", "TestSupport"], swiftSettings: strict),
         .testTarget(
-            name: "FloatEngineTests", dependencies: ["FloatEngine", "CKernels", "IR", "ONNXFrontend", "NPY", "Passes", "TestSupport"], swiftSettings: strict),
+            name: "FloatEngineTests", dependencies: ["FloatEngine", "CKernels", "IR", "ONNXFrontend", "NPY", "Passes", "SharedKernels", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "LoweringTests",
             dependencies: ["Lowering", "Bytecode", "MPCRuntime", "IR", "ONNXFrontend", "Passes", "FloatEngine", "NPY", "TestSupport"],

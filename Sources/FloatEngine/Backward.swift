@@ -17,10 +17,11 @@ extension FloatEngine {
         for node in graph.nodes where live.contains(node.result) {
             let reason: Bool
             switch node.op {
-            case .conv, .dense: reason = node.operands.dropFirst().contains { live.contains($0) }
+            case .conv, .dense, .batchNorm: reason = node.operands.dropFirst().contains { live.contains($0) }
             case .resize, .argMax, .constant: reason = true
-            case .batchNorm: reason = node.operands.dropFirst().contains { live.contains($0) }
-            default: reason = false
+            case .relu, .relu6, .clip, .blockReLU, .maxPool, .avgPool, .globalAvgPool, .add, .sub, .mul, .div, .reshape, .transpose,
+                .slice, .concat, .pad, .identity, .softmax:
+                reason = false
             }
             if reason { return "\(node.op.mnemonic) '\(node.name.isEmpty ? graph.name(of: node.result) : node.name)'" }
         }
@@ -123,41 +124,7 @@ enum BackwardKernels {
             let size = x.elementCount / max(planes, 1)
             return [(0, (0..<x.elementCount).map { g[$0 / max(size, 1)] / Float(size) })]
         case .add, .sub, .mul, .div:
-            let (a, b) = (operands[0], operands[1])
-            if a.shape == resultShape && b.shape == resultShape {
-                let (av, bv) = (a.floats, b.floats)
-                return positions.map { position in
-                    switch (op, position) {
-                    case (.add, _), (.sub, 0): return (position, g)
-                    case (.sub, _): return (position, g.map { -$0 })
-                    case (.mul, 0): return (position, g.indices.map { g[$0] * bv[$0] })
-                    case (.mul, _): return (position, g.indices.map { g[$0] * av[$0] })
-                    case (.div, 0): return (position, g.indices.map { g[$0] / bv[$0] })
-                    default: return (position, g.indices.map { -g[$0] * av[$0] / (bv[$0] * bv[$0]) })
-                    }
-                }
-            }
-            let (av, bv) = (a.floats, b.floats)
-            let ai = broadcastIndex(from: a.shape, to: resultShape), bi = broadcastIndex(from: b.shape, to: resultShape)
-            return positions.map { position in
-                var out = [Float](repeating: 0, count: position == 0 ? a.elementCount : b.elementCount)
-                let target = position == 0 ? ai : bi
-                for index in g.indices {
-                    let factor: Float
-                    switch (op, position) {
-                    case (.add, _), (.sub, 0): factor = 1
-                    case (.sub, _): factor = -1
-                    case (.mul, 0): factor = bv[bi(index)]
-                    case (.mul, _): factor = av[ai(index)]
-                    case (.div, 0): factor = 1 / bv[bi(index)]
-                    default:
-                        let divisor = bv[bi(index)]
-                        factor = -av[ai(index)] / (divisor * divisor)
-                    }
-                    out[target(index)] += g[index] * factor
-                }
-                return (position, out)
-            }
+            return arithmeticBackward(op, operands, g, resultShape: resultShape, positions: positions)
         case .reshape, .identity:
             return [(0, g)]
         case .transpose(let perm):
@@ -166,57 +133,117 @@ enum BackwardKernels {
             let transposed = Kernels.transpose(Tensor(shape: resultShape, floats: g), perm: inverse, x.type)
             return [(0, transposed.floats)]
         case .slice(let starts, let steps, _):
-            var out = [Float](repeating: 0, count: x.elementCount)
-            let inStrides = rowMajorStrides(x.shape)
-            let base = zip(starts, inStrides).reduce(0) { $0 + $1.0 * $1.1 }
-            let strides = zip(steps, inStrides).map { $0 * $1 }
-            forEachIndex(resultShape) { flat, indices in
-                out[base + zip(indices, strides).reduce(0) { $0 + $1.0 * $1.1 }] += g[flat]
-            }
-            return [(0, out)]
+            return [(0, sliceBackward(g, x, starts: starts, steps: steps, resultShape: resultShape))]
         case .pad(let pads, _):
-            let outStrides = rowMajorStrides(resultShape)
-            var out = [Float](repeating: 0, count: x.elementCount)
-            forEachIndex(x.shape) { flat, indices in
-                var source = 0
-                for axis in indices.indices { source += (indices[axis] + pads[axis]) * outStrides[axis] }
-                out[flat] = g[source]
-            }
-            return [(0, out)]
+            return [(0, padBackward(g, x, pads: pads, resultShape: resultShape))]
         case .concat(let axis):
-            let outer = resultShape[..<axis].reduce(1, *)
-            let inner = resultShape[(axis + 1)...].reduce(1, *)
-            let total = resultShape[axis] * inner
-            var offsets: [Int] = [], offset = 0
-            for operand in operands {
-                offsets.append(offset)
-                offset += operand.shape[axis] * inner
-            }
-            return positions.map { position in
-                let size = operands[position].shape[axis] * inner
-                var out = [Float]()
-                out.reserveCapacity(outer * size)
-                for block in 0..<outer { out += g[(block * total + offsets[position])..<(block * total + offsets[position] + size)] }
-                return (position, out)
-            }
+            return concatBackward(g, operands, axis: axis, resultShape: resultShape, positions: positions)
         case .softmax(let axis):
-            let s = result!.floats
-            let length = resultShape[axis]
-            let inner = resultShape[(axis + 1)...].reduce(1, *)
-            let outer = resultShape[..<axis].reduce(1, *)
-            var out = g
-            for block in 0..<outer {
-                for offset in 0..<inner {
-                    let base = block * length * inner + offset
-                    var dot: Float = 0
-                    for index in 0..<length { dot += g[base + index * inner] * s[base + index * inner] }
-                    for index in 0..<length { out[base + index * inner] = s[base + index * inner] * (g[base + index * inner] - dot) }
-                }
-            }
-            return [(0, out)]
+            return [(0, softmaxBackward(g, result: result!, axis: axis, resultShape: resultShape))]
         case .constant, .resize, .argMax:
             throw EngineError("\(op.mnemonic) has no backward rule")
         }
+    }
+
+    /// add, sub, mul, div: each operand gets the gradient times its partial derivative,
+    /// summed over the elements it was broadcast to.
+    static func arithmeticBackward(_ op: Op, _ operands: [Tensor], _ g: [Float], resultShape: [Int], positions: [Int]) -> [(Int, [Float])] {
+        let (a, b) = (operands[0], operands[1])
+        if a.shape == resultShape && b.shape == resultShape {
+            let (av, bv) = (a.floats, b.floats)
+            return positions.map { position in
+                switch (op, position) {
+                case (.add, _), (.sub, 0): return (position, g)
+                case (.sub, _): return (position, g.map { -$0 })
+                case (.mul, 0): return (position, g.indices.map { g[$0] * bv[$0] })
+                case (.mul, _): return (position, g.indices.map { g[$0] * av[$0] })
+                case (.div, 0): return (position, g.indices.map { g[$0] / bv[$0] })
+                default: return (position, g.indices.map { -g[$0] * av[$0] / (bv[$0] * bv[$0]) })
+                }
+            }
+        }
+        let (av, bv) = (a.floats, b.floats)
+        let ai = broadcastIndex(from: a.shape, to: resultShape), bi = broadcastIndex(from: b.shape, to: resultShape)
+        return positions.map { position in
+            var out = [Float](repeating: 0, count: position == 0 ? a.elementCount : b.elementCount)
+            let target = position == 0 ? ai : bi
+            for index in g.indices {
+                let factor: Float
+                switch (op, position) {
+                case (.add, _), (.sub, 0): factor = 1
+                case (.sub, _): factor = -1
+                case (.mul, 0): factor = bv[bi(index)]
+                case (.mul, _): factor = av[ai(index)]
+                case (.div, 0): factor = 1 / bv[bi(index)]
+                default:
+                    let divisor = bv[bi(index)]
+                    factor = -av[ai(index)] / (divisor * divisor)
+                }
+                out[target(index)] += g[index] * factor
+            }
+            return (position, out)
+        }
+    }
+
+    /// slice: the gradient goes back to the selected elements.
+    static func sliceBackward(_ g: [Float], _ x: Tensor, starts: [Int], steps: [Int], resultShape: [Int]) -> [Float] {
+        var out = [Float](repeating: 0, count: x.elementCount)
+        let inStrides = rowMajorStrides(x.shape)
+        let base = zip(starts, inStrides).reduce(0) { $0 + $1.0 * $1.1 }
+        let strides = zip(steps, inStrides).map { $0 * $1 }
+        forEachIndex(resultShape) { flat, indices in
+            out[base + zip(indices, strides).reduce(0) { $0 + $1.0 * $1.1 }] += g[flat]
+        }
+        return out
+    }
+
+    /// pad: the gradient of the unpadded part.
+    static func padBackward(_ g: [Float], _ x: Tensor, pads: [Int], resultShape: [Int]) -> [Float] {
+        let outStrides = rowMajorStrides(resultShape)
+        var out = [Float](repeating: 0, count: x.elementCount)
+        forEachIndex(x.shape) { flat, indices in
+            var source = 0
+            for axis in indices.indices { source += (indices[axis] + pads[axis]) * outStrides[axis] }
+            out[flat] = g[source]
+        }
+        return out
+    }
+
+    /// concat: each operand gets its part of the gradient.
+    static func concatBackward(_ g: [Float], _ operands: [Tensor], axis: Int, resultShape: [Int], positions: [Int]) -> [(Int, [Float])] {
+        let outer = resultShape[..<axis].reduce(1, *)
+        let inner = resultShape[(axis + 1)...].reduce(1, *)
+        let total = resultShape[axis] * inner
+        var offsets: [Int] = [], offset = 0
+        for operand in operands {
+            offsets.append(offset)
+            offset += operand.shape[axis] * inner
+        }
+        return positions.map { position in
+            let size = operands[position].shape[axis] * inner
+            var out = [Float]()
+            out.reserveCapacity(outer * size)
+            for block in 0..<outer { out += g[(block * total + offsets[position])..<(block * total + offsets[position] + size)] }
+            return (position, out)
+        }
+    }
+
+    /// softmax: s * (g - <g, s>) along the axis.
+    static func softmaxBackward(_ g: [Float], result: Tensor, axis: Int, resultShape: [Int]) -> [Float] {
+        let s = result.floats
+        let length = resultShape[axis]
+        let inner = resultShape[(axis + 1)...].reduce(1, *)
+        let outer = resultShape[..<axis].reduce(1, *)
+        var out = g
+        for block in 0..<outer {
+            for offset in 0..<inner {
+                let base = block * length * inner + offset
+                var dot: Float = 0
+                for index in 0..<length { dot += g[base + index * inner] * s[base + index * inner] }
+                for index in 0..<length { out[base + index * inner] = s[base + index * inner] * (g[base + index * inner] - dot) }
+            }
+        }
+        return out
     }
 
     /// Calls body(flat, indices) for every multi-index of `shape`, in row-major order.
@@ -367,24 +394,18 @@ enum BackwardKernels {
 
     /// The gradient through block ReLU: kept patches pass it, zeroed ones stop it.
     static func blockReLUMask(_ g: [Float], _ x: Tensor, _ plan: BlockReLUPlan) -> [Float] {
-        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let input = x.floats
+        let (c, h, w) = (x.shape[1], x.shape[2], x.shape[3])
         var out = g
-        for plane in 0..<(n * c) {
-            let block = plan.blocks[plane % c]
-            let base = plane * h * w
-            if block.isIdentity { continue }
-            if block.isZero {
-                for index in 0..<(h * w) { out[base + index] = 0 }
-                continue
-            }
-            for top in stride(from: 0, to: h, by: block.height) {
-                for left in stride(from: 0, to: w, by: block.width) {
-                    let bottom = min(top + block.height, h), right = min(left + block.width, w)
-                    var sum: Float = 0
-                    for y in top..<bottom { for xx in left..<right { sum += input[base + y * w + xx] } }
-                    if sum > 0 { continue }
-                    for y in top..<bottom { for xx in left..<right { out[base + y * w + xx] = 0 } }
+        guard h * w > 0 else { return out }
+        x.floats.withUnsafeBufferPointer { input in
+            g.withUnsafeBufferPointer { gradient in
+                out.withUnsafeMutableBufferPointer { target in
+                    for plane in 0..<(x.shape[0] * c) {
+                        let base = plane * h * w
+                        plan.blocks[plane % c].maskPlane(
+                            deciding: input.baseAddress! + base, source: gradient.baseAddress! + base, into: target.baseAddress! + base,
+                            height: h, width: w)
+                    }
                 }
             }
         }

@@ -54,11 +54,14 @@ public struct FloatEngine: Sendable {
             guard let bounds = node.op.clampBounds, let producer = definitions[node.operands[0]],
                 uses[node.operands[0].index] == 1, !outputs.contains(node.operands[0])
             else { continue }
-            switch graph.nodes[producer].op {
+            // The kernels that apply a clamp as they write their result.
+            switch graph.nodes[producer].op.kind {
             case .conv, .dense:
                 fusedClamp[producer] = bounds
                 passThrough.insert(index)
-            default: continue
+            case .constant, .batchNorm, .relu, .relu6, .clip, .blockReLU, .maxPool, .avgPool, .globalAvgPool, .add, .sub, .mul, .div,
+                .reshape, .transpose, .slice, .concat, .pad, .resize, .identity, .softmax, .argMax:
+                continue
             }
         }
         self.fusedClamp = fusedClamp
@@ -226,7 +229,9 @@ extension Op {
         case .relu: return (0, .infinity)
         case .relu6: return (0, 6)
         case .clip(let low, let high): return (low, high)
-        default: return nil
+        case .constant, .conv, .dense, .batchNorm, .blockReLU, .maxPool, .avgPool, .globalAvgPool, .add, .sub, .mul, .div, .reshape,
+            .transpose, .slice, .concat, .pad, .resize, .identity, .softmax, .argMax:
+            return nil
         }
     }
 }

@@ -27,27 +27,13 @@ extension Kernels {
     /// (the last ones may be partial); every pixel of a patch is kept when the patch's sum
     /// is positive and zeroed otherwise. `id` channels pass through, `zero` ones vanish.
     static func blockReLU(_ x: Tensor, _ plan: BlockReLUPlan) -> Tensor {
-        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (c, h, w) = (x.shape[1], x.shape[2], x.shape[3])
         var out = x.floats
         out.withUnsafeMutableBufferPointer { buffer in
             let base = buffer.baseAddress!
-            parallelFor(n * c) { plane in
-                let block = plan.blocks[plane % c]
+            parallelFor(x.shape[0] * c) { plane in
                 let data = base + plane * h * w
-                if block.isIdentity { return }
-                if block.isZero {
-                    data.update(repeating: 0, count: h * w)
-                    return
-                }
-                for top in stride(from: 0, to: h, by: block.height) {
-                    for left in stride(from: 0, to: w, by: block.width) {
-                        let bottom = min(top + block.height, h), right = min(left + block.width, w)
-                        var sum: Float = 0
-                        for y in top..<bottom { for x in left..<right { sum += data[y * w + x] } }
-                        if sum > 0 { continue }
-                        for y in top..<bottom { for x in left..<right { data[y * w + x] = 0 } }
-                    }
-                }
+                plan.blocks[plane % c].maskPlane(deciding: data, source: data, into: data, height: h, width: w)
             }
         }
         return Tensor(shape: x.shape, floats: out)
@@ -87,3 +73,38 @@ extension Kernels {
     }
 }
 
+
+// The float block-ReLU rule, shared by the forward kernel, its backward rule and the
+// planner's distortion estimates so that their keep/zero decisions agree bit for bit.
+extension BlockSize {
+    /// The sum of one patch of a row-major plane `width` wide, row by row from 0.
+    @inlinable
+    public static func patchSum(_ plane: UnsafePointer<Float>, width: Int, rows: Range<Int>, columns: Range<Int>) -> Float {
+        var sum: Float = 0
+        for row in rows { for column in columns { sum += plane[row * width + column] } }
+        return sum
+    }
+
+    /// Block ReLU on one H x W plane: `target` = `source` where the patch holding the pixel
+    /// has a positive sum in `decider`, else 0; identity copies `source`, zero writes zeros.
+    /// The forward pass decides on its own input; the backward rule masks the gradient by
+    /// the input's patches. The three may be the same plane: a patch is summed before any
+    /// of it is written.
+    public func maskPlane(
+        deciding decider: UnsafePointer<Float>, source: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>,
+        height h: Int, width w: Int
+    ) {
+        if isIdentity {
+            if UnsafePointer(target) != source { target.update(from: source, count: h * w) }
+            return
+        }
+        if !isPatch {
+            target.update(repeating: 0, count: h * w)
+            return
+        }
+        forEachPatch(height: h, width: w) { _, rows, columns in
+            let keep = BlockSize.patchSum(decider, width: w, rows: rows, columns: columns) > 0
+            for row in rows { for column in columns { target[row * w + column] = keep ? source[row * w + column] : 0 } }
+        }
+    }
+}

@@ -1,3 +1,5 @@
+import SharedKernels
+
 /// The closed set of IR operations. Every op has exactly one result. Operands are SSA
 /// values; weights are values produced by `constant` ops. IR/README.md documents each op.
 public enum Op: Sendable, Equatable {
@@ -43,41 +45,52 @@ public enum Op: Sendable, Equatable {
     case argMax(ArgMax)
 
     /// The stable lower-case mnemonic used by the printer and in diagnostics.
-    public var mnemonic: String {
-        switch self {
-        case .constant: return "constant"
-        case .conv: return "conv"
-        case .dense: return "dense"
-        case .batchNorm: return "batch_norm"
-        case .relu: return "relu"
-        case .relu6: return "relu6"
-        case .clip: return "clip"
-        case .blockReLU: return "block_relu"
-        case .maxPool: return "max_pool"
-        case .avgPool: return "avg_pool"
-        case .globalAvgPool: return "global_avg_pool"
-        case .add: return "add"
-        case .sub: return "sub"
-        case .mul: return "mul"
-        case .div: return "div"
-        case .reshape: return "reshape"
-        case .transpose: return "transpose"
-        case .slice: return "slice"
-        case .concat: return "concat"
-        case .pad: return "pad"
-        case .resize: return "resize"
-        case .identity: return "identity"
-        case .softmax: return "softmax"
-        case .argMax: return "argmax"
-        }
-    }
+    public var mnemonic: String { kind.rawValue }
 
     /// Every mnemonic, for documentation and parsing.
-    public static let allMnemonics: [String] = [
-        "constant", "conv", "dense", "batch_norm", "relu", "relu6", "clip", "block_relu",
-        "max_pool", "avg_pool", "global_avg_pool", "add", "sub", "mul", "div", "reshape",
-        "transpose", "slice", "concat", "pad", "resize", "identity", "softmax", "argmax",
-    ]
+    public static let allMnemonics: [String] = Kind.allCases.map(\.rawValue)
+
+    /// The op without its attributes; its raw value is the mnemonic.
+    public enum Kind: String, Sendable, CaseIterable {
+        case constant, conv, dense
+        case batchNorm = "batch_norm"
+        case relu, relu6, clip
+        case blockReLU = "block_relu"
+        case maxPool = "max_pool"
+        case avgPool = "avg_pool"
+        case globalAvgPool = "global_avg_pool"
+        case add, sub, mul, div, reshape, transpose, slice, concat, pad, resize, identity, softmax
+        case argMax = "argmax"
+    }
+
+    public var kind: Kind {
+        switch self {
+        case .constant: return .constant
+        case .conv: return .conv
+        case .dense: return .dense
+        case .batchNorm: return .batchNorm
+        case .relu: return .relu
+        case .relu6: return .relu6
+        case .clip: return .clip
+        case .blockReLU: return .blockReLU
+        case .maxPool: return .maxPool
+        case .avgPool: return .avgPool
+        case .globalAvgPool: return .globalAvgPool
+        case .add: return .add
+        case .sub: return .sub
+        case .mul: return .mul
+        case .div: return .div
+        case .reshape: return .reshape
+        case .transpose: return .transpose
+        case .slice: return .slice
+        case .concat: return .concat
+        case .pad: return .pad
+        case .resize: return .resize
+        case .identity: return .identity
+        case .softmax: return .softmax
+        case .argMax: return .argMax
+        }
+    }
 }
 
 /// Attributes of a 2-D convolution. The kernel size comes from the weight's shape.
@@ -172,39 +185,9 @@ public struct ArgMax: Sendable, Hashable {
     }
 }
 
-/// Block size of one channel of a block ReLU. `[1,1]` is an ordinary ReLU, `[0,1]`
-/// leaves the channel linear (identity) and `[1,0]` zeroes it; neither costs a DReLU.
-public struct BlockSize: Sendable, Hashable, CustomStringConvertible {
-    public var height: Int
-    public var width: Int
-
-    public init(_ height: Int, _ width: Int) {
-        self.height = height
-        self.width = width
-    }
-
-    public static let relu = BlockSize(1, 1)
-    public static let identity = BlockSize(0, 1)
-    public static let zero = BlockSize(1, 0)
-
-    public var isIdentity: Bool { self == .identity }
-    public var isZero: Bool { self == .zero }
-    /// A real patch (both sides positive), as opposed to the two special codes.
-    public var isPatch: Bool { height > 0 && width > 0 }
-
-    /// DReLUs for one H x W channel: one per patch, patches in ceil mode from the top-left.
-    public func drelus(height h: Int, width w: Int) -> Int {
-        guard isPatch else { return 0 }
-        return ((h + height - 1) / height) * ((w + width - 1) / width)
-    }
-
-    /// `2x3`, `id` or `zero`.
-    public var description: String {
-        if isIdentity { return "id" }
-        if isZero { return "zero" }
-        return "\(height)x\(width)"
-    }
-}
+/// Block size of one channel of a block ReLU (`2x3`, `id`, `zero`). The type lives in
+/// SharedKernels, with the patch walk every block-ReLU kernel uses.
+public typealias BlockSize = SharedKernels.BlockSize
 
 /// The per-channel block sizes of one block ReLU layer.
 public struct BlockReLUPlan: Sendable, Hashable {

@@ -116,17 +116,6 @@ public struct Printer {
     }
 }
 
-extension Op {
-    /// ReLU layers in the paper's sense: the ops block ReLUs replace or that cost
-    /// comparisons per element.
-    public var isReLULike: Bool {
-        switch self {
-        case .relu, .relu6, .clip, .blockReLU: return true
-        default: return false
-        }
-    }
-}
-
 /// `%name`, quoted when the name has characters outside `[A-Za-z0-9_./$#-]`.
 public func valueName(_ name: String) -> String { "%" + quotedIfNeeded(name) }
 

@@ -35,7 +35,9 @@ public struct RemoveIdentity: Pass {
         case .concat: return node.operands.count == 1
         // At scale 1 every coordinate mode but tf_half_pixel_for_nearest maps i to i.
         case .resize(let resize): return sameType && resize.scales.allSatisfy { $0 == 1 } && resize.coordinateMode != .tfHalfPixelForNearest
-        default: return false
+        case .constant, .conv, .dense, .batchNorm, .relu, .relu6, .clip, .blockReLU, .maxPool, .avgPool, .globalAvgPool, .add, .sub,
+            .mul, .div, .softmax, .argMax:
+            return false
         }
     }
 }

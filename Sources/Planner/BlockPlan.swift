@@ -126,9 +126,12 @@ public struct ReLULayer: Sendable {
 
     public static func all(in graph: Graph) -> [ReLULayer] {
         graph.nodes.enumerated().compactMap { index, node in
-            switch node.op {
+            // The layers block ReLUs may replace: ReLUs, and block ReLUs being planned again.
+            switch node.op.kind {
             case .relu, .blockReLU: break
-            default: return nil
+            case .constant, .conv, .dense, .batchNorm, .relu6, .clip, .maxPool, .avgPool, .globalAvgPool, .add, .sub, .mul, .div, .reshape,
+                .transpose, .slice, .concat, .pad, .resize, .identity, .softmax, .argMax:
+                return nil
             }
             let type = graph.type(of: node.operands[0])
             guard type.rank == 4 else { return nil }

@@ -1,3 +1,4 @@
+import FloatEngine
 import Foundation
 import IR
 
@@ -107,20 +108,12 @@ func blockPlanes(_ x: [Float], shape: [Int], channel: Int, block: BlockSize) -> 
     let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
     let plane = h * w
     var out = [Float](repeating: 0, count: n * plane)
-    for sample in 0..<n {
-        let base = (sample * c + channel) * plane, target = sample * plane
-        if block.isZero { continue }
-        if block.isIdentity {
-            for index in 0..<plane { out[target + index] = x[base + index] }
-            continue
-        }
-        for top in stride(from: 0, to: h, by: block.height) {
-            for left in stride(from: 0, to: w, by: block.width) {
-                let bottom = min(top + block.height, h), right = min(left + block.width, w)
-                var sum: Float = 0
-                for row in top..<bottom { for column in left..<right { sum += x[base + row * w + column] } }
-                guard sum > 0 else { continue }
-                for row in top..<bottom { for column in left..<right { out[target + row * w + column] = x[base + row * w + column] } }
+    guard plane > 0 else { return out }
+    x.withUnsafeBufferPointer { source in
+        out.withUnsafeMutableBufferPointer { target in
+            for sample in 0..<n {
+                let input = source.baseAddress! + (sample * c + channel) * plane
+                block.maskPlane(deciding: input, source: input, into: target.baseAddress! + sample * plane, height: h, width: w)
             }
         }
     }

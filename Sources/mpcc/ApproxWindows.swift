@@ -71,8 +71,11 @@ struct ApproximateWindows {
     /// Patch sums of every patch channel, in the order the block ReLU compares them.
     static func patchSums(_ x: [Float], shape: [Int], plan: BlockReLUPlan) -> [Float] {
         var sums: [Float] = []
-        RingKernels.forEachPatch(shape, plan.blocks.map { BlockShape($0.height, $0.width) }) { _, pixels in
-            sums.append(pixels.reduce(0) { $0 + x[$1] })
+        x.withUnsafeBufferPointer { values in
+            guard let base = values.baseAddress else { return }
+            BlockSize.forEachPatch(shape: shape, blocks: plan.blocks) { _, plane, rows, columns in
+                sums.append(BlockSize.patchSum(base + plane, width: shape[3], rows: rows, columns: columns))
+            }
         }
         return sums
     }

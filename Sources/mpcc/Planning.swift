@@ -7,6 +7,7 @@ import NPY
 import ONNXFrontend
 import Passes
 import Planner
+import SharedKernels
 
 /// Block-ReLU planning: --spec, --budget / --drelus, --emit report.
 extension MPCC {

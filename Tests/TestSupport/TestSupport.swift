@@ -3,6 +3,7 @@ import Glibc
 #endif
 import IR
 import NPY
+import SharedKernels
 
 // Helpers shared by the test targets: repository paths, fixture lists, file I/O without
 // Foundation, and a seeded generator.
@@ -64,17 +65,11 @@ public func temporaryDirectory() -> String {
     return path
 }
 
-/// A deterministic generator for mutation tests (SplitMix64).
-public struct SeededGenerator: RandomNumberGenerator {
-    public var state: UInt64
-    public init(state: UInt64) { self.state = state }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// The tests' name for the shared seeded generator (mutation tests, random data).
+public typealias SeededGenerator = SplitMix
+
+extension SplitMix {
+    public init(state: UInt64) { self.init(seed: state) }
 }
 
 public func getenvString(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
