@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "SharedKernels", swiftSettings: strict),
         .target(name: "FloatEngine", dependencies: ["IR", "COpenBLAS", "CKernels", "SharedKernels"], swiftSettings: strict),
         .target(name: "Planner", dependencies: ["IR", "FloatEngine", "SharedKernels"], swiftSettings: strict),
-        .target(name: "Bytecode", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        .target(name: "Bytecode", dependencies: ["SharedKernels", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         .target(name: "Lowering", dependencies: ["IR", "Bytecode"], swiftSettings: strict),
         // Z_2^64 matrix products for the runtime and the emulator (always optimized).
         .target(name: "CRingKernels", cSettings: [.unsafeFlags(["-O3"])]),
@@ -61,7 +61,7 @@ let package = Package(
             name: "mpcc",
             dependencies: [
                 "CommandLineSupport", "ONNXFrontend", "IR", "Passes", "Planner", "FloatEngine",
-                "Bytecode", "Lowering", "MPCRuntime", "NPY",
+                "Bytecode", "Lowering", "NPY", "SharedKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -91,11 +91,11 @@ let package = Package(
             dependencies: ["Lowering", "Bytecode", "MPCRuntime", "IR", "ONNXFrontend", "Passes", "FloatEngine", "NPY", "TestSupport"],
             exclude: ["Golden"], swiftSettings: strict),
         .testTarget(
-            name: "BytecodeTests", dependencies: ["Bytecode", "TestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            name: "BytecodeTests", dependencies: ["Bytecode", "SharedKernels", "TestSupport", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict),
         .testTarget(
             name: "MPCRuntimeTests",
-            dependencies: ["MPCRuntime", "CRingKernels", "Lowering", "Bytecode", "IR", "ONNXFrontend", "Passes", "FloatEngine", "NPY", "TestSupport"],
+            dependencies: ["MPCRuntime", "CRingKernels", "Lowering", "Bytecode", "IR", "ONNXFrontend", "Passes", "FloatEngine", "NPY", "SharedKernels", "TestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "CommandLineTests", dependencies: ["mpcc", "mpcr", "NPY", "TestSupport"], swiftSettings: strict),

@@ -1,3 +1,4 @@
+import SharedKernels
 /// Text form of a program: a header, the weight table, then one instruction per line
 /// with its result register, shape, operands, attributes, source layer and cost.
 public enum Disassembler {
@@ -45,9 +46,9 @@ struct FieldPrinter: FieldVisitor {
     mutating func integers(_ name: String, _ value: inout [Int], count: ClosedRange<Int>, _ range: ClosedRange<Int>) {
         parts.append("\(name)=" + Disassembler.format(value))
     }
-    mutating func blocks(_ name: String, _ value: inout [BlockShape]) {
+    mutating func blocks(_ name: String, _ value: inout [BlockSize]) {
         // A histogram: per-channel lists of thousands of channels are unreadable.
-        var counts: [BlockShape: Int] = [:]
+        var counts: [BlockSize: Int] = [:]
         for block in value { counts[block, default: 0] += 1 }
         let sorted = counts.sorted { ($0.key.height * $0.key.width, $0.key.height) < ($1.key.height * $1.key.width, $1.key.height) }
         parts.append("\(name)={" + sorted.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + "}")

@@ -1,3 +1,4 @@
+import SharedKernels
 /// The instruction set: one definition per instruction (a struct in `Instructions/`,
 /// grouped by kind, one file each) and the two exhaustive tables that tie the format's
 /// opcode numbers to those structs. Everything else (encoder, decoder, disassembler,
@@ -205,7 +206,7 @@ public protocol FieldVisitor {
     mutating func optionalWeight(_ name: String, _ value: inout Int?) throws
     mutating func integer(_ name: String, _ value: inout Int, _ range: ClosedRange<Int>) throws
     mutating func integers(_ name: String, _ value: inout [Int], count: ClosedRange<Int>, _ range: ClosedRange<Int>) throws
-    mutating func blocks(_ name: String, _ value: inout [BlockShape]) throws
+    mutating func blocks(_ name: String, _ value: inout [BlockSize]) throws
     mutating func taps(_ name: String, _ value: inout [ResizeTap]) throws
 }
 
@@ -218,7 +219,7 @@ struct OperandCollector: FieldVisitor {
     mutating func optionalWeight(_ name: String, _ value: inout Int?) {}
     mutating func integer(_ name: String, _ value: inout Int, _ range: ClosedRange<Int>) {}
     mutating func integers(_ name: String, _ value: inout [Int], count: ClosedRange<Int>, _ range: ClosedRange<Int>) {}
-    mutating func blocks(_ name: String, _ value: inout [BlockShape]) {}
+    mutating func blocks(_ name: String, _ value: inout [BlockSize]) {}
     mutating func taps(_ name: String, _ value: inout [ResizeTap]) {}
 }
 

@@ -1,3 +1,4 @@
+import SharedKernels
 /// Runtime/BYTECODE.md's opcode table, generated from the instruction definitions (a
 /// test checks the document against it, so the two cannot drift).
 public enum OpcodeTable {
@@ -35,7 +36,7 @@ struct FieldSignature: FieldVisitor {
         let length = count.lowerBound == count.upperBound ? "\(count.lowerBound)" : "≤ \(count.upperBound)"
         parts.append("\(name)[\(length)] (\(Self.text(range)))")
     }
-    mutating func blocks(_ name: String, _ value: inout [BlockShape]) { parts.append("\(name) (one per channel)") }
+    mutating func blocks(_ name: String, _ value: inout [BlockSize]) { parts.append("\(name) (one per channel)") }
     mutating func taps(_ name: String, _ value: inout [ResizeTap]) { parts.append("\(name) (taps)") }
 
     /// `0...2^30`: powers of two as such, so ranges read like the format's limits.

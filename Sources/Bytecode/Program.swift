@@ -1,3 +1,4 @@
+import SharedKernels
 import Crypto
 
 /// Which values a register holds.
@@ -371,9 +372,9 @@ struct FieldEncoder: FieldVisitor {
         writer.count(value.count)
         for element in value { writer.signed(Int64(element)) }
     }
-    mutating func blocks(_ name: String, _ value: inout [BlockShape]) {
+    mutating func blocks(_ name: String, _ value: inout [BlockSize]) {
         // Distinct shapes once, then one index per channel: a layer uses few shapes.
-        var distinct: [BlockShape] = [], index: [BlockShape: Int] = [:]
+        var distinct: [BlockSize] = [], index: [BlockSize: Int] = [:]
         for block in value where index[block] == nil {
             index[block] = distinct.count
             distinct.append(block)
@@ -448,11 +449,11 @@ struct FieldDecoder: FieldVisitor {
             value.append(element)
         }
     }
-    mutating func blocks(_ name: String, _ value: inout [BlockShape]) throws {
+    mutating func blocks(_ name: String, _ value: inout [BlockSize]) throws {
         let distinct = try reader.count(max: 1 << 16, "block shape count")
-        var shapes: [BlockShape] = []
+        var shapes: [BlockSize] = []
         for _ in 0..<distinct {
-            let shape = BlockShape(try reader.count(max: Limits.dimension, "block height"), try reader.count(max: Limits.dimension, "block width"))
+            let shape = BlockSize(try reader.count(max: Limits.dimension, "block height"), try reader.count(max: Limits.dimension, "block width"))
             guard shape.isPatch || shape == .identity || shape == .zero else { throw fail("block \(shape.height)x\(shape.width) is neither a patch, id nor zero") }
             shapes.append(shape)
         }

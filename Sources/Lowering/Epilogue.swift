@@ -4,7 +4,8 @@ import IR
 /// The client's part: ops after which nothing but such ops follow up to the outputs run
 /// on the revealed output.
 extension Lowering {
-    /// Softmax, argmax, resize and data movement whose users are all in the epilogue.
+    /// Ops that may run after the reveal (IR's epilogue, rearrangement and interpolation
+    /// groups) whose users are all in the epilogue.
     func epilogueNodes() -> Set<Int> {
         var users: [ValueID: [Int]] = [:]
         for (index, node) in graph.nodes.enumerated() { for operand in node.operands { users[operand, default: []].append(index) } }
@@ -13,10 +14,7 @@ extension Lowering {
         // Walk backwards: a node joins when every user is in the epilogue.
         for index in graph.nodes.indices.reversed() {
             let node = graph.nodes[index]
-            switch node.op {
-            case .softmax, .argMax, .resize, .reshape, .transpose, .slice: break
-            default: continue
-            }
+            guard node.op.mayRunAfterReveal else { continue }
             let uses = users[node.result] ?? []
             guard uses.allSatisfy({ epilogue.contains($0) }), !uses.isEmpty || outputs.contains(node.result) else { continue }
             epilogue.insert(index)

@@ -32,7 +32,7 @@ extension Lowering {
         case .blockReLU(let plan):
             var block = BlockReLU()
             block.x = try x()
-            block.blocks = plan.blocks.map { BlockShape($0.height, $0.width) }
+            block.blocks = plan.blocks
             block.comparison = comparison(spread: plan.blocks.filter(\.isPatch).map { $0.height * $0.width }.max() ?? 1, layer: layer)
             return emitted(block)
         case .maxPool(let pool):

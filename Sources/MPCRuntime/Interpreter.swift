@@ -189,14 +189,8 @@ extension Evaluator {
     /// One sign per patch (of its sum), selecting the patch's pixels; identity channels
     /// pass and zero channels vanish.
     func blockReLU(_ op: BlockReLU, x: RingTensor?, shape: [Int]) throws -> RingTensor? {
-        var owner: [Int32] = [], pixels: [Int] = []
-        RingKernels.forEachPatch(shape, op.blocks) { patch, indices in
-            for index in indices {
-                owner.append(Int32(patch))
-                pixels.append(index)
-            }
-        }
-        let patches = Int(owner.last.map { $0 + 1 } ?? 0)
+        let (pixels, owner) = RingKernels.patchPixels(shape, op.blocks)
+        let patches = op.blocks.reduce(0) { $0 + $1.drelus(height: shape[2], width: shape[3]) } * shape[0]
         let sums = x.map { RingKernels.patchSums($0, blocks: op.blocks) }
         let values = x.map { x in pixels.map { x.values[$0] } }
         let selected = try signAndSelect(values: sums, pixels: values, owner: owner, valueCount: patches, comparison: op.comparison)

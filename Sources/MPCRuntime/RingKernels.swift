@@ -163,39 +163,35 @@ public enum RingKernels {
 
     /// Patch sums of the patch channels of a block ReLU, in (sample, channel, patch row,
     /// patch column) order; identity and zero channels have none.
-    public static func patchSums(_ x: RingTensor, blocks: [BlockShape]) -> [UInt64] {
+    public static func patchSums(_ x: RingTensor, blocks: [BlockSize]) -> [UInt64] {
+        let w = x.shape[3]
         var sums: [UInt64] = []
-        forEachPatch(x.shape, blocks) { _, pixels in
+        BlockSize.forEachPatch(shape: x.shape, blocks: blocks) { _, plane, rows, columns in
             var sum: UInt64 = 0
-            for pixel in pixels { sum &+= x.values[pixel] }
+            for y in rows { for column in columns { sum &+= x.values[plane + y * w + column] } }
             sums.append(sum)
         }
         return sums
     }
 
-    /// Calls body(patch index, pixel indices) for every patch, in patchSums order.
-    public static func forEachPatch(_ shape: [Int], _ blocks: [BlockShape], _ body: (Int, [Int]) -> Void) {
-        let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
-        var patch = 0
-        var pixels: [Int] = []
-        for sample in 0..<n {
-            for channel in 0..<c where blocks[channel].isPatch {
-                let block = blocks[channel]
-                let base = (sample * c + channel) * h * w
-                for top in stride(from: 0, to: h, by: block.height) {
-                    for left in stride(from: 0, to: w, by: block.width) {
-                        pixels.removeAll(keepingCapacity: true)
-                        for y in top..<min(top + block.height, h) { for x in left..<min(left + block.width, w) { pixels.append(base + y * w + x) } }
-                        body(patch, pixels)
-                        patch += 1
-                    }
+    /// Each patch pixel's index and its patch, in patchSums order: the pixels a block
+    /// ReLU selects.
+    public static func patchPixels(_ shape: [Int], _ blocks: [BlockSize]) -> (pixels: [Int], owner: [Int32]) {
+        let w = shape[3]
+        var pixels: [Int] = [], owner: [Int32] = []
+        BlockSize.forEachPatch(shape: shape, blocks: blocks) { patch, plane, rows, columns in
+            for y in rows {
+                for column in columns {
+                    pixels.append(plane + y * w + column)
+                    owner.append(Int32(patch))
                 }
             }
         }
+        return (pixels, owner)
     }
 
     /// Zeroes the channels whose block is `zero`.
-    public static func zeroChannels(_ x: inout RingTensor, blocks: [BlockShape]) {
+    public static func zeroChannels(_ x: inout RingTensor, blocks: [BlockSize]) {
         let plane = x.shape[2] * x.shape[3]
         for (channel, block) in blocks.enumerated() where block == .zero {
             for sample in 0..<x.shape[0] {

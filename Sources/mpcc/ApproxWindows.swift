@@ -2,7 +2,6 @@ import Bytecode
 import CommandLineSupport
 import FloatEngine
 import IR
-import MPCRuntime
 
 /// --approx-drelu with --calibration: each compared layer's window placed from the
 /// magnitudes its compared values reach on calibration inputs, and how often the

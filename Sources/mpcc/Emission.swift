@@ -4,7 +4,6 @@ import Foundation
 import IR
 import Lowering
 import FloatEngine
-import MPCRuntime
 
 /// Lowering to bytecode: --emit bytecode (OUT.mpcb + OUT.mpcw), --emit asm, and the
 /// cost part of --emit report.

@@ -1,3 +1,4 @@
+import SharedKernels
 import Testing
 
 @testable import Bytecode
@@ -105,20 +106,20 @@ import Testing
     }
 
     @Test func blockReLUSkipsIdentityAndZeroChannels() {
-        let block = { (blocks: [BlockShape]) in
+        let block = { (blocks: [BlockSize]) in
             Self.cost([Instruction(make(BlockReLU.self) { $0.blocks = blocks }, shape: [2, blocks.count, 6, 5], source: "b")], inputShape: [2, blocks.count, 6, 5])
         }
         #expect(block([.identity, .zero, .identity]) == Cost())
-        #expect(block([BlockShape(2, 2), .identity, .zero]) == block([BlockShape(2, 2)]))
+        #expect(block([BlockSize(2, 2), .identity, .zero]) == block([BlockSize(2, 2)]))
         // 2x2 patches on 6x5: 3 x 3 per plane; both planes' pixels are selected.
-        let one = block([BlockShape(2, 2)])
+        let one = block([BlockSize(2, 2)])
         #expect(one.drelus == 2 * 9)
         #expect(one == CostModel.signAndSelect(values: 18, pixels: 2 * 30, comparison: .exact))
         // 1x1 blocks are a ReLU.
         let relu = Self.cost([Instruction(make(ReLU.self) { $0.x = 0 }, shape: [2, 1, 6, 5], source: "r")], inputShape: [2, 1, 6, 5])
-        #expect(block([BlockShape(1, 1)]) == relu)
+        #expect(block([BlockSize(1, 1)]) == relu)
         // Bigger blocks cost less.
-        #expect(block([BlockShape(3, 5)]).perInferenceBytes < one.perInferenceBytes)
+        #expect(block([BlockSize(3, 5)]).perInferenceBytes < one.perInferenceBytes)
     }
 
     @Test func maxPoolIsATreeOfReLUs() {

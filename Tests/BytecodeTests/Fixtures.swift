@@ -1,3 +1,4 @@
+import SharedKernels
 import Crypto
 import Testing
 
@@ -57,7 +58,7 @@ enum Fixtures {
         i.append(Instruction(make(ReLU.self) { $0.x = 5; $0.comparison = Comparison(bits: 16, dropped: 8) }, shape: [1, 6, 4, 6], source: "relu1"))  // %6
         i.append(Instruction(make(BlockReLU.self) {
             $0.x = 5
-            $0.blocks = [BlockShape(2, 2), .identity, .zero, BlockShape(1, 1), BlockShape(2, 3), BlockShape(2, 2)]
+            $0.blocks = [BlockSize(2, 2), .identity, .zero, BlockSize(1, 1), BlockSize(2, 3), BlockSize(2, 2)]
             $0.comparison = Comparison(bits: 24, dropped: 3)
         }, shape: [1, 6, 4, 6], source: "block_relu1"))  // %7
         i.append(Instruction(make(Mul.self) { $0.a = 6; $0.b = 7 }, shape: [1, 6, 4, 6], source: "mul"))  // %8

@@ -1,3 +1,4 @@
+import SharedKernels
 import TestSupport
 import Testing
 
@@ -11,7 +12,7 @@ import Testing
         Fixtures.everyOpcode().encoded(),
         Fixtures.small().encoded(),
         Fixtures.chain([
-            Instruction(make(BlockReLU.self) { $0.blocks = [BlockShape(2, 2), .identity]; $0.comparison = Comparison(bits: 12, dropped: 2) }, shape: [1, 2, 4, 4], source: "b"),
+            Instruction(make(BlockReLU.self) { $0.blocks = [BlockSize(2, 2), .identity]; $0.comparison = Comparison(bits: 12, dropped: 2) }, shape: [1, 2, 4, 4], source: "b"),
             Instruction(make(Concat.self) { $0.xs = [1, 0]; $0.axis = 2 }, shape: [1, 2, 8, 4], source: "c"),
             Instruction(make(Slice.self) { $0.x = 2; $0.starts = [0, 1, 7, 0]; $0.steps = [1, -1, -3, 1] }, shape: [1, 2, 3, 4], source: "s"),
         ]).encoded(),
@@ -143,8 +144,8 @@ struct FieldMutator: FieldVisitor {
         }
         value = values
     }
-    mutating func blocks(_ name: String, _ value: inout [BlockShape]) {
-        let shapes = [BlockShape(1, 1), BlockShape(2, 2), BlockShape(3, 1), BlockShape(9, 9), .identity, .zero, BlockShape(1 << 30, 1), BlockShape(0, 0)]
+    mutating func blocks(_ name: String, _ value: inout [BlockSize]) {
+        let shapes = [BlockSize(1, 1), BlockSize(2, 2), BlockSize(3, 1), BlockSize(9, 9), .identity, .zero, BlockSize(1 << 30, 1), BlockSize(0, 0)]
         value = (0..<Int.random(in: 0...5, using: &random)).map { _ in shapes[Int.random(in: 0..<(chance(10) ? shapes.count : shapes.count - 1), using: &random)] }
     }
     mutating func taps(_ name: String, _ value: inout [ResizeTap]) {

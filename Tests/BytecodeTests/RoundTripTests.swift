@@ -1,3 +1,4 @@
+import SharedKernels
 import Testing
 
 @testable import Bytecode
@@ -44,7 +45,7 @@ import Testing
         let relu = try #require(ops[6].fields(ReLU.self))
         #expect(relu.comparison == Comparison(bits: 16, dropped: 8) && !relu.comparison.isExact)
         let block = try #require(ops[7].fields(BlockReLU.self))
-        #expect(block.blocks == [BlockShape(2, 2), .identity, .zero, BlockShape(1, 1), BlockShape(2, 3), BlockShape(2, 2)])
+        #expect(block.blocks == [BlockSize(2, 2), .identity, .zero, BlockSize(1, 1), BlockSize(2, 3), BlockSize(2, 2)])
         #expect(block.comparison == Comparison(bits: 24, dropped: 3))
 
         #expect((ops[12].fields(AddPublic.self))?.value == -12345)
@@ -86,14 +87,14 @@ import Testing
 
     /// Block plans: every mix of patch, id and zero channels, shared shapes written once.
     @Test(arguments: [
-        [BlockShape(1, 1)],
+        [BlockSize(1, 1)],
         [.identity, .identity, .identity],
         [.zero, .zero, .zero],
-        [.identity, .zero, BlockShape(3, 3)],
-        [BlockShape(4, 4), BlockShape(2, 4), BlockShape(4, 1), BlockShape(1, 4)],
-        [BlockShape(7, 9), .zero, BlockShape(7, 9), .identity],
+        [.identity, .zero, BlockSize(3, 3)],
+        [BlockSize(4, 4), BlockSize(2, 4), BlockSize(4, 1), BlockSize(1, 4)],
+        [BlockSize(7, 9), .zero, BlockSize(7, 9), .identity],
     ])
-    func blockPlansRoundTrip(_ blocks: [BlockShape]) throws {
+    func blockPlansRoundTrip(_ blocks: [BlockSize]) throws {
         let program = Fixtures.chain(
             [Instruction(make(BlockReLU.self) { $0.blocks = blocks; $0.comparison = Comparison(bits: 32, dropped: 16) }, shape: [1, blocks.count, 4, 4], source: "b")],
             inputShape: [1, blocks.count, 4, 4])

@@ -1,3 +1,4 @@
+import SharedKernels
 import Testing
 
 @testable import Bytecode
@@ -64,9 +65,9 @@ import Testing
             (Instruction(make(Resize.self) { $0.shift = 16 }, shape: [1, 2, 0, 0], source: "r"), "shift = 16 is outside 0...15"),
             (Instruction(make(Resize.self) { $0.rows = [ResizeTap(index0: 0, index1: 0, weight: 1 << 16)] }, shape: [1, 2, 1, 0], source: "r"),
              "tap weight 65536 exceeds the limit 32768"),
-            (Instruction(make(BlockReLU.self) { $0.blocks = [BlockShape(0, 0), .identity] }, shape: [1, 2, 4, 4], source: "b"),
+            (Instruction(make(BlockReLU.self) { $0.blocks = [BlockSize(0, 0), .identity] }, shape: [1, 2, 4, 4], source: "b"),
              "block 0x0 is neither a patch, id nor zero"),
-            (Instruction(make(BlockReLU.self) { $0.blocks = [BlockShape(0, 2), .identity] }, shape: [1, 2, 4, 4], source: "b"),
+            (Instruction(make(BlockReLU.self) { $0.blocks = [BlockSize(0, 2), .identity] }, shape: [1, 2, 4, 4], source: "b"),
              "block 0x2 is neither a patch, id nor zero"),
         ]
         for (instruction, fragment) in cases {
@@ -225,7 +226,7 @@ import Testing
 
     @Test func blockReLUPlans() {
         let blocks = { (count: Int) in
-            Instruction(make(BlockReLU.self) { $0.blocks = Array(repeating: BlockShape(2, 2), count: count) }, shape: [1, 2, 4, 4], source: "b")
+            Instruction(make(BlockReLU.self) { $0.blocks = Array(repeating: BlockSize(2, 2), count: count) }, shape: [1, 2, 4, 4], source: "b")
         }
         expectRejected(Fixtures.chain([blocks(3)]), "one block per channel")
         expectRejected(Fixtures.chain([blocks(1)]), "one block per channel")

@@ -1,3 +1,4 @@
+import SharedKernels
 import Bytecode
 import CRingKernels
 import MPCRuntime
@@ -43,7 +44,7 @@ import Testing
         let shape = [1, 6, 7, 5]
         let count = shape.reduce(1, *)
         var block = BlockReLU()
-        block.blocks = [BlockShape(1, 1), BlockShape(2, 2), BlockShape(3, 2), .identity, .zero, BlockShape(7, 5)]
+        block.blocks = [BlockSize(1, 1), BlockSize(2, 2), BlockSize(3, 2), .identity, .zero, BlockSize(7, 5)]
         block.comparison = comparison
         var program = Program(fracBits: 12, instructions: [
             Instruction(Input(), shape: shape, source: "x"),
@@ -60,10 +61,10 @@ import Testing
             // (the carry of the dropped bits, PROTOCOLS.md); never with the exact sign.
             let fixed = FixedPoint.encode(values, fracBits: 12)
             var nearZero = [Bool](repeating: false, count: count)
-            RingKernels.forEachPatch(shape, block.blocks) { _, pixels in
-                let sum = pixels.reduce(Int64(0)) { $0 + Int64(bitPattern: fixed[$1]) }
-                if abs(sum) < Int64(1) << Int64(comparison.dropped) { for pixel in pixels { nearZero[pixel] = true } }
-            }
+            let (pixels, owner) = RingKernels.patchPixels(shape, block.blocks)
+            var sums: [Int32: Int64] = [:]
+            for (pixel, patch) in zip(pixels, owner) { sums[patch, default: 0] &+= Int64(bitPattern: fixed[pixel]) }
+            for (pixel, patch) in zip(pixels, owner) where abs(sums[patch]!) < Int64(1) << Int64(comparison.dropped) { nearZero[pixel] = true }
             let differing = (0..<count).filter { secure[$0] != expected[$0] && !(nearZero[$0] && !comparison.isExact) }.count
             #expect(differing == 0, "\(differing) of \(count) pixels differ with \(comparison)")
         }

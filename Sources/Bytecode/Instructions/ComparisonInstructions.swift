@@ -1,3 +1,4 @@
+import SharedKernels
 // Instructions built on the sign-and-select protocol (Runtime/PROTOCOLS.md): the DReLU of
 // shared values, then each selected pixel times its value's sign bit.
 
@@ -50,7 +51,7 @@ public struct BlockReLU: InstructionDefinition {
     public static let summary = "per channel of [N,C,H,W]: patches tile the map from the top left (the last ones may be partial); "
         + "a patch is kept where its sum is > 0, else zeroed; identity channels pass, zero channels vanish"
     public var x = 0
-    public var blocks: [BlockShape] = []
+    public var blocks: [BlockSize] = []
     public var comparison = Comparison.exact
     public init() {}
     public var operation: Operation { .blockReLU(self) }
@@ -68,7 +69,7 @@ public struct BlockReLU: InstructionDefinition {
         let shape = context.shape
         var patches = 0, pixels = 0
         for block in blocks where block.isPatch {
-            patches += shape[0] * block.patches(height: shape[2], width: shape[3])
+            patches += shape[0] * block.drelus(height: shape[2], width: shape[3])
             pixels += shape[0] * shape[2] * shape[3]
         }
         return CostModel.signAndSelect(values: patches, pixels: pixels, comparison: comparison)
@@ -112,29 +113,4 @@ public struct MaxPool: InstructionDefinition {
         return cost
     }
     public var maskedWeight: Int? { nil }
-}
-
-/// Block size of one channel: [1,1] is a ReLU, [0,1] identity, [1,0] zero.
-public struct BlockShape: Sendable, Hashable, CustomStringConvertible {
-    public var height: Int
-    public var width: Int
-    public init(_ height: Int, _ width: Int) {
-        self.height = height
-        self.width = width
-    }
-    public static let identity = BlockShape(0, 1)
-    public static let zero = BlockShape(1, 0)
-    public var isPatch: Bool { height > 0 && width > 0 }
-
-    /// Patches on an H x W map (ceil mode from the top left); 0 for identity and zero.
-    public func patches(height h: Int, width w: Int) -> Int {
-        guard isPatch else { return 0 }
-        return ((h + height - 1) / height) * ((w + width - 1) / width)
-    }
-
-    public var description: String {
-        if self == .identity { return "id" }
-        if self == .zero { return "zero" }
-        return "\(height)x\(width)"
-    }
 }
