@@ -415,43 +415,30 @@ enum BackwardKernels {
     /// Max pooling sends each window's gradient to its (first) largest input; average
     /// pooling spreads it over the window with the forward divisor.
     static func poolBackward(_ g: [Float], _ x: Tensor, _ pool: Pool2D, max isMax: Bool, outputShape: [Int]) -> [Float] {
-        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let (oh, ow) = (outputShape[2], outputShape[3])
-        let (kh, kw) = (pool.kernel[0], pool.kernel[1])
-        let (sh, sw) = (pool.strides[0], pool.strides[1])
-        let (dh, dw) = (pool.dilations[0], pool.dilations[1])
-        let (top, left, bottom, right) = (pool.pads[0], pool.pads[1], pool.pads[2], pool.pads[3])
-        let rows = poolWindowRanges(count: oh, stride: sh, padBegin: top, padEnd: bottom, kernel: kh, dilation: dh, size: h)
-        let columns = poolWindowRanges(count: ow, stride: sw, padBegin: left, padEnd: right, kernel: kw, dilation: dw, size: w)
+        let windows = PoolWindows(input: x.shape, output: outputShape, kernel: pool.kernel, strides: pool.strides, pads: pool.pads, dilations: pool.dilations)
+        let (inputPlane, outputPlane) = (windows.height * windows.width, windows.outputHeight * windows.outputWidth)
         let input = x.floats
         var out = [Float](repeating: 0, count: x.elementCount)
         out.withUnsafeMutableBufferPointer { output in
             let destination = output.baseAddress!
-            parallelFor(n * c) { plane in
-                let data = plane * h * w
-                for oy in 0..<oh {
-                    let y0 = oy * sh - top
-                    let (validRows, paddedRows) = rows[oy]
-                    for ox in 0..<ow {
-                        let x0 = ox * sw - left
-                        let (validColumns, paddedColumns) = columns[ox]
-                        let gradient = g[plane * oh * ow + oy * ow + ox]
-                        if gradient == 0 { continue }
-                        if isMax {
-                            var best = -Float.infinity, at = -1
-                            for ky in validRows {
-                                for kx in validColumns {
-                                    let index = data + (y0 + ky * dh) * w + x0 + kx * dw
-                                    if at < 0 || input[index] > best { (best, at) = (input[index], index) }
-                                }
+            parallelFor(x.shape[0] * x.shape[1]) { plane in
+                let data = plane * inputPlane
+                windows.forEachWindow { window in
+                    let gradient = g[plane * outputPlane + window.output]
+                    if gradient == 0 { return }
+                    if isMax {
+                        var best = -Float.infinity, at = -1
+                        for ky in window.rows {
+                            for kx in window.columns {
+                                let index = data + window.index(ky, kx)
+                                if at < 0 || input[index] > best { (best, at) = (input[index], index) }
                             }
-                            if at >= 0 { destination[at] += gradient }
-                        } else {
-                            let valid = validRows.count * validColumns.count
-                            let divisor = Float(Swift.max(pool.countIncludePad ? paddedRows * paddedColumns : valid, 1))
-                            for ky in validRows {
-                                for kx in validColumns { destination[data + (y0 + ky * dh) * w + x0 + kx * dw] += gradient / divisor }
-                            }
+                        }
+                        if at >= 0 { destination[at] += gradient }
+                    } else {
+                        let divisor = Float(Swift.max(pool.countIncludePad ? window.padded : window.valid, 1))
+                        for ky in window.rows {
+                            for kx in window.columns { destination[data + window.index(ky, kx)] += gradient / divisor }
                         }
                     }
                 }

@@ -5,42 +5,28 @@ extension Kernels {
     /// Max or average pooling. Average divisors follow onnxruntime: with
     /// count_include_pad the window clipped to the padded extent, else the valid pixels.
     static func pool(_ x: Tensor, _ pool: Pool2D, max isMax: Bool, _ type: TensorType) -> Tensor {
-        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let (oh, ow) = (type.shape[2], type.shape[3])
-        let (kh, kw) = (pool.kernel[0], pool.kernel[1])
-        let (sh, sw) = (pool.strides[0], pool.strides[1])
-        let (dh, dw) = (pool.dilations[0], pool.dilations[1])
-        let (top, left, bottom, right) = (pool.pads[0], pool.pads[1], pool.pads[2], pool.pads[3])
+        let windows = PoolWindows(input: x.shape, output: type.shape, kernel: pool.kernel, strides: pool.strides, pads: pool.pads, dilations: pool.dilations)
+        let (inputPlane, outputPlane) = (windows.height * windows.width, windows.outputHeight * windows.outputWidth)
         let input = x.floats
         var out = [Float](repeating: 0, count: type.elementCount)
         input.withUnsafeBufferPointer { input in
             out.withUnsafeMutableBufferPointer { output in
                 let source = input.baseAddress!, destination = output.baseAddress!
-                let rows = poolWindowRanges(count: oh, stride: sh, padBegin: top, padEnd: bottom, kernel: kh, dilation: dh, size: h)
-                let columns = poolWindowRanges(count: ow, stride: sw, padBegin: left, padEnd: right, kernel: kw, dilation: dw, size: w)
-                parallelFor(n * c) { plane in
-                    let data = source + plane * h * w
-                    let result = destination + plane * oh * ow
-                    for oy in 0..<oh {
-                        let y0 = oy * sh - top
-                        let (validRows, paddedRows) = rows[oy]
-                        for ox in 0..<ow {
-                            let x0 = ox * sw - left
-                            let (validColumns, paddedColumns) = columns[ox]
-                            var best = -Float.infinity
-                            var sum: Float = 0
-                            for ky in validRows {
-                                let line = data + (y0 + ky * dh) * w + x0
-                                for kx in validColumns {
-                                    let value = line[kx * dw]
-                                    best = Swift.max(best, value)
-                                    sum += value
-                                }
+                parallelFor(x.shape[0] * x.shape[1]) { plane in
+                    let data = source + plane * inputPlane
+                    let result = destination + plane * outputPlane
+                    windows.forEachWindow { window in
+                        var best = -Float.infinity
+                        var sum: Float = 0
+                        for ky in window.rows {
+                            for kx in window.columns {
+                                let value = data[window.index(ky, kx)]
+                                best = Swift.max(best, value)
+                                sum += value
                             }
-                            let valid = validRows.count * validColumns.count
-                            let divisor = pool.countIncludePad ? paddedRows * paddedColumns : valid
-                            result[oy * ow + ox] = isMax ? best : sum / Float(Swift.max(divisor, 1))
                         }
+                        let divisor = pool.countIncludePad ? window.padded : window.valid
+                        result[window.output] = isMax ? best : sum / Float(Swift.max(divisor, 1))
                     }
                 }
             }

@@ -74,28 +74,24 @@ public enum RingKernels {
 
     /// Average pooling before its trunc: window sums times round(2^shift / divisor).
     public static func avgPool(_ x: RingTensor, _ op: AvgPool, resultShape: [Int]) -> RingTensor {
-        let window = op.window
-        let (planes, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
-        let (oh, ow) = (resultShape[2], resultShape[3])
-        let rows = poolWindowRanges(count: oh, stride: window.strides[0], padBegin: window.pads[0], padEnd: window.pads[2], kernel: window.kernel[0], dilation: window.dilations[0], size: h)
-        let columns = poolWindowRanges(count: ow, stride: window.strides[1], padBegin: window.pads[1], padEnd: window.pads[3], kernel: window.kernel[1], dilation: window.dilations[1], size: w)
-        var out = [UInt64](repeating: 0, count: planes * oh * ow)
-        for plane in 0..<planes {
-            for oy in 0..<oh {
-                let y0 = oy * window.strides[0] - window.pads[0]
-                for ox in 0..<ow {
-                    let x0 = ox * window.strides[1] - window.pads[1]
-                    var sum: UInt64 = 0
-                    for ky in rows[oy].valid {
-                        let line = plane * h * w + (y0 + ky * window.dilations[0]) * w + x0
-                        for kx in columns[ox].valid { sum &+= x.values[line + kx * window.dilations[1]] }
-                    }
-                    let divisor = op.countIncludePad ? rows[oy].padded * columns[ox].padded : rows[oy].valid.count * columns[ox].valid.count
-                    out[(plane * oh + oy) * ow + ox] = sum &* multiplier(divisor: divisor, shift: op.shift)
+        let windows = poolWindows(x.shape, op.window, resultShape)
+        let (inputPlane, outputPlane) = (windows.height * windows.width, windows.outputHeight * windows.outputWidth)
+        var out = [UInt64](repeating: 0, count: resultShape.reduce(1, *))
+        for plane in 0..<(x.shape[0] * x.shape[1]) {
+            windows.forEachWindow { window in
+                var sum: UInt64 = 0
+                for ky in window.rows {
+                    for kx in window.columns { sum &+= x.values[plane * inputPlane + window.index(ky, kx)] }
                 }
+                let divisor = op.countIncludePad ? window.padded : window.valid
+                out[plane * outputPlane + window.output] = sum &* multiplier(divisor: divisor, shift: op.shift)
             }
         }
         return RingTensor(shape: resultShape, values: out)
+    }
+
+    static func poolWindows(_ shape: [Int], _ window: Window, _ resultShape: [Int]) -> PoolWindows {
+        PoolWindows(input: shape, output: resultShape, kernel: window.kernel, strides: window.strides, pads: window.pads, dilations: window.dilations)
     }
 
     /// round(2^shift / divisor), the public multiplier that divides by a pool's count.
@@ -119,24 +115,18 @@ public enum RingKernels {
     /// value at that position of every output's window; padded positions repeat the
     /// window's first valid value, so every window has kh x kw candidates.
     public static func poolCandidates(_ x: RingTensor, _ window: Window, resultShape: [Int]) -> [RingTensor] {
-        let (planes, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
-        let (oh, ow) = (resultShape[2], resultShape[3])
+        let windows = poolWindows(x.shape, window, resultShape)
+        let (inputPlane, outputPlane) = (windows.height * windows.width, windows.outputHeight * windows.outputWidth)
         let (kh, kw) = (window.kernel[0], window.kernel[1])
-        let rows = poolWindowRanges(count: oh, stride: window.strides[0], padBegin: window.pads[0], padEnd: window.pads[2], kernel: kh, dilation: window.dilations[0], size: h)
-        let columns = poolWindowRanges(count: ow, stride: window.strides[1], padBegin: window.pads[1], padEnd: window.pads[3], kernel: kw, dilation: window.dilations[1], size: w)
-        var candidates = [[UInt64]](repeating: [UInt64](repeating: 0, count: planes * oh * ow), count: kh * kw)
-        for plane in 0..<planes {
-            for oy in 0..<oh {
-                let y0 = oy * window.strides[0] - window.pads[0]
-                for ox in 0..<ow {
-                    let x0 = ox * window.strides[1] - window.pads[1]
-                    let out = (plane * oh + oy) * ow + ox
-                    let firstY = rows[oy].valid.lowerBound, firstX = columns[ox].valid.lowerBound
-                    for ky in 0..<kh {
-                        for kx in 0..<kw {
-                            let (y, xx) = rows[oy].valid.contains(ky) && columns[ox].valid.contains(kx) ? (ky, kx) : (firstY, firstX)
-                            candidates[ky * kw + kx][out] = x.values[plane * h * w + (y0 + y * window.dilations[0]) * w + x0 + xx * window.dilations[1]]
-                        }
+        var candidates = [[UInt64]](repeating: [UInt64](repeating: 0, count: resultShape.reduce(1, *)), count: kh * kw)
+        for plane in 0..<(x.shape[0] * x.shape[1]) {
+            windows.forEachWindow { pooled in
+                let out = plane * outputPlane + pooled.output
+                let first = pooled.index(pooled.rows.lowerBound, pooled.columns.lowerBound)
+                for ky in 0..<kh {
+                    for kx in 0..<kw {
+                        let index = pooled.rows.contains(ky) && pooled.columns.contains(kx) ? pooled.index(ky, kx) : first
+                        candidates[ky * kw + kx][out] = x.values[plane * inputPlane + index]
                     }
                 }
             }
