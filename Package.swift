@@ -48,7 +48,7 @@ let package = Package(
         .target(
             name: "MPCRuntime",
             dependencies: [
-                "Bytecode", "NPY", "CRingKernels", "SharedKernels",
+                "Bytecode", "CRingKernels", "SharedKernels",
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],
             swiftSettings: strict),
