@@ -99,11 +99,7 @@ public struct ResizeTap: Sendable, Hashable {
     public var index0: Int
     public var index1: Int
     public var weight: Int
-    public init(index0: Int, index1: Int, weight: Int) {
-        self.index0 = index0
-        self.index1 = index1
-        self.weight = weight
-    }
+    public init(index0: Int, index1: Int, weight: Int) { (self.index0, self.index1, self.weight) = (index0, index1, weight) }
 }
 
 public struct Concat: LocalInstruction {
