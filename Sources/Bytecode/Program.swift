@@ -93,7 +93,8 @@ public struct Instruction: Sendable {
 
 /// A compiled program (.mpcb): public, the same for all three parties.
 public struct Program: Sendable {
-    public static let formatVersion: UInt16 = 1
+    /// 2: `trunc` is a protocol with the helper (stored costs of version 1 do not hold).
+    public static let formatVersion: UInt16 = 2
     public static let magic: [UInt8] = Array("MPCB".utf8)
 
     public var fracBits: Int

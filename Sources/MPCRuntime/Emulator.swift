@@ -3,8 +3,8 @@ import Bytecode
 /// Runs a program in plaintext fixed point with exactly the arithmetic the parties use
 /// (the interpreter the parties run, with plaintext in place of shares: the same ring
 /// kernels, multipliers, DReLU windows and max-pool tree), without secret sharing: the
-/// oracle of the three-party tests. Truncation here is exact; the parties' local
-/// truncation may differ by one unit in the last place.
+/// oracle of the three-party tests. Truncation here rounds down; the parties' truncation
+/// protocol rounds up with probability (x mod 2^b) / 2^b, one unit at most.
 public struct Emulator: Sendable {
     public let program: Program
     let weights: [[UInt64]]
@@ -57,6 +57,10 @@ final class PlaintextEvaluator: Evaluator {
 
     func multiply(_ instruction: Instruction, a: Int, _ aShare: RingTensor?, b: Int, _ bShare: RingTensor?) -> RingTensor? {
         RingKernels.broadcast(aShare!, bShare!, shape: instruction.shape, &*)
+    }
+
+    func truncate(_ x: RingTensor?, bits: Int, shape: [Int]) -> RingTensor? {
+        RingKernels.map(x!) { FixedPoint.truncate($0, bits) }
     }
 
     func signAndSelect(values: [UInt64]?, pixels: [UInt64]?, owner: [Int32], valueCount: Int, comparison: Comparison) -> [UInt64]? {

@@ -20,7 +20,7 @@ extension Party: Evaluator {
     func weightTensor(_ index: Int) -> RingTensor { RingTensor(shape: program.weights[index].shape, values: weights[index]!) }
 
     /// The client's input, split with a mask from the client-server PRG: both shares look
-    /// uniform, which the local truncation needs (PROTOCOLS.md).
+    /// uniform (PROTOCOLS.md).
     func shareInput(shape: [Int]) throws -> RingTensor? {
         let owned = role == .client ? FixedPoint.encode(input!, fracBits: program.fracBits) : nil
         return splitWithMask(owned, shape: shape)

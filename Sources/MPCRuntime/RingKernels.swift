@@ -139,18 +139,6 @@ public enum RingKernels {
         RingTensor(shape: x.shape, values: x.values.map(transform))
     }
 
-    /// Drops `bits` fractional bits: exactly on plaintext; on shares by SecureML's local
-    /// rule (the client shifts its share, the server shifts the negation of its own), off
-    /// by at most one unit in the last place (Runtime/PROTOCOLS.md).
-    static func truncate(_ x: RingTensor, bits: Int, holder: Holder) -> RingTensor {
-        let shift = UInt64(bits)
-        switch holder {
-        case .plaintext: return map(x) { FixedPoint.truncate($0, bits) }
-        case .client: return map(x) { $0 >> shift }
-        case .server: return map(x) { 0 &- ((0 &- $0) >> shift) }
-        }
-    }
-
     /// Patch sums of the patch channels of a block ReLU, in (sample, channel, patch row,
     /// patch column) order; identity and zero channels have none.
     public static func patchSums(_ x: RingTensor, blocks: [BlockSize]) -> [UInt64] {

@@ -112,7 +112,7 @@ enum BytecodeCases {
         var cases: [FailCase] = [
             ("program-empty.mpcb", []), ("program-magic-cut-short.mpcb", Array("MPC".utf8)),
             ("program-bad-magic.mpcb", edited(bytes) { $0[3] = UInt8(ascii: "W") }), ("program-is-a-weights-file.mpcb", weights),
-            ("program-version-257.mpcb", edited(bytes) { $0[5] = 1 }),
+            ("program-version-high-byte-set.mpcb", edited(bytes) { $0[5] = 1 }),
             ("program-truncated-in-header.mpcb", Array(bytes.prefix(20))), ("program-header-only.mpcb", Array(bytes.prefix(header))),
             ("program-truncated-in-body.mpcb", Array(bytes.prefix((bytes.count + header) / 2))),
             ("program-last-byte-missing.mpcb", Array(bytes.dropLast())),
@@ -120,7 +120,7 @@ enum BytecodeCases {
             ("program-reserved-byte-set.mpcb", edited(bytes) { $0[11] = 1 }), ("program-trailing-bytes.mpcb", bytes + [0, 0, 0]),
             ("program-length-field-one-more.mpcb", edited(bytes) { $0[44] &+= 1 }), ("program-length-field-huge.mpcb", edited(bytes) { $0[47] = 0xFF }),
         ]
-        for version: UInt8 in [0, 2, 0xFF] {
+        for version: UInt8 in [0, 1, 3, 0xFF] {
             cases.append(("program-version-\(version).mpcb", edited(bytes) { $0[4] = version }))
             cases.append(("program-version-\(version)-rehashed.mpcb", rehashed(edited(bytes) { $0[4] = version })))
         }

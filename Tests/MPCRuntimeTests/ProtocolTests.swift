@@ -38,6 +38,32 @@ import Testing
         }
     }
 
+    /// Truncation never wraps: values up to 2^61 in magnitude (where the old local rule
+    /// went wrong for about one element in eight) come out as floor(x / 2^b) or one
+    /// more, for every shift the lowering uses and the extremes.
+    @Test(arguments: [0, 1, 12, 24, 40, 62])
+    func truncationNeverWraps(_ bits: Int) throws {
+        var generator = SeededGenerator(state: 21)
+        var values: [Float] = [0, 1.0 / 4096, -1.0 / 4096, Float(1 << 40), -Float(1 << 40)]
+        for k in 0..<50 { values += [Float(UInt64(1) << UInt64(k)) / 4096, -Float(UInt64(1) << UInt64(k)) / 4096] }
+        for _ in 0..<4000 { values.append(Float.random(in: -0x1p48...0x1p48, using: &generator)) }
+        var program = Program(fracBits: 12, instructions: [
+            Instruction(Input(), shape: [1, values.count], source: "x"),
+            Instruction(Trunc(0, bits: bits), shape: [1, values.count], source: "trunc"),
+            Instruction(Reveal(1), shape: [1, values.count], domain: .revealed, source: "out"),
+        ], outputs: [2])
+        CostModel.annotate(&program)
+        let weights = WeightFile(programHash: program.hash, tensors: [])
+        let secure = try MemorySession(program: program, weights: weights).infer([values])[0][0]
+        let expected = Emulator(program: program, weights: weights).run(values)[0]
+        let unit = Float(1) / 4096
+        for (index, value) in values.enumerated() {
+            // One unit of rounding, plus float32's own precision at this magnitude.
+            let tolerance = unit + abs(expected[index]) * 0x1p-20
+            #expect(abs(secure[index] - expected[index]) <= tolerance, "trunc \(bits) of \(value): \(secure[index]), expected \(expected[index])")
+        }
+    }
+
     @Test(arguments: [Comparison.exact, Comparison(bits: 16, dropped: 8)])
     func blockReLUMatchesPlaintext(_ comparison: Comparison) throws {
         var generator = SeededGenerator(state: 9)

@@ -104,11 +104,15 @@ public struct AddPublic: LocalInstruction {
     public func verify(_ context: VerificationContext) throws { try context.expectSameShape(as: x) }
 }
 
-/// Arithmetic shift right by `bits` (drops fractional bits after a product).
-public struct Trunc: LocalInstruction {
+/// Drops `bits` fractional bits after a product: floor(x / 2^bits), or one more with
+/// probability (x mod 2^bits) / 2^bits (the parties' rounding is stochastic; the
+/// emulator rounds down). A protocol with the helper's truncation pair that never wraps
+/// while |x| < 2^62 (Runtime/PROTOCOLS.md).
+public struct Trunc: InstructionDefinition {
     public static let opcode = Opcode.trunc
     public static let mnemonic = "trunc"
-    public static let summary = "arithmetic shift right by bits"
+    public static let kind = InstructionKind.interactive
+    public static let summary = "floor(x / 2^bits), or one more with probability (x mod 2^bits) / 2^bits; exact while |x| < 2^62"
     public var x = 0
     public var bits = 0
     public init() {}
@@ -119,4 +123,15 @@ public struct Trunc: LocalInstruction {
         try v.integer("bits", &bits, Limits.shiftBits)
     }
     public func verify(_ context: VerificationContext) throws { try context.expectSameShape(as: x) }
+    public func cost(_ context: CostContext) -> Cost {
+        // Both open x + r (one word each); the helper sends the server its shares of
+        // r's high part and of r's top bit (two words).
+        var cost = Cost()
+        let words = CostModel.word * context.elementCount
+        cost.online = RoleBytes(client: words, server: words)
+        cost.offline = RoleBytes(helper: 2 * words)
+        cost.rounds = 1
+        return cost
+    }
+    public var maskedWeight: Int? { nil }
 }
