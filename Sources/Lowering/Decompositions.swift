@@ -41,8 +41,9 @@ extension Lowering {
     }
 
     mutating func scaleByConstant(_ x: Int, _ tensor: Tensor, name: String, shape: [Int], label: String) throws -> Int {
-        let product = emit(Scale(x: x, weight: try weight(tensor, bits: f, name: name)), shape: shape, source: label)
-        return emit(Trunc(product, bits: f), shape: shape, source: label)
+        let bits = productWeightBits(tensor)
+        let product = emit(Scale(x: x, weight: try weight(tensor, bits: bits, name: name)), shape: shape, source: label)
+        return truncated(product, bits: bits, shape: shape, label: label)
     }
 
     mutating func addConstant(_ x: Int, _ tensor: Tensor, name: String, shape: [Int], label: String) throws -> Int {

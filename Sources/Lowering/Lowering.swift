@@ -23,14 +23,19 @@ public struct LoweringError: Error, Equatable, CustomStringConvertible {
 /// several instructions, and `Epilogue.swift` the client's part.
 public struct Lowering {
     public struct Options: Sendable {
+        /// Fractional bits of every activation.
         public var fracBits = 12
+        /// Fractional bits of every product weight (conv, dense, scale); nil: chosen per
+        /// tensor from its magnitudes (`Quantization.swift`).
+        public var weightBits: Int?
         /// Compare only this many bits in each DReLU (nil: exact).
         public var approxDReLUBits: Int?
         /// Dropped low bits per compared layer (by the name of its result), e.g. from
         /// calibration ranges; layers not named get the default window.
         public var droppedBits: [String: Int]
-        public init(fracBits: Int = 12, approxDReLUBits: Int? = nil, droppedBits: [String: Int] = [:]) {
+        public init(fracBits: Int = 12, weightBits: Int? = nil, approxDReLUBits: Int? = nil, droppedBits: [String: Int] = [:]) {
             self.fracBits = fracBits
+            self.weightBits = weightBits
             self.approxDReLUBits = approxDReLUBits
             self.droppedBits = droppedBits
         }

@@ -10,6 +10,25 @@ extension Lowering {
     /// Fractional bits of resize coefficients (bilinear weights are exact for 2^k scales).
     static let resizeShift = 8
 
+    /// Significant bits a product weight's typical (root-mean-square) magnitude keeps.
+    static let weightSignificantBits = 14
+    /// At most this many fractional bits per weight: with activations at f bits, products
+    /// carry f + 24 and stay below 2^62 while the real values stay below 2^(38 - f).
+    static let maxWeightBits = 24
+
+    /// Fractional bits for a weight that multiplies activations: `--frac-bits` when it
+    /// was given, else enough for `weightSignificantBits` at the tensor's RMS magnitude
+    /// (0 to `maxWeightBits`; f for an all-zero tensor). Small weights (a 3x3x512 conv's
+    /// are about 0.02) get more bits than the activations, large ones fewer.
+    func productWeightBits(_ tensor: Tensor) -> Int {
+        if let bits = options.weightBits { return bits }
+        let floats = tensor.floats
+        let meanSquare = floats.reduce(0.0) { $0 + Double($1) * Double($1) } / Double(max(floats.count, 1))
+        guard meanSquare > 0, meanSquare.isFinite else { return f }
+        let magnitude = Int(meanSquare.squareRoot().exponent)  // floor(log2(rms))
+        return max(0, min(Lowering.maxWeightBits, Lowering.weightSignificantBits - 1 - magnitude))
+    }
+
     /// The quantized server weight for a constant tensor at `bits` fractional bits.
     mutating func weight(_ tensor: Tensor, bits: Int, name: String) throws -> Int {
         let key = "\(name)@\(bits)"

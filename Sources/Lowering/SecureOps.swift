@@ -14,13 +14,15 @@ extension Lowering {
         switch node.op {
         case .conv(let attributes):
             var conv = Conv()
-            (conv.x, conv.weight, conv.bias) = try serverWeights(node, label)
+            let bits: Int
+            (conv.x, conv.weight, conv.bias, bits) = try serverWeights(node, label)
             (conv.strides, conv.pads, conv.dilations, conv.group) = (attributes.strides, attributes.pads, attributes.dilations, attributes.group)
-            return emitted(Trunc(emitted(conv), bits: f))
+            return truncated(emitted(conv), bits: bits, shape: shape, label: label)
         case .dense:
             var dense = Dense()
-            (dense.x, dense.weight, dense.bias) = try serverWeights(node, label)
-            return emitted(Trunc(emitted(dense), bits: f))
+            let bits: Int
+            (dense.x, dense.weight, dense.bias, bits) = try serverWeights(node, label)
+            return truncated(emitted(dense), bits: bits, shape: shape, label: label)
         case .batchNorm(let epsilon):
             return try batchNorm(node, epsilon: epsilon, shape: shape, label: label)
         case .relu:
@@ -73,20 +75,27 @@ extension Lowering {
         }
     }
 
-    /// The input register, weight and bias of a conv or dense layer: constant weights
-    /// (the server's) at f fractional bits, the bias at 2f.
-    mutating func serverWeights(_ node: Node, _ label: String) throws -> (x: Int, weight: Int, bias: Int?) {
+    /// The input register, weight and bias of a conv or dense layer and the weight's
+    /// fractional bits w: constant weights (the server's) at w, the bias at f + w (the
+    /// product's bits).
+    mutating func serverWeights(_ node: Node, _ label: String) throws -> (x: Int, weight: Int, bias: Int?, bits: Int) {
         let operands = node.operands
         guard let w = constant(operands[1]) else {
             throw LoweringError("\(node.op.mnemonic) '\(label)' has a computed weight; only the server's constant weights are supported")
         }
         let x = try register(operands[0], label)
-        let weightIndex = try weight(w, bits: f, name: graph.name(of: operands[1]))
+        let bits = productWeightBits(w)
+        let weightIndex = try weight(w, bits: bits, name: graph.name(of: operands[1]))
         var bias: Int?
         if operands.count > 2 {
             guard let b = constant(operands[2]) else { throw LoweringError("\(node.op.mnemonic) '\(label)' has a computed bias") }
-            bias = try weight(b, bits: 2 * f, name: graph.name(of: operands[2]))
+            bias = try weight(b, bits: f + bits, name: graph.name(of: operands[2]))
         }
-        return (x, weightIndex, bias)
+        return (x, weightIndex, bias, bits)
+    }
+
+    /// Drops a product's `bits` extra fractional bits (nothing to drop: no instruction).
+    mutating func truncated(_ register: Int, bits: Int, shape: [Int], label: String) -> Int {
+        bits == 0 ? register : emit(Trunc(register, bits: bits), shape: shape, source: label)
     }
 }

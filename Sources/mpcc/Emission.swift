@@ -11,7 +11,8 @@ extension MPCC {
     func lower(_ graph: Graph) throws -> (program: Program, weights: WeightFile) {
         do {
             let windows = try approximateWindows(graph)
-            return try Lowering.lower(graph, options: Lowering.Options(fracBits: fracBits, approxDReLUBits: approxDrelu, droppedBits: windows?.dropped ?? [:]))
+            let options = Lowering.Options(fracBits: activationBits, weightBits: fracBits, approxDReLUBits: approxDrelu, droppedBits: windows?.dropped ?? [:])
+            return try Lowering.lower(graph, options: options)
         } catch let error as LoweringError {
             throw CommandFailure(.userError, "\(model): \(error.message)")
         }
@@ -22,11 +23,14 @@ extension MPCC {
     func approximateWindows(_ graph: Graph) throws -> ApproximateWindows? {
         guard let bits = approxDrelu, bits < 64, calibration != nil else { return nil }
         do {
-            return try ApproximateWindows(graph: graph, calibration: try calibrationInputs(for: graph), bits: bits, fracBits: fracBits)
+            return try ApproximateWindows(graph: graph, calibration: try calibrationInputs(for: graph), bits: bits, fracBits: activationBits)
         } catch let error as EngineError {
             throw CommandFailure(.userError, "\(model): \(error.message)")
         }
     }
+
+    /// Fractional bits of activations: `--frac-bits`, else 12.
+    var activationBits: Int { fracBits ?? 12 }
 
     /// Writes the program and, beside it, the server's weights.
     func writeBytecode(_ graph: Graph) throws {

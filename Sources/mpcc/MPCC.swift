@@ -68,8 +68,8 @@ struct MPCC: ParsableCommand {
     @Flag(help: "Keep ReLU6 (do not rewrite it to ReLU); costs a second comparison.")
     var keepRelu6 = false
 
-    @Option(help: "Fractional bits of the fixed-point encoding.")
-    var fracBits: Int = 12
+    @Option(help: "Fractional bits of every fixed-point value, weights included (default: 12 for activations, per layer for weights).")
+    var fracBits: Int?
 
     @Option(help: "Compare only a window of this many bits in each DReLU.")
     var approxDrelu: Int?
@@ -132,7 +132,7 @@ struct MPCC: ParsableCommand {
         if fastProjections < 1 { throw ValidationError("--fast-projections must be at least 1, got \(fastProjections)") }
         if !(fastRerunMacs >= 0) { throw ValidationError("--fast-rerun-macs must not be negative") }
         if !(fastTolerance >= 0) { throw ValidationError("--fast-tolerance must not be negative") }
-        if !(1...30).contains(fracBits) { throw ValidationError("--frac-bits must be between 1 and 30, got \(fracBits)") }
+        if let fracBits, !(1...30).contains(fracBits) { throw ValidationError("--frac-bits must be between 1 and 30, got \(fracBits)") }
         if let approxDrelu, !(2...64).contains(approxDrelu) {
             throw ValidationError("--approx-drelu must be between 2 and 64 bits, got \(approxDrelu)")
         }

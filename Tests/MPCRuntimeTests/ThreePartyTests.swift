@@ -58,8 +58,15 @@ func compiledFixture(_ fixture: String, approx: Int? = nil, blocks: Bool = false
                 let expected = emulator.run(input)[0], actual = secure[row][0]
                 let scale = max(expected.reduce(0) { max($0, abs($1)) }, 1)
                 let error = zip(expected, actual).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
-                if approx == nil {
+                if approx == nil && !blocks {
                     #expect(error <= 0.01 * scale, "\(fixture): 3PC differs from the emulator by \(error) at scale \(scale)")
+                } else if approx == nil {
+                    // A block's sign may flip where its patch sum is within the truncations'
+                    // one-unit rounding of zero (ProtocolTests pins the exact sign down);
+                    // a flipped patch changes its region downstream, so whole models with
+                    // block plans are compared value by value: nearly all must agree.
+                    let close = zip(expected, actual).filter { abs($0 - $1) <= 0.01 * scale }.count
+                    #expect(Double(close) >= 0.95 * Double(expected.count), "\(fixture) with blocks: \(close) of \(expected.count) values agree with the emulator")
                 } else if expected.count > 1 && program.instructions[program.outputs[0]].shape.count == 2 {
                     // The parties' approximate sign differs from the emulator's only for
                     // sums within 2^dropped of zero (the carry of the dropped low bits;
