@@ -24,7 +24,7 @@ public struct LoweringError: Error, Equatable, CustomStringConvertible {
 public struct Lowering {
     public struct Options: Sendable {
         /// Fractional bits of every activation.
-        public var fracBits = 12
+        public var fracBits = 16
         /// Fractional bits of every product weight (conv, dense, scale); nil: chosen per
         /// tensor from its magnitudes (`Quantization.swift`).
         public var weightBits: Int?
@@ -33,7 +33,7 @@ public struct Lowering {
         /// Dropped low bits per compared layer (by the name of its result), e.g. from
         /// calibration ranges; layers not named get the default window.
         public var droppedBits: [String: Int]
-        public init(fracBits: Int = 12, weightBits: Int? = nil, approxDReLUBits: Int? = nil, droppedBits: [String: Int] = [:]) {
+        public init(fracBits: Int = 16, weightBits: Int? = nil, approxDReLUBits: Int? = nil, droppedBits: [String: Int] = [:]) {
             self.fracBits = fracBits
             self.weightBits = weightBits
             self.approxDReLUBits = approxDReLUBits

@@ -29,8 +29,8 @@ extension MPCC {
         }
     }
 
-    /// Fractional bits of activations: `--frac-bits`, else 12.
-    var activationBits: Int { fracBits ?? 12 }
+    /// Fractional bits of activations: `--frac-bits`, else the lowering's default.
+    var activationBits: Int { fracBits ?? Lowering.Options().fracBits }
 
     /// Writes the program and, beside it, the server's weights.
     func writeBytecode(_ graph: Graph) throws {
