@@ -7,8 +7,9 @@ extension Lowering {
     /// Extra fractional bits of a pooling multiplier beyond the divisor's magnitude:
     /// round(2^shift / d) keeps 12 significant bits.
     static let poolPrecision = 12
-    /// Fractional bits of resize coefficients (bilinear weights are exact for 2^k scales).
-    static let resizeShift = 8
+    /// Fractional bits of resize coefficients (bilinear weights are exact for 2^k scales;
+    /// others are within 2^-13). The shared result carries twice these before its trunc.
+    static let resizeShift = 12
 
     /// Significant bits a product weight's typical (root-mean-square) magnitude keeps.
     static let weightSignificantBits = 16

@@ -1,4 +1,4 @@
-; mpcb format 2, ring Z_2^64, 16 fractional bits, exact DReLU, program hash 207fc8d45be654af...
+; mpcb format 2, ring Z_2^64, 16 fractional bits, exact DReLU, program hash 9ca7aeb34b5dd873...
 ; #0 = weight [8,3,3,3] frac 17  // enc1.weight
 ; #1 = weight [8] frac 33  // enc1.bias
 ; #2 = weight [16,8,3,3] frac 18  // enc2.weight
@@ -19,8 +19,8 @@
 %7 = conv %6, #4, #5, strides=[1,1], pads=[1,1,1,1], dilations=[1,1], group=1 : [1,16,10,12]  // /enc3/Conv, 30720 B, 1 rounds
 %8 = trunc %7, bits=19 : [1,16,10,12]  // /enc3/Conv, 61440 B, 1 rounds
 %9 = relu %8, bits=64, dropped=0 : [1,16,10,12]  // /Relu_2, 1920 DReLUs, 222720 B, 8 rounds
-%10 = resize %9, shift=8, rows=<20 taps>, columns=<24 taps> : [1,16,20,24]  // /Resize
-%11 = trunc %10, bits=16 : [1,16,20,24]  // /Resize, 245760 B, 1 rounds
+%10 = resize %9, shift=12, rows=<20 taps>, columns=<24 taps> : [1,16,20,24]  // /Resize
+%11 = trunc %10, bits=24 : [1,16,20,24]  // /Resize, 245760 B, 1 rounds
 %12 = conv %11, #6, #7, strides=[1,1], pads=[0,0,0,0], dilations=[1,1], group=1 : [1,8,20,24]  // /lateral/Conv, 92160 B, 1 rounds
 %13 = trunc %12, bits=17 : [1,8,20,24]  // /lateral/Conv, 122880 B, 1 rounds
 %14 = add %13, %3 : [1,8,20,24]  // /Add
@@ -28,6 +28,6 @@
 %16 = conv %15, #8, #9, strides=[1,1], pads=[1,1,1,1], dilations=[1,1], group=1 : [1,5,20,24]  // /head/Conv, 49920 B, 1 rounds
 %17 = trunc %16, bits=18 : [1,5,20,24]  // /head/Conv, 76800 B, 1 rounds
 %18 = reveal client %17 : [1,5,20,24]  // /Resize_1, 19200 B, 1 rounds
-%19 = resize client %18, shift=8, rows=<40 taps>, columns=<48 taps> : [1,5,40,48]  // /Resize_1
+%19 = resize client %18, shift=12, rows=<40 taps>, columns=<48 taps> : [1,5,40,48]  // /Resize_1
 ; outputs: %19
 ; total: 11520 DReLUs, 44 rounds, 1439040 B online + 903360 B offline per inference, 33280 B per session
