@@ -9,6 +9,7 @@ public enum Disassembler {
                 + (program.approxDReLUBits == 0 ? "exact DReLU" : "approximate DReLU on \(program.approxDReLUBits) bits")
                 + ", program hash \(hash)...",
         ]
+        if let range = program.inputRange { lines.append("; input clamped to [\(range.lowerBound), \(range.upperBound)]") }
         for (index, weight) in program.weights.enumerated() {
             lines.append("; #\(index) = weight \(format(weight.shape)) frac \(weight.fracBits)  // \(weight.name)")
         }

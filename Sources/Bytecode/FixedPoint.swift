@@ -14,6 +14,19 @@ public enum FixedPoint {
         return Int64(scaled)
     }
 
+    /// The client's input within `range` (nil: unchanged), and how many values were
+    /// outside it. NaN counts as outside and becomes the range's lower bound.
+    public static func clamped(_ values: [Float], to range: ClosedRange<Float>?) -> (values: [Float], outside: Int) {
+        guard let range else { return (values, 0) }
+        var outside = 0
+        let result = values.map { value -> Float in
+            if range.contains(value) { return value }
+            outside += 1
+            return value > range.upperBound ? range.upperBound : range.lowerBound
+        }
+        return (result, outside)
+    }
+
     /// The client's input as ring elements, each clamped to ±`limit`.
     public static func encode(_ values: [Float], fracBits: Int) -> [UInt64] {
         let scale = Double(1 << fracBits)

@@ -104,8 +104,13 @@ public struct Program: Sendable {
     public var instructions: [Instruction]
     /// Registers the client receives, in order.
     public var outputs: [Int]
+    /// The range the client clamps its input to before encoding (from the calibration
+    /// inputs), or nil: only the encoder's limit applies.
+    public var inputRange: ClosedRange<Float>?
 
-    public init(fracBits: Int, approxDReLUBits: Int = 0, weights: [WeightInfo] = [], instructions: [Instruction] = [], outputs: [Int] = []) {
+    public init(fracBits: Int, approxDReLUBits: Int = 0, weights: [WeightInfo] = [], instructions: [Instruction] = [], outputs: [Int] = [],
+                inputRange: ClosedRange<Float>? = nil) {
+        self.inputRange = inputRange
         self.fracBits = fracBits
         self.approxDReLUBits = approxDReLUBits
         self.weights = weights
@@ -195,6 +200,11 @@ extension Program {
         }
         writer.count(outputs.count)
         for output in outputs { writer.count(output) }
+        writer.u8(inputRange == nil ? 0 : 1)
+        if let inputRange {
+            writer.u32(inputRange.lowerBound.bitPattern)
+            writer.u32(inputRange.upperBound.bitPattern)
+        }
         return writer.bytes
     }
 
@@ -207,8 +217,9 @@ extension Program {
         let weights = try body.readWeights()
         let instructions = try body.readInstructions(weightCount: weights.count)
         let outputs = try body.readOutputs(instructionCount: instructions.count)
-        guard body.reader.isAtEnd else { throw body.reader.error("unexpected bytes after the outputs") }
-        self.init(fracBits: fracBits, approxDReLUBits: approx, weights: weights, instructions: instructions, outputs: outputs)
+        let inputRange = try body.readInputRange()
+        guard body.reader.isAtEnd else { throw body.reader.error("unexpected bytes after the input range") }
+        self.init(fracBits: fracBits, approxDReLUBits: approx, weights: weights, instructions: instructions, outputs: outputs, inputRange: inputRange)
         try ProgramVerifier(self).verify()
     }
 
@@ -325,6 +336,18 @@ struct ProgramBodyDecoder {
             outputs.append(output)
         }
         return outputs
+    }
+
+    /// A flag, then two float32 bounds: finite, the lower not above the upper.
+    mutating func readInputRange() throws -> ClosedRange<Float>? {
+        switch try reader.u8() {
+        case 0: return nil
+        case 1:
+            let low = Float(bitPattern: try reader.u32()), high = Float(bitPattern: try reader.u32())
+            guard low.isFinite, high.isFinite, low <= high else { throw reader.error("the input range [\(low), \(high)] is invalid") }
+            return low...high
+        case let flag: throw reader.error("input range flag \(flag) is neither 0 nor 1")
+        }
     }
 }
 

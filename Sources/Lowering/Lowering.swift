@@ -33,7 +33,11 @@ public struct Lowering {
         /// Dropped low bits per compared layer (by the name of its result), e.g. from
         /// calibration ranges; layers not named get the default window.
         public var droppedBits: [String: Int]
-        public init(fracBits: Int = 16, weightBits: Int? = nil, approxDReLUBits: Int? = nil, droppedBits: [String: Int] = [:]) {
+        /// The range the client clamps its input to (nil: only the encoder's limit).
+        public var inputRange: ClosedRange<Float>?
+        public init(fracBits: Int = 16, weightBits: Int? = nil, approxDReLUBits: Int? = nil, droppedBits: [String: Int] = [:],
+                    inputRange: ClosedRange<Float>? = nil) {
+            self.inputRange = inputRange
             self.fracBits = fracBits
             self.weightBits = weightBits
             self.approxDReLUBits = approxDReLUBits
@@ -74,7 +78,7 @@ public struct Lowering {
     private init(graph: Graph, options: Options) {
         self.graph = graph
         self.options = options
-        self.program = Program(fracBits: options.fracBits, approxDReLUBits: options.approxDReLUBits ?? 0)
+        self.program = Program(fracBits: options.fracBits, approxDReLUBits: options.approxDReLUBits ?? 0, inputRange: options.inputRange)
         self.constants = graph.constants()
     }
 

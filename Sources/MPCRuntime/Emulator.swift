@@ -44,7 +44,9 @@ final class PlaintextEvaluator: Evaluator {
 
     func weightTensor(_ index: Int) -> RingTensor { RingTensor(shape: program.weights[index].shape, values: weights[index]) }
 
-    func shareInput(shape: [Int]) -> RingTensor? { RingTensor(shape: shape, values: FixedPoint.encode(input, fracBits: program.fracBits)) }
+    func shareInput(shape: [Int]) -> RingTensor? {
+        RingTensor(shape: shape, values: FixedPoint.encode(FixedPoint.clamped(input, to: program.inputRange).values, fracBits: program.fracBits))
+    }
 
     func shareConstant(_ weight: Int, shape: [Int]) -> RingTensor? { weightTensor(weight) }
 

@@ -19,10 +19,10 @@ extension Party: Evaluator {
 
     func weightTensor(_ index: Int) -> RingTensor { RingTensor(shape: program.weights[index].shape, values: weights[index]!) }
 
-    /// The client's input, split with a mask from the client-server PRG: both shares look
-    /// uniform (PROTOCOLS.md).
+    /// The client's input, clamped to the program's input range and split with a mask
+    /// from the client-server PRG: both shares look uniform (PROTOCOLS.md).
     func shareInput(shape: [Int]) throws -> RingTensor? {
-        let owned = role == .client ? FixedPoint.encode(input!, fracBits: program.fracBits) : nil
+        let owned = role == .client ? FixedPoint.encode(FixedPoint.clamped(input!, to: program.inputRange).values, fracBits: program.fracBits) : nil
         return splitWithMask(owned, shape: shape)
     }
 

@@ -11,7 +11,8 @@ extension MPCC {
     func lower(_ graph: Graph) throws -> (program: Program, weights: WeightFile) {
         do {
             let windows = try approximateWindows(graph)
-            let options = Lowering.Options(fracBits: activationBits, weightBits: fracBits, approxDReLUBits: approxDrelu, droppedBits: windows?.dropped ?? [:])
+            var options = Lowering.Options(fracBits: activationBits, weightBits: fracBits, approxDReLUBits: approxDrelu, droppedBits: windows?.dropped ?? [:])
+            options.inputRange = try calibratedInputRange(graph)
             return try Lowering.lower(graph, options: options)
         } catch let error as LoweringError {
             throw CommandFailure(.userError, "\(model): \(error.message)")
@@ -27,6 +28,18 @@ extension MPCC {
         } catch let error as EngineError {
             throw CommandFailure(.userError, "\(model): \(error.message)")
         }
+    }
+
+    /// With --calibration, the range clients clamp their input to: the calibration
+    /// inputs' range widened by a quarter of its span on each side (real inputs a bit
+    /// beyond the calibration set pass unchanged; far-off ones cannot drive the fixed
+    /// point out of its headroom).
+    func calibratedInputRange(_ graph: Graph) throws -> ClosedRange<Float>? {
+        guard calibration != nil else { return nil }
+        let values = try calibrationInputs(for: graph).floats
+        guard let low = values.min(), let high = values.max() else { return nil }
+        let margin = max((high - low) / 4, Float.ulpOfOne)
+        return (low - margin)...(high + margin)
     }
 
     /// Fractional bits of activations: `--frac-bits`, else the lowering's default.
@@ -87,6 +100,28 @@ extension MPCC {
         lines.append(line("total", total))
         lines.append("  online \(megabytes(total.online.total)), offline \(megabytes(total.offline.total)), once per session \(megabytes(total.session.total))")
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The fixed-point scales: activations, each masked (product) weight, the input range.
+    func fixedPointText(_ program: Program) -> String {
+        let weights = fixedPointJSON(program)["weight_bits"] as! [(String, Int)]
+        var lines = ["fixed point: activations \(program.fracBits) fractional bits; product weights (fractional bits):"]
+        lines += weights.map { "  \($0.0.padding(toLength: 28, withPad: " ", startingAt: 0)) \($0.1)" }
+        if let range = program.inputRange {
+            lines.append("input clamped to [\(range.lowerBound), \(range.upperBound)] (the calibration inputs' range and a quarter of its span on each side)")
+        } else {
+            lines.append("input not clamped beyond the encoder's limit (give --calibration to bound it)")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// `weight_bits` as (name, bits) in program order; the JSON report writes it as a map.
+    func fixedPointJSON(_ program: Program) -> [String: Any] {
+        var seen = Set<Int>()
+        let weights = program.instructions.compactMap { $0.operation.definition.maskedWeight }.filter { seen.insert($0).inserted }
+        var json: [String: Any] = ["activation_bits": program.fracBits, "weight_bits": weights.map { (program.weights[$0].name, program.weights[$0].fracBits) }]
+        if let range = program.inputRange { json["input_range"] = [range.lowerBound, range.upperBound] }
+        return json
     }
 
     func costJSON(_ program: Program) -> [String: Any] {

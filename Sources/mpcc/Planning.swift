@@ -71,6 +71,7 @@ extension MPCC {
         print(layers.text, terminator: "")
         let program = try lower(graph).program
         print(costText(program), terminator: "")
+        print(fixedPointText(program), terminator: "")
         if let windows = try approximateWindows(graph) {
             let rate = Double(windows.mismatches) / Double(max(windows.compared, 1))
             print("approximate DReLU on \(approxDrelu!) bits (windows from calibration ranges): the sign may differ from the exact one on at most \(windows.mismatches) of \(windows.compared) calibration values (\(rate))")
@@ -107,6 +108,9 @@ extension MPCC {
         ]
         if !accuracy.isEmpty { json["accuracy"] = accuracy }
         json["cost"] = costJSON(program)
+        var fixedPoint = fixedPointJSON(program)
+        fixedPoint["weight_bits"] = Dictionary((fixedPoint["weight_bits"] as! [(String, Int)]).map { ($0.0, $0.1) }, uniquingKeysWith: { first, _ in first })
+        json["fixed_point"] = fixedPoint
         if let planning {
             json["budget"] = planning.budget
             json["distortion"] = planning.distortion

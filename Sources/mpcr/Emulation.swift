@@ -19,7 +19,9 @@ enum RunInputs {
     }
 
     /// The input array split into inferences of the program's input shape.
-    static func inferences(_ path: String, for program: Program) throws -> (rows: [[Float]], count: Int) {
+    /// The inference rows of an input array; warns (unless `quiet`) when values lie
+    /// outside the program's input range, which the client clamps them to.
+    static func inferences(_ path: String, for program: Program, quiet: Bool = false) throws -> (rows: [[Float]], count: Int) {
         let array: NPYArray
         do { array = try NPYArray.read(path: path) } catch let error as NPYError { throw CommandFailure(.userError, error.message) }
         guard case .float32(let values) = array.data else { throw CommandFailure(.userError, "\(path) holds int64 values; inputs must be float32") }
@@ -33,6 +35,10 @@ enum RunInputs {
             throw CommandFailure(.userError, "\(path) has shape \(array.shape); the program takes inputs of shape \(inputShape) (N x \(inputShape.dropFirst().map(String.init).joined(separator: " x ")))")
         }
         let count = values.count / max(perInference, 1)
+        let outside = FixedPoint.clamped(values, to: program.inputRange).outside
+        if let range = program.inputRange, outside > 0, !quiet {
+            printError("mpcr: warning: \(outside) of \(values.count) input values lie outside the calibrated range [\(range.lowerBound), \(range.upperBound)] and are clamped to it")
+        }
         return ((0..<count).map { Array(values[($0 * perInference)..<(($0 + 1) * perInference)]) }, count)
     }
 

@@ -103,7 +103,7 @@ extension Local {
     func run() throws {
         let program = try RunInputs.program(self.program)
         _ = try RunInputs.weights(nil, programPath: self.program, for: program)
-        _ = try RunInputs.inferences(input, for: program)
+        _ = try RunInputs.inferences(input, for: program, quiet: true)  // the client warns
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mpcr-local-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -97,7 +97,7 @@ import Testing
         #expect(decodingError(bytes + [0])?.message.contains("1 bytes follow the program") == true)
         #expect(decodingError(bytes + [0, 0, 0])?.message.contains("3 bytes follow the program") == true)
         // Counted in the header and hashed: the parser finds them.
-        #expect(decodingError(Bytes.rehashed(bytes + [0]))?.message.contains("unexpected bytes after the outputs") == true)
+        #expect(decodingError(Bytes.rehashed(bytes + [0]))?.message.contains("unexpected bytes after the input range") == true)
     }
 
     @Test func hashMismatch() {

@@ -85,6 +85,27 @@ import Testing
         #expect(result.stderr.contains("the program takes inputs of shape"), "\(result.stderr)")
     }
 
+    /// With --calibration the program bounds the client's input: a far-off input is
+    /// clamped with a warning, and the output stays finite.
+    @Test func inputsOutsideTheCalibratedRangeAreClampedWithAWarning() throws {
+        let directory = temporaryDirectory()
+        let input = "\(repositoryRoot)/Models/tiny_resnet/input.npy"
+        let program = "\(directory)/calibrated.mpcb"
+        let compiled = try run("mpcc", [model("tiny_resnet"), "--calibration", input, "-o", program])
+        #expect(compiled.status == 0, "\(compiled.stderr)")
+        #expect(try run("mpcr", ["inspect", program]).stdout.contains("; input clamped to ["))
+        let original = try NPYArray.read(path: input)
+        let far = "\(directory)/far.npy"
+        try NPYArray(shape: original.shape, float32: original.floats.map { $0 * 1e6 }).write(path: far)
+        let output = "\(directory)/out.npy"
+        let emulated = try run("mpcr", ["emulate", program, "--input", far, "--output", output])
+        #expect(emulated.status == 0, "\(emulated.stderr)")
+        #expect(emulated.stderr.contains("input values lie outside the calibrated range"), "\(emulated.stderr)")
+        #expect(try NPYArray.read(path: output).floats.allSatisfy { $0.isFinite && abs($0) < 1e4 })
+        let plain = try run("mpcr", ["emulate", program, "--input", input])
+        #expect(!plain.stderr.contains("outside the calibrated range"), "\(plain.stderr)")
+    }
+
     @Test func blockPlansAndApproximateDReLUsCompile() throws {
         let directory = temporaryDirectory()
         let program = "\(directory)/planned.mpcb"

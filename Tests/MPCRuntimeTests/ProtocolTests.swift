@@ -64,6 +64,24 @@ import Testing
         }
     }
 
+    /// A client input far outside the program's range is clamped before encoding, by
+    /// the parties and by the emulator alike: the output is that of the clamped input.
+    @Test func inputsAreClampedToTheProgramsRange() throws {
+        var relu = ReLU()
+        relu.x = 0
+        var program = Program(fracBits: 12, instructions: [
+            Instruction(Input(), shape: [1, 4], source: "x"),
+            Instruction(relu, shape: [1, 4], source: "relu"),
+            Instruction(Reveal(1), shape: [1, 4], domain: .revealed, source: "out"),
+        ], outputs: [2], inputRange: -1...2)
+        CostModel.annotate(&program)
+        let weights = WeightFile(programHash: program.hash, tensors: [])
+        let input: [Float] = [1e30, -1e30, 0.5, 3]
+        let secure = try MemorySession(program: program, weights: weights).infer([input])[0][0]
+        #expect(secure == [2, 0, 0.5, 2])
+        #expect(Emulator(program: program, weights: weights).run(input)[0] == [2, 0, 0.5, 2])
+    }
+
     @Test(arguments: [Comparison.exact, Comparison(bits: 16, dropped: 8)])
     func blockReLUMatchesPlaintext(_ comparison: Comparison) throws {
         var generator = SeededGenerator(state: 9)
