@@ -23,6 +23,8 @@ Models (architectures written out here; torchvision is not needed):
                     1000 classes, input 1x3x224x224
     resnet18_cifar  CIFAR ResNet18: 3x3 stride-1 stem conv, no max pool, [2,2,2,2] basic
                     blocks, 100 classes, input 1x3x32x32
+    mobilenet_v2    torchvision-style MobileNetV2 (inverted residuals, depthwise 3x3,
+                    ReLU6), 1000 classes, input 1x3x224x224
 
 Weights are He-normal and BatchNorm affine parameters random; the BN running statistics
 are then calibrated on a few seeded random batches, so activations stay in a sane range
@@ -135,11 +137,47 @@ def build_models():
             x = torch.flatten(self.avgpool(x), 1)
             return self.fc(x)
 
+    class InvertedResidual(nn.Module):
+        def __init__(self, cin, cout, stride, expand):
+            super().__init__()
+            hidden = cin * expand
+            layers = []
+            if expand != 1:
+                layers += [conv1x1(cin, hidden), nn.BatchNorm2d(hidden), nn.ReLU6(inplace=True)]
+            layers += [nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(inplace=True),
+                       conv1x1(hidden, cout), nn.BatchNorm2d(cout)]
+            self.conv = nn.Sequential(*layers)
+            self.residual = stride == 1 and cin == cout
+
+        def forward(self, x):
+            return x + self.conv(x) if self.residual else self.conv(x)
+
+    class MobileNetV2(nn.Module):
+        # (expansion, channels, repeats, first stride), as in torchvision's mobilenet_v2
+        settings = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+
+        def __init__(self, num_classes):
+            super().__init__()
+            layers = [conv3x3(3, 32, 2), nn.BatchNorm2d(32), nn.ReLU6(inplace=True)]
+            cin = 32
+            for expand, cout, repeats, stride in self.settings:
+                for i in range(repeats):
+                    layers.append(InvertedResidual(cin, cout, stride if i == 0 else 1, expand))
+                    cin = cout
+            layers += [conv1x1(cin, 1280), nn.BatchNorm2d(1280), nn.ReLU6(inplace=True)]
+            self.features = nn.Sequential(*layers)
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.classifier = nn.Linear(1280, num_classes)
+
+        def forward(self, x):
+            return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
     return {
         "resnet50": dict(make=lambda: ResNet(Bottleneck, [3, 4, 6, 3], 1000),
                          shape=(1, 3, 224, 224), calib_batch=8),
         "resnet18_cifar": dict(make=lambda: ResNet(BasicBlock, [2, 2, 2, 2], 100, cifar_stem=True),
                                shape=(1, 3, 32, 32), calib_batch=64),
+        "mobilenet_v2": dict(make=lambda: MobileNetV2(1000), shape=(1, 3, 224, 224), calib_batch=16),
     }
 
 
@@ -217,7 +255,7 @@ def main() -> int:
     ap.add_argument("out_dir", nargs="?", type=Path, default=Path("/tmp/mpcc-large"),
                     help="output directory (default /tmp/mpcc-large)")
     ap.add_argument("--only", action="append", default=None,
-                    help="model name (repeatable): resnet50, resnet18_cifar")
+                    help="model name (repeatable): resnet50, resnet18_cifar, mobilenet_v2")
     args = ap.parse_args()
 
     import torch
