@@ -24,7 +24,7 @@ public struct LoweringError: Error, Equatable, CustomStringConvertible {
 public struct Lowering {
     public struct Options: Sendable {
         /// Fractional bits of every activation.
-        public var fracBits = 16
+        public var fracBits = 20
         /// Fractional bits of every product weight (conv, dense, scale); nil: chosen per
         /// tensor from its magnitudes (`Quantization.swift`).
         public var weightBits: Int?
@@ -35,7 +35,7 @@ public struct Lowering {
         public var droppedBits: [String: Int]
         /// The range the client clamps its input to (nil: only the encoder's limit).
         public var inputRange: ClosedRange<Float>?
-        public init(fracBits: Int = 16, weightBits: Int? = nil, approxDReLUBits: Int? = nil, droppedBits: [String: Int] = [:],
+        public init(fracBits: Int = 20, weightBits: Int? = nil, approxDReLUBits: Int? = nil, droppedBits: [String: Int] = [:],
                     inputRange: ClosedRange<Float>? = nil) {
             self.inputRange = inputRange
             self.fracBits = fracBits

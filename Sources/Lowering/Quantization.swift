@@ -12,7 +12,7 @@ extension Lowering {
     static let resizeShift = 12
 
     /// Significant bits a product weight's typical (root-mean-square) magnitude keeps.
-    static let weightSignificantBits = 16
+    static let weightSignificantBits = 20
     /// At most this many fractional bits per weight: with activations at f bits, products
     /// carry f + 24 and stay below 2^62 while the real values stay below 2^(38 - f).
     static let maxWeightBits = 24

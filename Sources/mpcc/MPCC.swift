@@ -68,7 +68,7 @@ struct MPCC: ParsableCommand {
     @Flag(help: "Keep ReLU6 (do not rewrite it to ReLU); costs a second comparison.")
     var keepRelu6 = false
 
-    @Option(help: "Fractional bits of every fixed-point value, weights included (default: 12 for activations, per layer for weights).")
+    @Option(help: "Fractional bits of every fixed-point value, weights included (default: 20 for activations, per layer for weights).")
     var fracBits: Int?
 
     @Option(help: "Compare only a window of this many bits in each DReLU.")
