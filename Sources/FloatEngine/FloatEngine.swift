@@ -78,8 +78,9 @@ public struct FloatEngine: Sendable {
     }
 
     /// Runs one inference. `inputs` match the graph inputs' types; returns one tensor per
-    /// graph output.
-    public func run(_ inputs: [Tensor], observer: ((Node, Duration) -> Void)? = nil) throws -> [Tensor] {
+    /// graph output. `observer` sees each node's time, `inspect` each node's result
+    /// before it may be freed.
+    public func run(_ inputs: [Tensor], observer: ((Node, Duration) -> Void)? = nil, inspect: ((Node, Tensor) -> Void)? = nil) throws -> [Tensor] {
         guard inputs.count == graph.inputs.count else {
             throw EngineError("the graph takes \(graph.inputs.count) inputs, got \(inputs.count)")
         }
@@ -95,6 +96,7 @@ public struct FloatEngine: Sendable {
             let start = ContinuousClock.now
             values[node.result.index] = try execute(index, node.operands.map { values[$0.index]! })
             observer?(node, ContinuousClock.now - start)
+            inspect?(node, values[node.result.index]!)
             for value in releases[index] { values[value.index] = nil }
         }
         return graph.outputs.map { values[$0.index]! }

@@ -15,7 +15,7 @@ extension Lowering {
     static let weightSignificantBits = 20
     /// At most this many fractional bits per weight: with activations at f bits, products
     /// carry f + 24 and stay below 2^62 while the real values stay below 2^(38 - f).
-    static let maxWeightBits = 24
+    public static let maxWeightBits = 24
 
     /// Fractional bits for a weight that multiplies activations: `--frac-bits` when it
     /// was given, else enough for `weightSignificantBits` at the tensor's RMS magnitude

@@ -11,7 +11,7 @@ extension MPCC {
     func lower(_ graph: Graph) throws -> (program: Program, weights: WeightFile) {
         do {
             let windows = try approximateWindows(graph)
-            var options = Lowering.Options(fracBits: activationBits, weightBits: fracBits, approxDReLUBits: approxDrelu, droppedBits: windows?.dropped ?? [:])
+            var options = Lowering.Options(fracBits: try activationBits(graph), weightBits: fracBits, approxDReLUBits: approxDrelu, droppedBits: windows?.dropped ?? [:])
             options.inputRange = try calibratedInputRange(graph)
             return try Lowering.lower(graph, options: options)
         } catch let error as LoweringError {
@@ -24,7 +24,7 @@ extension MPCC {
     func approximateWindows(_ graph: Graph) throws -> ApproximateWindows? {
         guard let bits = approxDrelu, bits < 64, calibration != nil else { return nil }
         do {
-            return try ApproximateWindows(graph: graph, calibration: try calibrationInputs(for: graph), bits: bits, fracBits: activationBits)
+            return try ApproximateWindows(graph: graph, calibration: try calibrationInputs(for: graph), bits: bits, fracBits: try activationBits(graph))
         } catch let error as EngineError {
             throw CommandFailure(.userError, "\(model): \(error.message)")
         }
@@ -42,8 +42,39 @@ extension MPCC {
         return (low - margin)...(high + margin)
     }
 
-    /// Fractional bits of activations: `--frac-bits`, else the lowering's default.
-    var activationBits: Int { fracBits ?? Lowering.Options().fracBits }
+    /// Fractional bits of activations: `--frac-bits`; else the lowering's default (20),
+    /// lowered where the calibration inputs' largest activation A would leave less than
+    /// `headroomBits` of headroom below the truncations' 2^62: A 2^(f + 24) <= 2^(62 - 6).
+    func activationBits(_ graph: Graph) throws -> Int {
+        if let fracBits { return fracBits }
+        let standard = Lowering.Options().fracBits
+        guard let largest = try largestCalibratedActivation(graph) else { return standard }
+        let magnitude = Int(Double(max(largest, 1)).exponent) + 1  // ceil-ish log2, never low
+        return max(1, min(standard, 62 - MPCC.headroomBits - Lowering.maxWeightBits - magnitude))
+    }
+
+    /// Bits between the largest calibrated truncation input and 2^62.
+    static let headroomBits = 6
+
+    /// The largest magnitude of any value the model computes on (up to 8 rows of) the
+    /// calibration inputs, or nil without --calibration.
+    func largestCalibratedActivation(_ graph: Graph) throws -> Float? {
+        guard calibration != nil else { return nil }
+        let inputs = try calibrationInputs(for: graph)
+        let rows = min(inputs.shape[0], 8), perRow = inputs.elementCount / max(inputs.shape[0], 1)
+        let engine: FloatEngine
+        do { engine = try FloatEngine(graph: graph, fuseActivations: false) } catch let error as EngineError { throw CommandFailure(.userError, "\(model): \(error.message)") }
+        var largest: Float = 0
+        for row in 0..<rows {
+            let input = Tensor(shape: [1] + inputs.shape.dropFirst(), floats: Array(inputs.floats[(row * perRow)..<((row + 1) * perRow)]))
+            _ = try engine.run([input], inspect: { node, value in
+                if case .constant = node.op { return }
+                guard value.dtype == .f32 else { return }
+                for element in value.floats { largest = max(largest, abs(element)) }
+            })
+        }
+        return largest
+    }
 
     /// Writes the program and, beside it, the server's weights.
     func writeBytecode(_ graph: Graph) throws {
@@ -103,9 +134,15 @@ extension MPCC {
     }
 
     /// The fixed-point scales: activations, each masked (product) weight, the input range.
-    func fixedPointText(_ program: Program) -> String {
+    func fixedPointText(_ program: Program, largest: Float?) -> String {
         let weights = fixedPointJSON(program)["weight_bits"] as! [(String, Int)]
         var lines = ["fixed point: activations \(program.fracBits) fractional bits; product weights (fractional bits):"]
+        if let largest {
+            let bits = Int(Double(max(largest, 1)).exponent) + 1 + program.fracBits + Lowering.maxWeightBits
+            lines[0] = "fixed point: activations \(program.fracBits) fractional bits (calibrated activations reach \(largest): truncation inputs stay below 2^\(bits), \(62 - bits) bits of headroom); product weights (fractional bits):"
+        } else {
+            lines[0] = "fixed point: activations \(program.fracBits) fractional bits (headroom not checked: real values up to 2^\(62 - program.fracBits - Lowering.maxWeightBits) fit; give --calibration to check it); product weights (fractional bits):"
+        }
         lines += weights.map { "  \($0.0.padding(toLength: 28, withPad: " ", startingAt: 0)) \($0.1)" }
         if let range = program.inputRange {
             lines.append("input clamped to [\(range.lowerBound), \(range.upperBound)] (the calibration inputs' range and a quarter of its span on each side)")

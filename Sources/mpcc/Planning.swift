@@ -71,7 +71,7 @@ extension MPCC {
         print(layers.text, terminator: "")
         let program = try lower(graph).program
         print(costText(program), terminator: "")
-        print(fixedPointText(program), terminator: "")
+        print(fixedPointText(program, largest: try largestCalibratedActivation(graph)), terminator: "")
         if let windows = try approximateWindows(graph) {
             let rate = Double(windows.mismatches) / Double(max(windows.compared, 1))
             print("approximate DReLU on \(approxDrelu!) bits (windows from calibration ranges): the sign may differ from the exact one on at most \(windows.mismatches) of \(windows.compared) calibration values (\(rate))")

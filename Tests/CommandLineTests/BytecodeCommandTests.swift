@@ -106,6 +106,29 @@ import Testing
         #expect(!plain.stderr.contains("outside the calibrated range"), "\(plain.stderr)")
     }
 
+    /// Calibration inputs that drive activations high give fewer fractional bits, so the
+    /// truncations keep their headroom; emulating those inputs matches the float engine.
+    @Test func largeCalibratedActivationsGetFewerFractionalBits() throws {
+        let directory = temporaryDirectory()
+        let original = try NPYArray.read(path: "\(repositoryRoot)/Models/tiny_resnet/input.npy")
+        let large = "\(directory)/large.npy"
+        try NPYArray(shape: original.shape, float32: original.floats.map { $0 * 1e5 }).write(path: large)
+        let program = "\(directory)/large.mpcb"
+        let arguments = [model("tiny_resnet"), "--keep-maxpool", "--keep-relu6", "--calibration", large]
+        #expect(try run("mpcc", arguments + ["-o", program]).status == 0)
+        let header = try run("mpcr", ["inspect", program]).stdout.split(separator: "\n").first.map(String.init) ?? ""
+        let bits = try #require(header.firstMatch(of: /(\d+) fractional bits/).flatMap { Int($0.1) })
+        #expect(bits < 20, "\(header)")
+        let report = try run("mpcc", arguments + ["--emit", "report"])
+        #expect(report.stdout.contains("bits of headroom"), "\(report.stdout)")
+        let emulated = "\(directory)/emulated.npy", float = "\(directory)/float.npy"
+        #expect(try run("mpcr", ["emulate", program, "--input", large, "--output", emulated]).status == 0)
+        #expect(try run("mpcc", arguments + ["--infer", large, "-o", float]).status == 0)
+        let (e, f) = (try NPYArray.read(path: emulated).floats, try NPYArray.read(path: float).floats)
+        let scale = f.reduce(0) { max($0, abs($1)) }
+        #expect(zip(e, f).allSatisfy { abs($0 - $1) <= 1e-3 * scale }, "emulation differs from the float engine at scale \(scale)")
+    }
+
     @Test func blockPlansAndApproximateDReLUsCompile() throws {
         let directory = temporaryDirectory()
         let program = "\(directory)/planned.mpcb"
