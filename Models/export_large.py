@@ -25,6 +25,10 @@ Models (architectures written out here; torchvision is not needed):
                     blocks, 100 classes, input 1x3x32x32
     mobilenet_v2    torchvision-style MobileNetV2 (inverted residuals, depthwise 3x3,
                     ReLU6), 1000 classes, input 1x3x224x224
+    deeplabv3_resnet50  torchvision-style DeepLabV3: dilated ResNet50 backbone (output
+                    stride 8), ASPP (rates 12/24/36, image pooling), bilinear upsampling
+                    to the input (sizes from a Shape/Slice/Concat chain), 21 classes,
+                    input 1x3x256x256
 
 Weights are He-normal and BatchNorm affine parameters random; the BN running statistics
 are then calibrated on a few seeded random batches, so activations stay in a sane range
@@ -55,8 +59,8 @@ def build_models():
     import torch
     import torch.nn as nn
 
-    def conv3x3(cin, cout, stride=1):
-        return nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+    def conv3x3(cin, cout, stride=1, dilation=1):
+        return nn.Conv2d(cin, cout, 3, stride, dilation, dilation=dilation, bias=False)
 
     def conv1x1(cin, cout, stride=1):
         return nn.Conv2d(cin, cout, 1, stride, bias=False)
@@ -82,11 +86,11 @@ def build_models():
     class Bottleneck(nn.Module):
         expansion = 4
 
-        def __init__(self, cin, planes, stride=1, downsample=None):
+        def __init__(self, cin, planes, stride=1, downsample=None, dilation=1):
             super().__init__()
             self.conv1 = conv1x1(cin, planes)
             self.bn1 = nn.BatchNorm2d(planes)
-            self.conv2 = conv3x3(planes, planes, stride)
+            self.conv2 = conv3x3(planes, planes, stride, dilation)
             self.bn2 = nn.BatchNorm2d(planes)
             self.conv3 = conv1x1(planes, planes * 4)
             self.bn3 = nn.BatchNorm2d(planes * 4)
@@ -101,9 +105,10 @@ def build_models():
             return self.relu(out + identity)
 
     class ResNet(nn.Module):
-        def __init__(self, block, layers, num_classes, cifar_stem=False):
+        def __init__(self, block, layers, num_classes, cifar_stem=False, dilate=(False, False, False)):
             super().__init__()
             self.inplanes = 64
+            self.dilation = 1
             if cifar_stem:
                 self.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
                 self.maxpool = None
@@ -113,29 +118,60 @@ def build_models():
             self.bn1 = nn.BatchNorm2d(64)
             self.relu = nn.ReLU(inplace=True)
             self.layer1 = self._make_layer(block, 64, layers[0])
-            self.layer2 = self._make_layer(block, 128, layers[1], stride=2)
-            self.layer3 = self._make_layer(block, 256, layers[2], stride=2)
-            self.layer4 = self._make_layer(block, 512, layers[3], stride=2)
+            self.layer2 = self._make_layer(block, 128, layers[1], stride=2, dilate=dilate[0])
+            self.layer3 = self._make_layer(block, 256, layers[2], stride=2, dilate=dilate[1])
+            self.layer4 = self._make_layer(block, 512, layers[3], stride=2, dilate=dilate[2])
             self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
             self.fc = nn.Linear(512 * block.expansion, num_classes)
 
-        def _make_layer(self, block, planes, blocks, stride=1):
+        def _make_layer(self, block, planes, blocks, stride=1, dilate=False):
+            # torchvision's replace_stride_with_dilation: a dilated layer keeps the map
+            # size and widens its 3x3 convolutions instead (DeepLabV3's output stride 8)
+            previous = self.dilation
+            if dilate:
+                self.dilation *= stride
+                stride = 1
             downsample = None
             if stride != 1 or self.inplanes != planes * block.expansion:
                 downsample = nn.Sequential(conv1x1(self.inplanes, planes * block.expansion, stride),
                                            nn.BatchNorm2d(planes * block.expansion))
-            layers = [block(self.inplanes, planes, stride, downsample)]
+            extra = {} if previous == 1 else {"dilation": previous}
+            layers = [block(self.inplanes, planes, stride, downsample, **extra)]
             self.inplanes = planes * block.expansion
-            layers += [block(self.inplanes, planes) for _ in range(1, blocks)]
+            extra = {} if self.dilation == 1 else {"dilation": self.dilation}
+            layers += [block(self.inplanes, planes, **extra) for _ in range(1, blocks)]
             return nn.Sequential(*layers)
 
-        def forward(self, x):
+        def features(self, x):
             x = self.relu(self.bn1(self.conv1(x)))
             if self.maxpool is not None:
                 x = self.maxpool(x)
-            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-            x = torch.flatten(self.avgpool(x), 1)
-            return self.fc(x)
+            return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+        def forward(self, x):
+            return self.fc(torch.flatten(self.avgpool(self.features(x)), 1))
+
+    def conv_bn_relu(cin, cout, kernel=1, dilation=1):
+        return [nn.Conv2d(cin, cout, kernel, padding=dilation * (kernel // 2), dilation=dilation, bias=False),
+                nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+    class DeepLabV3(nn.Module):
+        # torchvision's deeplabv3_resnet50: dilated ResNet50 (output stride 8), ASPP with
+        # rates 12/24/36 and image pooling, a 3x3 head and a bilinear upsample to the input
+        def __init__(self, num_classes):
+            super().__init__()
+            self.backbone = ResNet(Bottleneck, [3, 4, 6, 3], 1000, dilate=(False, True, True))
+            self.branches = nn.ModuleList([nn.Sequential(*conv_bn_relu(2048, 256))]
+                                          + [nn.Sequential(*conv_bn_relu(2048, 256, 3, rate)) for rate in (12, 24, 36)])
+            self.pooling = nn.Sequential(nn.AdaptiveAvgPool2d(1), *conv_bn_relu(2048, 256))
+            self.project = nn.Sequential(*conv_bn_relu(5 * 256, 256), nn.Dropout(0.5))
+            self.head = nn.Sequential(*conv_bn_relu(256, 256, 3), nn.Conv2d(256, num_classes, 1))
+
+        def forward(self, x):
+            f = self.backbone.features(x)
+            pooled = nn.functional.interpolate(self.pooling(f), size=f.shape[-2:], mode="bilinear", align_corners=False)
+            y = self.project(torch.cat([branch(f) for branch in self.branches] + [pooled], 1))
+            return nn.functional.interpolate(self.head(y), size=x.shape[-2:], mode="bilinear", align_corners=False)
 
     class InvertedResidual(nn.Module):
         def __init__(self, cin, cout, stride, expand):
@@ -178,6 +214,7 @@ def build_models():
         "resnet18_cifar": dict(make=lambda: ResNet(BasicBlock, [2, 2, 2, 2], 100, cifar_stem=True),
                                shape=(1, 3, 32, 32), calib_batch=64),
         "mobilenet_v2": dict(make=lambda: MobileNetV2(1000), shape=(1, 3, 224, 224), calib_batch=16),
+        "deeplabv3_resnet50": dict(make=lambda: DeepLabV3(21), shape=(1, 3, 256, 256), calib_batch=4),
     }
 
 
@@ -255,7 +292,7 @@ def main() -> int:
     ap.add_argument("out_dir", nargs="?", type=Path, default=Path("/tmp/mpcc-large"),
                     help="output directory (default /tmp/mpcc-large)")
     ap.add_argument("--only", action="append", default=None,
-                    help="model name (repeatable): resnet50, resnet18_cifar, mobilenet_v2")
+                    help="model name (repeatable): resnet50, resnet18_cifar, mobilenet_v2, deeplabv3_resnet50")
     args = ap.parse_args()
 
     import torch
