@@ -69,7 +69,7 @@ extension Lowering {
         switch op {
         case .add: return emit(Add(a, b), shape: shape, source: label)
         case .sub: return emit(Sub(a, b), shape: shape, source: label)
-        case .mul: return emit(Trunc(emit(Mul(a, b), shape: shape, source: label), bits: f), shape: shape, source: label)
+        case .mul: return truncated(emit(Mul(a, b), shape: shape, source: label), bits: f, shape: shape, label: label)
         default: throw LoweringError("\(op.mnemonic) '\(label)': division by a computed tensor has no secure protocol here")
         }
     }

@@ -35,6 +35,10 @@ public struct Lowering {
         public var droppedBits: [String: Int]
         /// The range the client clamps its input to (nil: only the encoder's limit).
         public var inputRange: ClosedRange<Float>?
+        /// Truncations round down exactly (a comparison of the low bits each), so the
+        /// parties' results equal the emulator's bit for bit; else they round
+        /// stochastically, one unit at most.
+        public var exactTruncation = false
         public init(fracBits: Int = 20, weightBits: Int? = nil, approxDReLUBits: Int? = nil, droppedBits: [String: Int] = [:],
                     inputRange: ClosedRange<Float>? = nil) {
             self.inputRange = inputRange

@@ -45,11 +45,11 @@ extension Lowering {
             var average = AvgPool()
             (average.x, average.window, average.countIncludePad) = (try x(), window(pool), pool.countIncludePad)
             average.shift = Lowering.poolPrecision + (pool.kernel[0] * pool.kernel[1]).log2Ceiling
-            return emitted(Trunc(emitted(average), bits: average.shift))
+            return truncated(emitted(average), bits: average.shift, shape: shape, label: label)
         case .globalAvgPool:
             let count = graph.type(of: operands[0]).shape.dropFirst(2).reduce(1, *)
             let shift = Lowering.poolPrecision + count.log2Ceiling
-            return emitted(Trunc(emitted(GlobalAvgPool(try x(), shift: shift)), bits: shift))
+            return truncated(emitted(GlobalAvgPool(try x(), shift: shift)), bits: shift, shape: shape, label: label)
         case .add, .sub, .mul, .div:
             return try arithmetic(node, shape: shape, label: label)
         case .reshape:
@@ -67,7 +67,7 @@ extension Lowering {
         case .resize(let attributes):
             let resize = try resizeTaps(attributes, input: graph.type(of: operands[0]).shape, x: try x())
             let result = emitted(resize)
-            return resize.shift == 0 ? result : emitted(Trunc(result, bits: 2 * resize.shift))
+            return truncated(result, bits: 2 * resize.shift, shape: shape, label: label)
         case .softmax, .argMax:
             throw LoweringError("\(node.op.mnemonic) '\(label)' is followed by more layers; it is supported only at the end of the network (at the client, after the reveal)")
         case .constant:
@@ -94,8 +94,9 @@ extension Lowering {
         return (x, weightIndex, bias, bits)
     }
 
-    /// Drops a product's `bits` extra fractional bits (nothing to drop: no instruction).
+    /// Drops a product's `bits` extra fractional bits (nothing to drop: no instruction),
+    /// exactly with `exactTruncation`.
     mutating func truncated(_ register: Int, bits: Int, shape: [Int], label: String) -> Int {
-        bits == 0 ? register : emit(Trunc(register, bits: bits), shape: shape, source: label)
+        bits == 0 ? register : emit(Trunc(register, bits: bits, exact: options.exactTruncation), shape: shape, source: label)
     }
 }

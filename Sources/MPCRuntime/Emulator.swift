@@ -61,8 +61,8 @@ final class PlaintextEvaluator: Evaluator {
         RingKernels.broadcast(aShare!, bShare!, shape: instruction.shape, &*)
     }
 
-    func truncate(_ x: RingTensor?, bits: Int, shape: [Int]) -> RingTensor? {
-        RingKernels.map(x!) { FixedPoint.truncate($0, bits) }
+    func truncate(_ x: RingTensor?, _ op: Trunc, shape: [Int]) -> RingTensor? {
+        RingKernels.map(x!) { FixedPoint.truncate($0, op.bits) }
     }
 
     func signAndSelect(values: [UInt64]?, pixels: [UInt64]?, owner: [Int32], valueCount: Int, comparison: Comparison) -> [UInt64]? {

@@ -29,8 +29,9 @@ protocol Evaluator: AnyObject {
                 apply: (RingTensor, [UInt64], [UInt64]?) -> RingTensor) throws -> RingTensor?
     /// The elementwise product of two shared registers (broadcast).
     func multiply(_ instruction: Instruction, a: Int, _ aShare: RingTensor?, b: Int, _ bShare: RingTensor?) throws -> RingTensor?
-    /// floor(x / 2^bits), or (parties) one more with probability (x mod 2^bits) / 2^bits.
-    func truncate(_ x: RingTensor?, bits: Int, shape: [Int]) throws -> RingTensor?
+    /// floor(x / 2^bits), or (parties, unless exact) one more with probability
+    /// (x mod 2^bits) / 2^bits.
+    func truncate(_ x: RingTensor?, _ op: Trunc, shape: [Int]) throws -> RingTensor?
     /// For each pixel i, pixels[i] times [values[owner[i]] > 0] under `comparison`.
     func signAndSelect(values: [UInt64]?, pixels: [UInt64]?, owner: [Int32], valueCount: Int, comparison: Comparison) throws -> [UInt64]?
     /// Called around every instruction (the parties measure it).
@@ -123,7 +124,7 @@ struct Interpreter {
             let value = UInt64(bitPattern: Int64(op.value))
             local { $0 == .server ? shares[op.x]! : RingKernels.map(shares[op.x]!) { $0 &+ value } }
         case .trunc(let op):
-            r.shared[index] = try e.truncate(shares[op.x], bits: op.bits, shape: shape)
+            r.shared[index] = try e.truncate(shares[op.x], op, shape: shape)
         case .avgPool(let op):
             local { _ in RingKernels.avgPool(shares[op.x]!, op, resultShape: shape) }
         case .globalAvgPool(let op):

@@ -13,6 +13,7 @@ extension MPCC {
             let windows = try approximateWindows(graph)
             var options = Lowering.Options(fracBits: try activationBits(graph), weightBits: fracBits, approxDReLUBits: approxDrelu, droppedBits: windows?.dropped ?? [:])
             options.inputRange = try calibratedInputRange(graph)
+            options.exactTruncation = exactTruncation
             return try Lowering.lower(graph, options: options)
         } catch let error as LoweringError {
             throw CommandFailure(.userError, "\(model): \(error.message)")

@@ -71,6 +71,9 @@ struct MPCC: ParsableCommand {
     @Option(help: "Fractional bits of every fixed-point value, weights included (default: 20 for activations, per layer for weights).")
     var fracBits: Int?
 
+    @Flag(help: "Truncate exactly (a comparison of the dropped bits per value): the parties then compute the emulator's values bit for bit, at about three times a truncation's bytes and 7 more rounds each.")
+    var exactTruncation = false
+
     @Option(help: "Compare only a window of this many bits in each DReLU.")
     var approxDrelu: Int?
 

@@ -10,7 +10,7 @@ import TestSupport
 import Testing
 
 /// Compiles a fixture (original function: batch norms folded, ReLU6 and max pooling kept).
-func compiledFixture(_ fixture: String, approx: Int? = nil, blocks: Bool = false) throws -> (program: Program, weights: WeightFile, input: [[Float]]) {
+func compiledFixture(_ fixture: String, approx: Int? = nil, blocks: Bool = false, exact: Bool = false) throws -> (program: Program, weights: WeightFile, input: [[Float]]) {
     var graph = try importONNX(path: modelsPath("\(fixture)/model.onnx")).graph
     try PassManager(passes: PassRegistry.defaultPipeline(keepReLU6: true, keepMaxPool: true)).run(&graph)
     if blocks {
@@ -22,7 +22,9 @@ func compiledFixture(_ fixture: String, approx: Int? = nil, blocks: Bool = false
             graph.nodes[index].op = .blockReLU(BlockReLUPlan(blocks: (0..<channels).map { _ in choices.randomElement(using: &generator)! }))
         }
     }
-    let (program, weights) = try Lowering.lower(graph, options: Lowering.Options(approxDReLUBits: approx))
+    var options = Lowering.Options(approxDReLUBits: approx)
+    options.exactTruncation = exact
+    let (program, weights) = try Lowering.lower(graph, options: options)
     let input = try NPYArray.read(path: modelsPath("\(fixture)/input.npy")).floats
     let perRow = program.instructions[0].elementCount
     return (program, weights, (0..<(input.count / perRow)).map { Array(input[($0 * perRow)..<(($0 + 1) * perRow)]) })
@@ -99,10 +101,22 @@ func expectAgreement(_ expected: [Float], _ actual: [Float], blocks: Bool, _ nam
         #expect(error <= 1e-4 * scale, "\(fixture): 3PC differs from the emulator by \(error) at scale \(scale)")
     }
 
+    /// With exact truncations every protocol is deterministic: the parties' outputs
+    /// equal the emulator's bit for bit, with block plans too (approximate DReLUs are not
+    /// deterministic: the carry of their dropped bits, ProtocolTests).
+    @Test(arguments: ["tiny_resnet", "tiny_segnet", "tiny_mobilenetv2", "odd_shapes", "shufflenet_block"])
+    func exactTruncationMatchesTheEmulatorBitForBit(_ fixture: String) throws {
+        for (approx, blocks) in [(nil, false), (nil, true)] as [(Int?, Bool)] {
+            let (program, weights, inputs) = try compiledFixture(fixture, approx: approx, blocks: blocks, exact: true)
+            let secure = try MemorySession(program: program, weights: weights).infer([inputs[0]])[0]
+            #expect(secure == Emulator(program: program, weights: weights).run(inputs[0]), "\(fixture) blocks=\(blocks)")
+        }
+    }
+
     /// Every instruction's bytes, per role, are exactly what the cost model predicted.
-    @Test(arguments: ["tiny_resnet", "odd_shapes", "tiny_segnet"])
-    func measuredBytesEqualPredicted(_ fixture: String) throws {
-        let (program, weights, inputs) = try compiledFixture(fixture, approx: 16, blocks: true)
+    @Test(arguments: ["tiny_resnet", "odd_shapes", "tiny_segnet"], [false, true])
+    func measuredBytesEqualPredicted(_ fixture: String, exact: Bool) throws {
+        let (program, weights, inputs) = try compiledFixture(fixture, approx: 16, blocks: true, exact: exact)
         let session = MemorySession(program: program, weights: weights)
         _ = try session.infer([inputs[0]])
         let (client, server, helper) = (session.parties[.client]!, session.parties[.server]!, session.parties[.helper]!)

@@ -106,32 +106,43 @@ public struct AddPublic: LocalInstruction {
 
 /// Drops `bits` fractional bits after a product: floor(x / 2^bits), or one more with
 /// probability (x mod 2^bits) / 2^bits (the parties' rounding is stochastic; the
-/// emulator rounds down). A protocol with the helper's truncation pair that never wraps
-/// while |x| < 2^62 (Runtime/PROTOCOLS.md).
+/// emulator rounds down); `exact` adds a comparison of the low bits that makes it floor
+/// exactly. A protocol with the helper's truncation pair that never wraps while
+/// |x| < 2^62 (Runtime/PROTOCOLS.md).
 public struct Trunc: InstructionDefinition {
     public static let opcode = Opcode.trunc
     public static let mnemonic = "trunc"
     public static let kind = InstructionKind.interactive
-    public static let summary = "floor(x / 2^bits), or one more with probability (x mod 2^bits) / 2^bits; exact while |x| < 2^62"
+    public static let summary = "floor(x / 2^bits); without exact, or one more with probability (x mod 2^bits) / 2^bits; never wraps while |x| < 2^62"
     public var x = 0
     public var bits = 0
+    public var exact = false
     public init() {}
-    public init(_ x: Int, bits: Int) { (self.x, self.bits) = (x, bits) }
+    public init(_ x: Int, bits: Int, exact: Bool = false) { (self.x, self.bits, self.exact) = (x, bits, exact) }
     public var operation: Operation { .trunc(self) }
     public mutating func visit<V: FieldVisitor>(_ v: inout V) throws {
         try v.operand("x", &x)
         try v.integer("bits", &bits, Limits.shiftBits)
+        var flag = exact ? 1 : 0
+        try v.integer("exact", &flag, 0...1)
+        exact = flag == 1
     }
+    /// The comparison that finds the carry of the low bits (exact truncations only).
+    public var carryComparison: Comparison? { exact && bits > 0 ? Comparison(bits: bits + 1, dropped: 0) : nil }
     public func verify(_ context: VerificationContext) throws { try context.expectSameShape(as: x) }
     public func cost(_ context: CostContext) -> Cost {
         // Both open x + r (one word each); the helper sends the server its shares of
         // r's high part and of r's top bit (two words).
+        // Exact: the helper also shares r's low bits, and sign-and-select finds the carry.
         var cost = Cost()
         let words = CostModel.word * context.elementCount
         cost.online = RoleBytes(client: words, server: words)
-        cost.offline = RoleBytes(helper: 2 * words)
+        cost.offline = RoleBytes(helper: (carryComparison == nil ? 2 : 3) * words)
         cost.rounds = 1
-        return cost
+        guard let carryComparison else { return cost }
+        var carry = CostModel.signAndSelect(values: context.elementCount, pixels: context.elementCount, comparison: carryComparison)
+        carry.drelus = 0  // a comparison of low bits, not a ReLU's
+        return cost + carry
     }
     public var maskedWeight: Int? { nil }
 }
