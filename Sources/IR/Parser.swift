@@ -105,26 +105,27 @@ public struct Parser {
             return type.dtype == .f32 ? Tensor(shape: type.shape, floats: pattern) : Tensor(shape: type.shape, ints: pattern.map { Int64($0 * 10) })
         }
         try s.expect("[")
-        var numbers: [String] = []
+        // Converted as read: a weight tensor's text would take far more memory as strings.
+        var floats: [Float] = [], ints: [Int64] = []
+        var count = 0
         while !s.consume("]") {
-            numbers.append(try s.number())
+            let text = try s.number()
+            count += 1
+            guard count <= type.elementCount else { throw IRError("constant %\(name) has more than the \(type.elementCount) values \(type) needs") }
+            switch type.dtype {
+            case .f32:
+                guard let value = Float(text) else { throw IRError("'\(text)' is not a float") }
+                floats.append(value)
+            case .i64:
+                guard let value = Int64(text) else { throw IRError("'\(text)' is not an integer") }
+                ints.append(value)
+            }
             _ = s.consume(",")
         }
-        guard numbers.count == type.elementCount else {
-            throw IRError("constant %\(name) has \(numbers.count) values, \(type) needs \(type.elementCount)")
+        guard count == type.elementCount else {
+            throw IRError("constant %\(name) has \(count) values, \(type) needs \(type.elementCount)")
         }
-        switch type.dtype {
-        case .f32:
-            return Tensor(shape: type.shape, floats: try numbers.map { text in
-                guard let value = Float(text) else { throw IRError("'\(text)' is not a float") }
-                return value
-            })
-        case .i64:
-            return Tensor(shape: type.shape, ints: try numbers.map { text in
-                guard let value = Int64(text) else { throw IRError("'\(text)' is not an integer") }
-                return value
-            })
-        }
+        return type.dtype == .f32 ? Tensor(shape: type.shape, floats: floats) : Tensor(shape: type.shape, ints: ints)
     }
 
     private func makeOp(_ mnemonic: String, _ a: [String: Attribute], resultType: TensorType) throws -> Op {

@@ -80,6 +80,9 @@ struct MPCC: ParsableCommand {
     @Option(help: "Comma-separated pass pipeline to run instead of the default.")
     var passes: String?
 
+    @Flag(help: "With --emit ir, print every constant's data (not `{N values}`), so the text compiles again as MODEL.ir.")
+    var fullConstants = false
+
     @Flag(help: "Print the IR after every pass (to stderr).")
     var printAfterAll = false
 
@@ -163,7 +166,7 @@ struct MPCC: ParsableCommand {
         }
         switch emit {
         case .ir:
-            print(Printer().print(graph), terminator: "")
+            print(Printer(inlineConstantLimit: fullConstants ? .max : 4).print(graph), terminator: "")
         case .spec:
             let plan = planning?.plan ?? BlockPlan.of(graph)
             try write(try plan.json(), to: outputPath)

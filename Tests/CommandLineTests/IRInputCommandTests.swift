@@ -15,6 +15,21 @@ import Testing
         #expect(result.stderr.isEmpty)
     }
 
+    /// `--emit ir --full-constants` writes text that compiles to the same program and
+    /// weights as the ONNX model it came from (the trained MNIST model, every weight).
+    @Test func fullConstantsRoundTripAWholeModel() throws {
+        let directory = temporaryDirectory()
+        let onnx = "\(repositoryRoot)/Models/mnist_resnet/model.onnx"
+        let text = try run("mpcc", [onnx, "--keep-maxpool", "--emit", "ir", "--full-constants"])
+        #expect(text.status == 0 && !text.stdout.contains(" values}"), "\(text.stderr)")
+        writeFile("\(directory)/mnist.ir", Array(text.stdout.utf8))
+        #expect(try run("mpcc", ["\(directory)/mnist.ir", "--passes", "", "-o", "\(directory)/from_ir.mpcb"]).status == 0)
+        #expect(try run("mpcc", [onnx, "--keep-maxpool", "-o", "\(directory)/from_onnx.mpcb"]).status == 0)
+        for suffix in ["mpcb", "mpcw"] {
+            #expect(readFile("\(directory)/from_ir.\(suffix)") == readFile("\(directory)/from_onnx.\(suffix)"), "the .\(suffix) files differ")
+        }
+    }
+
     /// The stages after the passes take an .ir input as they take ONNX: bytecode, asm, --infer.
     @Test func irInputCompilesAndInfers() throws {
         let directory = temporaryDirectory()
