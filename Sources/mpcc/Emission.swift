@@ -8,60 +8,71 @@ import FloatEngine
 /// Lowering to bytecode: --emit bytecode (OUT.mpcb + OUT.mpcw), --emit asm, and the
 /// cost part of --emit report.
 extension MPCC {
+    /// The fixed-point choices that come from the calibration inputs (with
+    /// --calibration), measured once per command: the largest value the model computes,
+    /// the activations' bits, the clients' input range and the approximate DReLU windows.
+    struct CalibratedFixedPoint {
+        var largest: Float?
+        var activationBits: Int
+        var inputRange: ClosedRange<Float>?
+        var windows: ApproximateWindows?
+    }
+
     func lower(_ graph: Graph) throws -> (program: Program, weights: WeightFile) {
+        try lower(graph, try calibratedFixedPoint(graph))
+    }
+
+    func lower(_ graph: Graph, _ fixedPoint: CalibratedFixedPoint) throws -> (program: Program, weights: WeightFile) {
+        var options = Lowering.Options(fracBits: fixedPoint.activationBits, weightBits: fracBits, approxDReLUBits: approxDrelu, droppedBits: fixedPoint.windows?.dropped ?? [:])
+        options.inputRange = fixedPoint.inputRange
+        options.exactTruncation = exactTruncation
         do {
-            let windows = try approximateWindows(graph)
-            var options = Lowering.Options(fracBits: try activationBits(graph), weightBits: fracBits, approxDReLUBits: approxDrelu, droppedBits: windows?.dropped ?? [:])
-            options.inputRange = try calibratedInputRange(graph)
-            options.exactTruncation = exactTruncation
             return try Lowering.lower(graph, options: options)
         } catch let error as LoweringError {
             throw CommandFailure(.userError, "\(model): \(error.message)")
         }
     }
 
-    /// With --approx-drelu and --calibration: windows from calibration ranges (nil
-    /// otherwise: the compiler's default windows).
-    func approximateWindows(_ graph: Graph) throws -> ApproximateWindows? {
-        guard let bits = approxDrelu, bits < 64, calibration != nil else { return nil }
-        do {
-            return try ApproximateWindows(graph: graph, calibration: try calibrationInputs(for: graph), bits: bits, fracBits: try activationBits(graph))
-        } catch let error as EngineError {
-            throw CommandFailure(.userError, "\(model): \(error.message)")
+    func calibratedFixedPoint(_ graph: Graph) throws -> CalibratedFixedPoint {
+        let standard = fracBits ?? Lowering.Options().fracBits
+        guard calibration != nil else { return CalibratedFixedPoint(largest: nil, activationBits: standard, inputRange: nil, windows: nil) }
+        let inputs = try calibrationInputs(for: graph)
+        let largest = try largestActivation(graph, inputs)
+        let bits = fracBits ?? MPCC.activationBits(standard: standard, largest: largest)
+        var windows: ApproximateWindows?
+        if let approx = approxDrelu, approx < 64 {
+            do {
+                windows = try ApproximateWindows(graph: graph, calibration: inputs, bits: approx, fracBits: bits)
+            } catch let error as EngineError {
+                throw CommandFailure(.userError, "\(model): \(error.message)")
+            }
         }
+        return CalibratedFixedPoint(largest: largest, activationBits: bits, inputRange: MPCC.inputRange(inputs.floats), windows: windows)
     }
 
-    /// With --calibration, the range clients clamp their input to: the calibration
-    /// inputs' range widened by a quarter of its span on each side (real inputs a bit
-    /// beyond the calibration set pass unchanged; far-off ones cannot drive the fixed
-    /// point out of its headroom).
-    func calibratedInputRange(_ graph: Graph) throws -> ClosedRange<Float>? {
-        guard calibration != nil else { return nil }
-        let values = try calibrationInputs(for: graph).floats
+    /// The range clients clamp their input to: the calibration inputs' range widened by a
+    /// quarter of its span on each side (real inputs a bit beyond the calibration set pass
+    /// unchanged; far-off ones cannot drive the fixed point out of its headroom).
+    static func inputRange(_ values: [Float]) -> ClosedRange<Float>? {
         guard let low = values.min(), let high = values.max() else { return nil }
         let margin = max((high - low) / 4, Float.ulpOfOne)
         return (low - margin)...(high + margin)
     }
 
-    /// Fractional bits of activations: `--frac-bits`; else the lowering's default (20),
-    /// lowered where the calibration inputs' largest activation A would leave less than
-    /// `headroomBits` of headroom below the truncations' 2^62: A 2^(f + 24) <= 2^(62 - 6).
-    func activationBits(_ graph: Graph) throws -> Int {
-        if let fracBits { return fracBits }
-        let standard = Lowering.Options().fracBits
-        guard let largest = try largestCalibratedActivation(graph) else { return standard }
+    /// The lowering's default activation bits, lowered where the calibration inputs'
+    /// largest value A would leave less than `headroomBits` below the truncations' 2^62:
+    /// A 2^(f + 24) <= 2^(62 - 6).
+    static func activationBits(standard: Int, largest: Float) -> Int {
         let magnitude = Int(Double(max(largest, 1)).exponent) + 1  // ceil-ish log2, never low
-        return max(1, min(standard, 62 - MPCC.headroomBits - Lowering.maxWeightBits - magnitude))
+        return max(1, min(standard, 62 - headroomBits - Lowering.maxWeightBits - magnitude))
     }
 
     /// Bits between the largest calibrated truncation input and 2^62.
     static let headroomBits = 6
 
-    /// The largest magnitude of any value the model computes on (up to 8 rows of) the
-    /// calibration inputs, or nil without --calibration.
-    func largestCalibratedActivation(_ graph: Graph) throws -> Float? {
-        guard calibration != nil else { return nil }
-        let inputs = try calibrationInputs(for: graph)
+    /// The largest magnitude of any value the model computes on up to 8 rows of the
+    /// calibration inputs (one row at a time: values are freed as the engine goes).
+    func largestActivation(_ graph: Graph, _ inputs: Tensor) throws -> Float {
         let rows = min(inputs.shape[0], 8), perRow = inputs.elementCount / max(inputs.shape[0], 1)
         let engine: FloatEngine
         do { engine = try FloatEngine(graph: graph, fuseActivations: false) } catch let error as EngineError { throw CommandFailure(.userError, "\(model): \(error.message)") }
@@ -136,15 +147,14 @@ extension MPCC {
 
     /// The fixed-point scales: activations, each masked (product) weight, the input range.
     func fixedPointText(_ program: Program, largest: Float?) -> String {
-        let weights = fixedPointJSON(program)["weight_bits"] as! [(String, Int)]
-        var lines = ["fixed point: activations \(program.fracBits) fractional bits; product weights (fractional bits):"]
+        var lines: [String]
         if let largest {
             let bits = Int(Double(max(largest, 1)).exponent) + 1 + program.fracBits + Lowering.maxWeightBits
-            lines[0] = "fixed point: activations \(program.fracBits) fractional bits (calibrated activations reach \(largest): truncation inputs stay below 2^\(bits), \(62 - bits) bits of headroom); product weights (fractional bits):"
+            lines = ["fixed point: activations \(program.fracBits) fractional bits (calibrated activations reach \(largest): truncation inputs stay below 2^\(bits), \(62 - bits) bits of headroom); product weights (fractional bits):"]
         } else {
-            lines[0] = "fixed point: activations \(program.fracBits) fractional bits (headroom not checked: real values up to 2^\(62 - program.fracBits - Lowering.maxWeightBits) fit; give --calibration to check it); product weights (fractional bits):"
+            lines = ["fixed point: activations \(program.fracBits) fractional bits (headroom not checked: real values up to 2^\(62 - program.fracBits - Lowering.maxWeightBits) fit; give --calibration to check it); product weights (fractional bits):"]
         }
-        lines += weights.map { "  \($0.0.padding(toLength: 28, withPad: " ", startingAt: 0)) \($0.1)" }
+        lines += productWeightBits(program).map { "  \($0.name.padding(toLength: 28, withPad: " ", startingAt: 0)) \($0.bits)" }
         if let range = program.inputRange {
             lines.append("input clamped to [\(range.lowerBound), \(range.upperBound)] (the calibration inputs' range and a quarter of its span on each side)")
         } else {
@@ -153,13 +163,18 @@ extension MPCC {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// `weight_bits` as (name, bits) in program order; the JSON report writes it as a map.
     func fixedPointJSON(_ program: Program) -> [String: Any] {
-        var seen = Set<Int>()
-        let weights = program.instructions.compactMap { $0.operation.definition.maskedWeight }.filter { seen.insert($0).inserted }
-        var json: [String: Any] = ["activation_bits": program.fracBits, "weight_bits": weights.map { (program.weights[$0].name, program.weights[$0].fracBits) }]
+        var json: [String: Any] = ["activation_bits": program.fracBits]
+        json["weight_bits"] = Dictionary(productWeightBits(program).map { ($0.name, $0.bits) }, uniquingKeysWith: { first, _ in first })
         if let range = program.inputRange { json["input_range"] = [range.lowerBound, range.upperBound] }
         return json
+    }
+
+    /// The masked (product) weights' fractional bits, in program order.
+    func productWeightBits(_ program: Program) -> [(name: String, bits: Int)] {
+        var seen = Set<Int>()
+        return program.instructions.compactMap { $0.operation.definition.maskedWeight }.filter { seen.insert($0).inserted }
+            .map { (program.weights[$0].name, program.weights[$0].fracBits) }
     }
 
     func costJSON(_ program: Program) -> [String: Any] {

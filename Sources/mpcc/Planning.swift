@@ -69,10 +69,11 @@ extension MPCC {
     func printReport(_ graph: Graph, unplanned: Graph, planning: BlockReLUPlanner.Result?) throws {
         let layers = PlanReport(graph: graph, table: planning?.table)
         print(layers.text, terminator: "")
-        let program = try lower(graph).program
+        let fixedPoint = try calibratedFixedPoint(graph)
+        let program = try lower(graph, fixedPoint).program
         print(costText(program), terminator: "")
-        print(fixedPointText(program, largest: try largestCalibratedActivation(graph)), terminator: "")
-        if let windows = try approximateWindows(graph) {
+        print(fixedPointText(program, largest: fixedPoint.largest), terminator: "")
+        if let windows = fixedPoint.windows {
             let rate = Double(windows.mismatches) / Double(max(windows.compared, 1))
             print("approximate DReLU on \(approxDrelu!) bits (windows from calibration ranges): the sign may differ from the exact one on at most \(windows.mismatches) of \(windows.compared) calibration values (\(rate))")
         }
@@ -108,9 +109,7 @@ extension MPCC {
         ]
         if !accuracy.isEmpty { json["accuracy"] = accuracy }
         json["cost"] = costJSON(program)
-        var fixedPoint = fixedPointJSON(program)
-        fixedPoint["weight_bits"] = Dictionary((fixedPoint["weight_bits"] as! [(String, Int)]).map { ($0.0, $0.1) }, uniquingKeysWith: { first, _ in first })
-        json["fixed_point"] = fixedPoint
+        json["fixed_point"] = fixedPointJSON(program)
         if let planning {
             json["budget"] = planning.budget
             json["distortion"] = planning.distortion
