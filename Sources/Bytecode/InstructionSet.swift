@@ -48,7 +48,6 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
     }
 
     public var mnemonic: String { definition.mnemonic }
-    public var kind: InstructionKind { definition.kind }
 }
 
 /// An instruction's operation with its fields: the closed set the runtime switches over.
