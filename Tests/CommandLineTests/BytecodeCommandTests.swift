@@ -129,6 +129,19 @@ import Testing
         #expect(zip(e, f).allSatisfy { abs($0 - $1) <= 1e-3 * scale }, "emulation differs from the float engine at scale \(scale)")
     }
 
+    /// --exact-truncation reaches the program, and three local parties then print the
+    /// emulator's output exactly.
+    @Test func exactTruncationMatchesTheEmulatorThroughTheCommands() throws {
+        let (directory, program) = try compiled(["--exact-truncation"])
+        let asm = try run("mpcr", ["inspect", program]).stdout
+        #expect(asm.contains("exact=1") && !asm.contains("exact=0"))
+        let input = "\(repositoryRoot)/Models/tiny_resnet/input.npy"
+        #expect(try run("mpcr", ["emulate", program, "--input", input, "--output", "\(directory)/emulated.npy"]).status == 0)
+        let local = try run("mpcr", ["local", program, "--input", input, "--output", "\(directory)/secure.npy"])
+        #expect(local.status == 0, "\(local.stderr)")
+        #expect(try NPYArray.read(path: "\(directory)/secure.npy").floats == NPYArray.read(path: "\(directory)/emulated.npy").floats)
+    }
+
     @Test func blockPlansAndApproximateDReLUsCompile() throws {
         let directory = temporaryDirectory()
         let program = "\(directory)/planned.mpcb"
