@@ -29,7 +29,7 @@ demo: release
 	@mkdir -p $(DEMO)
 	$(MPCC) $(MNIST)/model.onnx --keep-maxpool --budget 0.1 --calibration $(MNIST)/calibration.npy \
 		--labels $(MNIST)/calibration_labels.npy --distortion fast --emit spec -o $(DEMO)/plan.json
-	$(MPCC) $(MNIST)/model.onnx --keep-maxpool --spec $(DEMO)/plan.json -o $(DEMO)/mnist.mpcb
+	$(MPCC) $(MNIST)/model.onnx --keep-maxpool --spec $(DEMO)/plan.json --calibration $(MNIST)/calibration.npy -o $(DEMO)/mnist.mpcb
 	$(MPCR) inspect $(DEMO)/mnist.mpcb | grep -v '^; #' | head -n 14
 	$(MPCR) local $(DEMO)/mnist.mpcb --input $(MNIST)/test.npy --labels $(MNIST)/test_labels.npy --output $(DEMO)/secure.npy
 	@echo "plaintext emulation of the same program:"

@@ -102,6 +102,9 @@ extension MPCC {
                 throw CommandFailure(.userError, "cannot write \(path)")
             }
         }
+        if program.inputRange == nil {
+            printError("mpcc: warning: without --calibration the program does not bound the client's input, so inputs far outside the model's data can exceed the fixed point's headroom")
+        }
         let cost = program.totalCost
         print("wrote \(programPath) (\(programBytes.count) bytes, \(program.instructions.count) instructions) and \(weightsPath) (\(weightBytes.count) bytes) in \((clock.now - start).formatted)")
         print("predicted per inference: \(cost.drelus) DReLUs, \(cost.rounds) rounds, \(megabytes(cost.online.total)) online + \(megabytes(cost.offline.total)) offline; \(megabytes(cost.session.total)) once per session")
