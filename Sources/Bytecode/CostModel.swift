@@ -2,7 +2,8 @@
 /// (Runtime/PROTOCOLS.md). The compiler stores these figures in the program and the
 /// runtime counts the same payload bytes, so predicted and measured can be compared.
 ///
-/// Values are 8-byte ring elements; bit vectors are packed 64 values per 8-byte word.
+/// Values are ring elements of their register's ring (8 bytes in Z_2^64, 4 in Z_2^32);
+/// bit vectors are packed 64 values per 8-byte word.
 public enum CostModel {
     public static let word = 8
 
@@ -41,18 +42,19 @@ public enum CostModel {
     }
 
     /// Signs of `values` shared values (or patch sums), then `pixels` shared values each
-    /// multiplied by its value's or patch's sign bit.
-    public static func signAndSelect(values: Int, pixels: Int, comparison: Comparison) -> Cost {
+    /// multiplied by its value's or patch's sign bit; arithmetic words in `ring`.
+    public static func signAndSelect(values: Int, pixels: Int, comparison: Comparison, ring: Ring) -> Cost {
+        let element = ring.bytes
         var cost = Cost()
         guard values > 0 else { return cost }
         let circuit = ComparisonCircuit(bits: comparison.bits)
         // Per party: every AND opening of the circuit, the opened bit xor mask, and the
         // multiplication's masked pixels (sent with the leaves, in round 1).
-        let perParty = circuit.openingsPerParty * bitBytes(values) + bitBytes(values) + word * pixels
+        let perParty = circuit.openingsPerParty * bitBytes(values) + bitBytes(values) + element * pixels
         cost.online = RoleBytes(client: perParty, server: perParty)
         // Helper: triple shares for the circuit, the arithmetic share of each mask bit,
         // and the share of mask bit x pixel mask.
-        cost.offline = RoleBytes(helper: circuit.helperBits * bitBytes(values) + word * values + word * pixels)
+        cost.offline = RoleBytes(helper: circuit.helperBits * bitBytes(values) + element * (values + pixels))
         cost.rounds = 1 + circuit.levels.count + 1
         cost.drelus = values
         return cost
@@ -60,7 +62,7 @@ public enum CostModel {
 
     /// The cost of one instruction of `program`: its definition's formula.
     public static func cost(of instruction: Instruction, in program: Program) -> Cost {
-        instruction.operation.definition.cost(CostContext(program: program, shape: instruction.shape))
+        instruction.operation.definition.cost(CostContext(program: program, shape: instruction.shape, domain: instruction.domain))
     }
 
     /// A linear layer with the server's weights: the client sends its share minus a
@@ -68,8 +70,8 @@ public enum CostModel {
     /// (output-sized), and the client receives the masked weights once per session.
     static func linear(_ context: CostContext, x: Int, weight: Int) -> Cost {
         var cost = Cost()
-        cost.online = RoleBytes(client: word * context.elements(x))
-        cost.offline = RoleBytes(helper: word * context.elementCount)
+        cost.online = RoleBytes(client: context.element * context.elements(x))
+        cost.offline = RoleBytes(helper: context.element * context.elementCount)
         cost.session = RoleBytes(server: word * context.program.weights[weight].elementCount)
         cost.rounds = 1
         return cost
@@ -86,9 +88,16 @@ public enum CostModel {
 /// What an instruction's cost formula sees: its result's shape and the program.
 public struct CostContext {
     let program: Program
-    /// The result's shape.
+    /// The result's shape and domain.
     public let shape: [Int]
+    public let domain: Domain
     public var elementCount: Int { shape.reduce(1, *) }
     /// Elements of a register.
     public func elements(_ register: Int) -> Int { program.instructions[register].elementCount }
+    /// The result's ring (Z_2^64 for revealed results).
+    public var ring: Ring { domain.ring ?? .z64 }
+    /// Bytes of one element of the result's ring.
+    public var element: Int { ring.bytes }
+    /// Bytes of one element of a register's ring.
+    public func element(_ register: Int) -> Int { (program.instructions[register].domain.ring ?? .z64).bytes }
 }

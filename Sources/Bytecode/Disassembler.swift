@@ -5,7 +5,7 @@ public enum Disassembler {
     public static func text(_ program: Program) -> String {
         let hash = Hex.string(program.hash.prefix(8))
         var lines = [
-            "; mpcb format \(Program.formatVersion), ring Z_2^64, \(program.fracBits) fractional bits, "
+            "; mpcb format \(Program.formatVersion), ring Z_2^64 (z32: Z_2^32), \(program.fracBits) fractional bits, "
                 + (program.approxDReLUBits == 0 ? "exact DReLU" : "approximate DReLU on \(program.approxDReLUBits) bits")
                 + ", program hash \(hash)...",
         ]
@@ -16,7 +16,7 @@ public enum Disassembler {
         for (index, instruction) in program.instructions.enumerated() {
             var printer = FieldPrinter()
             instruction.operation.visitFields(&printer)
-            let domain = instruction.domain == .revealed ? " client" : ""
+            let domain = instruction.domain == .revealed ? " client" : instruction.domain == .shared32 ? " z32" : ""
             var line = "%\(index) = \(instruction.opcode.mnemonic)\(domain)"
             if !printer.parts.isEmpty { line += " " + printer.parts.joined(separator: ", ") }
             line += " : \(format(instruction.shape))"

@@ -41,10 +41,15 @@ public enum FixedPoint {
         return values.map { Float(Double(Int64(bitPattern: $0)) * scale) }
     }
 
-    /// Arithmetic shift right: exact truncation of plaintext values.
+    /// Plaintext truncation by `bits`, rounding to nearest (halves up):
+    /// floor((x + 2^(bits-1)) / 2^bits), what an exact `trunc` computes. (A stochastic one
+    /// rounds down or up with the expected value x / 2^bits, so it is within one unit.)
     public static func truncate(_ value: UInt64, _ bits: Int) -> UInt64 {
-        UInt64(bitPattern: Int64(bitPattern: value) >> Int64(bits))
+        UInt64(bitPattern: Int64(bitPattern: value &+ roundingOffset(bits)) >> Int64(bits))
     }
+
+    /// 2^(bits-1), or 0 for bits = 0: added before an exact truncation rounds down.
+    public static func roundingOffset(_ bits: Int) -> UInt64 { bits == 0 ? 0 : 1 << UInt64(bits - 1) }
 
     /// The DReLU [v > 0] as the parties compute it: the top bit of the compared window of
     /// -v (exact: the sign of -v).
@@ -54,6 +59,33 @@ public enum FixedPoint {
         let window = (negated >> UInt64(comparison.dropped)) & ((1 << UInt64(comparison.bits)) - 1)
         return window >> UInt64(comparison.bits - 1) == 1
     }
+}
+
+/// The ring of a shared register. Registers live in UInt64 words either way; a Z_2^32
+/// register's word is the sign extension of its low 32 bits (`canonical`), so a value that
+/// fits has the same word in both rings and plaintext rules (shifts, signs, decoding)
+/// read it unchanged. Messages carry `bytes` per element.
+public enum Ring: Int, Sendable, CaseIterable {
+    case z64 = 64, z32 = 32
+
+    public var bits: Int { rawValue }
+    public var bytes: Int { rawValue / 8 }
+
+    /// The canonical word of `value` mod 2^bits.
+    @inline(__always)
+    public func canonical(_ value: UInt64) -> UInt64 {
+        self == .z64 ? value : UInt64(bitPattern: Int64(Int32(truncatingIfNeeded: value)))
+    }
+
+    /// Every word made canonical.
+    public func canonicalize(_ values: inout [UInt64]) {
+        guard self == .z32 else { return }
+        for index in values.indices { values[index] = canonical(values[index]) }
+    }
+
+    /// Whether fixed-point magnitudes below 2^`magnitudeBits` fit with a truncation's
+    /// headroom (its protocol adds 2^(bits - 2)).
+    public func holds(magnitudeBits: Int) -> Bool { magnitudeBits <= bits - 2 }
 }
 
 /// Hexadecimal text of bytes (keys, hashes) and back.

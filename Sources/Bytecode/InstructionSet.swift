@@ -14,6 +14,7 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
     case reshape, transpose, slice, concat, pad, resize
     case softmax, argMax
     case constant
+    case narrow
 
     /// The struct that defines this opcode's instruction.
     public var definition: any InstructionDefinition.Type {
@@ -44,6 +45,7 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
         case .softmax: Softmax.self
         case .argMax: ArgMax.self
         case .constant: Constant.self
+        case .narrow: Narrow.self
         }
     }
 
@@ -58,6 +60,7 @@ public enum Operation: Sendable, Hashable {
     case reshape(Reshape), transpose(Transpose), slice(Slice), concat(Concat), pad(Pad), resize(Resize)
     case softmax(Softmax), argMax(ArgMax)
     case constant(Constant)
+    case narrow(Narrow)
 
     /// The operation's definition (fields, rules, cost).
     public var definition: any InstructionDefinition {
@@ -88,6 +91,7 @@ public enum Operation: Sendable, Hashable {
         case .softmax(let op): op
         case .argMax(let op): op
         case .constant(let op): op
+        case .narrow(let op): op
         }
     }
 
@@ -127,23 +131,31 @@ public enum InstructionKind: String, Sendable, CaseIterable {
     /// The client's plaintext on revealed registers.
     case epilogue
 
-    /// The domain of the result; nil where it follows the operand's.
-    public var resultDomain: Domain? {
+    /// Whether the result is shared (in either ring), revealed, or in its operand's domain.
+    public var result: DomainRule {
         switch self {
         case .source, .local, .interactive: .shared
         case .reveal, .epilogue: .revealed
-        case .dataMovement: nil
+        case .dataMovement: .operand
         }
     }
 
-    /// The domain every operand must be in; nil where any is accepted.
-    public var operandDomain: Domain? {
+    /// What every operand must be; `.operand`: any domain.
+    public var operands: DomainRule {
         switch self {
-        case .source, .dataMovement: nil
+        case .source, .dataMovement: .operand
         case .local, .interactive, .reveal: .shared
         case .epilogue: .revealed
         }
     }
+
+    /// Whether operands must be in the result's ring (unless the instruction converts).
+    public var keepsRing: Bool { self == .local || self == .interactive }
+}
+
+/// A kind's rule for the domain of a result or of the operands.
+public enum DomainRule: Sendable {
+    case shared, revealed, operand
 }
 
 /// What every instruction defines once: its opcode and mnemonic, its kind, its fields in
@@ -168,6 +180,12 @@ public protocol InstructionDefinition: Sendable, Hashable {
     func cost(_ context: CostContext) -> Cost
     /// The server weight that setup masks for this instruction's protocol, if any.
     var maskedWeight: Int? { get }
+    /// Whether its operand may be in another ring than its result (`trunc`, `narrow`).
+    static var convertsRing: Bool { get }
+}
+
+extension InstructionDefinition {
+    public static var convertsRing: Bool { false }
 }
 
 /// Local arithmetic on shares: no messages, no masked weights.

@@ -7,6 +7,20 @@ public enum Domain: UInt8, Sendable {
     case shared = 0
     /// Plaintext float at the client, after a reveal (the client-side epilogue).
     case revealed = 1
+    /// Z_2^32 fixed point, additively shared: a narrow ring for values that fit.
+    case shared32 = 2
+
+    /// The shared domain over `ring`.
+    public init(shared ring: Ring) { self = ring == .z64 ? .shared : .shared32 }
+
+    /// The ring of a shared register; nil for revealed ones.
+    public var ring: Ring? {
+        switch self {
+        case .shared: .z64
+        case .shared32: .z32
+        case .revealed: nil
+        }
+    }
 }
 
 /// A server weight tensor: its shape and fractional bits (biases of products carry twice
@@ -94,7 +108,8 @@ public struct Instruction: Sendable {
 /// A compiled program (.mpcb): public, the same for all three parties.
 public struct Program: Sendable {
     /// 2: `trunc` is a protocol with the helper (stored costs of version 1 do not hold).
-    public static let formatVersion: UInt16 = 2
+    /// 3: registers may be in Z_2^32 (domain 2), with `narrow` and widening `trunc`.
+    public static let formatVersion: UInt16 = 3
     public static let magic: [UInt8] = Array("MPCB".utf8)
 
     public var fracBits: Int
@@ -158,7 +173,7 @@ extension Program {
         writer.raw(Program.magic)
         writer.u16(Program.formatVersion)
         writer.u16(0)  // flags, reserved
-        writer.u8(64)  // ring bits
+        writer.u8(64)  // the widest ring's bits
         writer.u8(UInt8(fracBits))
         writer.u8(UInt8(approxDReLUBits))
         writer.u8(0)  // reserved

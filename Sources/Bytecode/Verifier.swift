@@ -28,22 +28,24 @@ public struct ProgramVerifier {
         let definition = instruction.operation.definition
         let kind = type(of: definition).kind
         let operands = instruction.operation.operands
-        let context = VerificationContext(program: program, result: instruction.shape)
+        let context = VerificationContext(program: program, result: instruction.shape, domain: instruction.domain)
         try context.expect(operands.allSatisfy { $0 < index }, "an operand is not an earlier register")
-        if let domain = kind.resultDomain {
-            try context.expect(instruction.domain == domain, "the result is in the wrong domain")
-        } else if let followed = operands.first {
-            try context.expect(instruction.domain == program.instructions[followed].domain, "the result must stay in its operand's domain")
+        let domains = operands.map { program.instructions[$0].domain }
+        switch kind.result {
+        case .shared: try context.expect(instruction.domain.ring != nil, "the result is in the wrong domain (it must be shared)")
+        case .revealed: try context.expect(instruction.domain == .revealed, "the result is in the wrong domain (it must be revealed)")
+        case .operand: try context.expect(domains.first.map { $0 == instruction.domain } ?? true, "the result must stay in its operand's domain")
         }
-        switch kind.operandDomain {
-        case .shared?:
-            for operand in operands where program.instructions[operand].domain != .shared {
-                throw BytecodeError("operand %\(operand) is not a shared register")
-            }
-        case .revealed?:
-            try context.expect(operands.allSatisfy { program.instructions[$0].domain == .revealed }, "\(type(of: definition).mnemonic) runs on a revealed register")
-        case nil:
+        switch kind.operands {
+        case .shared:
+            if let index = domains.firstIndex(where: { $0.ring == nil }) { throw BytecodeError("operand %\(operands[index]) is not a shared register") }
+        case .revealed:
+            try context.expect(domains.allSatisfy { $0 == .revealed }, "\(type(of: definition).mnemonic) runs on a revealed register")
+        case .operand:
             break
+        }
+        if kind.keepsRing && !type(of: definition).convertsRing, let index = domains.firstIndex(where: { $0 != instruction.domain }) {
+            throw BytecodeError("operand %\(operands[index]) is in another ring than the result")
         }
         try definition.verify(context)
     }
@@ -55,10 +57,19 @@ public struct VerificationContext {
     let program: Program
     /// The shape of the instruction's result.
     public let result: [Int]
+    /// The result's domain.
+    public let domain: Domain
 
     public func shape(_ register: Int) -> [Int] { program.instructions[register].shape }
     public func elementCount(_ register: Int) -> Int { program.instructions[register].elementCount }
     public func weightShape(_ weight: Int) -> [Int] { program.weights[weight].shape }
+    public func ring(_ register: Int) -> Ring? { program.instructions[register].domain.ring }
+
+    /// A comparison's window must lie within the result's ring.
+    public func expectWithinRing(_ comparison: Comparison) throws {
+        let bits = domain.ring?.bits ?? 64
+        try expect(comparison.bits + comparison.dropped <= bits, "the compared window (\(comparison.bits) bits from bit \(comparison.dropped)) exceeds the \(bits)-bit ring")
+    }
 
     public func expect(_ condition: Bool, _ message: @autoclosure () -> String) throws {
         if !condition { throw BytecodeError(message()) }

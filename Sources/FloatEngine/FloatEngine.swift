@@ -260,3 +260,23 @@ public func parallelFor(_ count: Int, _ body: (Int) -> Void) {
     }
     WorkerPool.shared.run(count, body)
 }
+
+extension FloatEngine {
+    /// The largest magnitude each computed value (and the input) reaches, by name, over
+    /// `rows` inputs run one at a time (values are freed as the engine goes): the
+    /// calibrated ranges fixed-point choices are made from.
+    public func largestMagnitudes(_ rows: [Tensor]) throws -> [String: Float] {
+        let inputName = graph.name(of: graph.inputs[0])
+        var largest: [String: Float] = [:]
+        for input in rows {
+            largest[inputName] = input.floats.reduce(largest[inputName] ?? 0) { max($0, abs($1)) }
+            _ = try run([input], inspect: { node, value in
+                if case .constant = node.op { return }
+                guard value.dtype == .f32 else { return }
+                let name = self.graph.name(of: node.result)
+                largest[name] = value.floats.reduce(largest[name] ?? 0) { max($0, abs($1)) }
+            })
+        }
+        return largest
+    }
+}

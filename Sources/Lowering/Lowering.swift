@@ -9,7 +9,8 @@ public struct LoweringError: Error, Equatable, CustomStringConvertible {
 }
 
 /// Lowers a verified, batch-1 IR graph (after the passes and any block-ReLU plan) to a
-/// fixed-point program over Z_2^64 and the server's quantized weights.
+/// fixed-point program over Z_2^64 (Z_2^32 where calibrated values fit, `Rings.swift`)
+/// and the server's quantized weights.
 ///
 /// Every shared register holds values with `fracBits` fractional bits. Products (conv,
 /// dense, scale, mul) produce twice that and are followed by a `trunc`; pooling and
@@ -39,6 +40,8 @@ public struct Lowering {
         /// parties' results equal the emulator's bit for bit; else they round
         /// stochastically, one unit at most.
         public var exactTruncation = false
+        /// Z_2^32 where calibrated values fit (`Rings.swift`); nil: all of Z_2^64.
+        public var narrowRing: NarrowRing?
         public init(fracBits: Int = 20, weightBits: Int? = nil, approxDReLUBits: Int? = nil, droppedBits: [String: Int] = [:],
                     inputRange: ClosedRange<Float>? = nil) {
             self.inputRange = inputRange
@@ -56,6 +59,11 @@ public struct Lowering {
     var lowered: [ValueID: Lowered] = [:]
     let constants: [ValueID: Tensor]
     var weightIndex: [String: Int] = [:]
+    /// The ring and weight bits of the node being lowered.
+    var nodePrecision = NodePrecision()
+    var ring: Ring { nodePrecision.ring }
+    /// Registers converted to the other ring, by original register.
+    var conversions: [Int: Int] = [:]
 
     /// What an IR value became.
     enum Lowered {
@@ -92,6 +100,7 @@ public struct Lowering {
         guard graph.inputs.count == 1 else { throw LoweringError("the model has \(graph.inputs.count) inputs; secure inference takes exactly one (the client's)") }
         let input = graph.inputs[0]
         guard graph.type(of: input).dtype == .f32 else { throw LoweringError("the model's input is not float32") }
+        nodePrecision.ring = inputRing(input)
         lowered[input] = .shared(emit(Input(), shape: graph.type(of: input).shape, source: graph.name(of: input)))
         let epilogue = epilogueNodes()
         for (index, node) in graph.nodes.enumerated() {
@@ -100,6 +109,7 @@ public struct Lowering {
                 continue
             }
             let label = node.name.isEmpty ? graph.name(of: node.result) : node.name
+            nodePrecision = precision(of: node)
             do {
                 lowered[node.result] = epilogue.contains(index) ? try lowerEpilogue(node, label) : .shared(try lowerSecure(node, label))
             } catch let error as BytecodeError {
@@ -133,15 +143,18 @@ public struct Lowering {
 
     // MARK: - Emission
 
-    mutating func emit(_ operation: some InstructionDefinition, shape: [Int], domain: Domain = .shared, source: String) -> Int {
-        program.instructions.append(Instruction(operation, shape: shape, domain: domain, source: source))
+    /// Appends an instruction; its result is in the current node's ring unless `domain`
+    /// says otherwise.
+    mutating func emit(_ operation: some InstructionDefinition, shape: [Int], domain: Domain? = nil, source: String) -> Int {
+        program.instructions.append(Instruction(operation, shape: shape, domain: domain ?? Domain(shared: ring), source: source))
         return program.instructions.count - 1
     }
 
-    /// The shared register of a value; a constant becomes the server's shared tensor.
+    /// The shared register of a value in the current node's ring; a constant becomes the
+    /// server's shared tensor.
     mutating func register(_ value: ValueID, _ label: String) throws -> Int {
         switch lowered[value] {
-        case .shared(let register)?: return register
+        case .shared(let register)?: return inNodeRing(register)
         case .revealed?: throw LoweringError("'\(label)' uses a revealed value inside the secure computation")
         case .constant(let tensor)?:
             let weight = try weight(tensor, bits: f, name: graph.name(of: value))

@@ -23,11 +23,17 @@ extension Lowering {
     /// are about 0.02) get more bits than the activations, large ones fewer.
     func productWeightBits(_ tensor: Tensor) -> Int {
         if let bits = options.weightBits { return bits }
+        return min(Lowering.maxWeightBits, Lowering.weightBits(tensor, significant: Lowering.weightSignificantBits, fallback: f))
+    }
+
+    /// Fractional bits that keep `significant` bits at the tensor's RMS magnitude (at
+    /// least 0; `fallback` for an all-zero tensor).
+    static func weightBits(_ tensor: Tensor, significant: Int, fallback: Int = 0) -> Int {
         let floats = tensor.floats
         let meanSquare = floats.reduce(0.0) { $0 + Double($1) * Double($1) } / Double(max(floats.count, 1))
-        guard meanSquare > 0, meanSquare.isFinite else { return f }
+        guard meanSquare > 0, meanSquare.isFinite else { return fallback }
         let magnitude = Int(meanSquare.squareRoot().exponent)  // floor(log2(rms))
-        return max(0, min(Lowering.maxWeightBits, Lowering.weightSignificantBits - 1 - magnitude))
+        return max(0, significant - 1 - magnitude)
     }
 
     /// The quantized server weight for a constant tensor at `bits` fractional bits.
@@ -58,10 +64,11 @@ extension Lowering {
     /// them for this layer, else so the window covers magnitudes up to 2^8 (in units)
     /// times `spread` (the largest patch area).
     func comparison(spread: Int = 1, layer: String) -> Comparison {
-        guard let bits = options.approxDReLUBits, bits < 64 else { return .exact }
-        if let dropped = options.droppedBits[layer] { return Comparison(bits: bits, dropped: max(0, min(64 - bits, dropped))) }
+        let width = ring.bits
+        guard let bits = options.approxDReLUBits, bits < width else { return .exact(in: ring) }
+        if let dropped = options.droppedBits[layer] { return Comparison(bits: bits, dropped: max(0, min(width - bits, dropped))) }
         let magnitudeBits = f + 8 + spread.log2Ceiling
-        return Comparison(bits: bits, dropped: max(0, min(64 - bits, magnitudeBits + 1 - bits)))
+        return Comparison(bits: bits, dropped: max(0, min(width - bits, magnitudeBits + 1 - bits)))
     }
 
     func window(_ pool: Pool2D) -> Window {

@@ -84,7 +84,7 @@ extension Lowering {
             throw LoweringError("\(node.op.mnemonic) '\(label)' has a computed weight; only the server's constant weights are supported")
         }
         let x = try register(operands[0], label)
-        let bits = productWeightBits(w)
+        let bits = nodePrecision.weightBits ?? productWeightBits(w)
         let weightIndex = try weight(w, bits: bits, name: graph.name(of: operands[1]))
         var bias: Int?
         if operands.count > 2 {

@@ -3,8 +3,9 @@ import Bytecode
 /// Runs a program in plaintext fixed point with exactly the arithmetic the parties use
 /// (the interpreter the parties run, with plaintext in place of shares: the same ring
 /// kernels, multipliers, DReLU windows and max-pool tree), without secret sharing: the
-/// oracle of the three-party tests. Truncation here rounds down; the parties' truncation
-/// protocol rounds up with probability (x mod 2^b) / 2^b, one unit at most.
+/// oracle of the three-party tests. Truncation here rounds to nearest, as the parties'
+/// exact truncation does; their stochastic one rounds down or up with expected value
+/// x / 2^b, so it differs by one unit at most.
 public struct Emulator: Sendable {
     public let program: Program
     let weights: [[UInt64]]
@@ -50,7 +51,7 @@ final class PlaintextEvaluator: Evaluator {
 
     func shareConstant(_ weight: Int, shape: [Int]) -> RingTensor? { weightTensor(weight) }
 
-    func reveal(_ x: RingTensor?) -> [Float]? { FixedPoint.decode(x!.values, fracBits: program.fracBits) }
+    func reveal(_ x: RingTensor?, ring: Ring) -> [Float]? { FixedPoint.decode(x!.values, fracBits: program.fracBits) }
 
     func linear(_ instruction: Instruction, x: Int, _ share: RingTensor?, weight: Int, bias: Int?,
                 apply: (RingTensor, [UInt64], [UInt64]?) -> RingTensor) -> RingTensor? {
@@ -61,11 +62,11 @@ final class PlaintextEvaluator: Evaluator {
         RingKernels.broadcast(aShare!, bShare!, shape: instruction.shape, &*)
     }
 
-    func truncate(_ x: RingTensor?, _ op: Trunc, shape: [Int]) -> RingTensor? {
+    func truncate(_ x: RingTensor?, _ op: Trunc, shape: [Int], from: Ring, to: Ring) -> RingTensor? {
         RingKernels.map(x!) { FixedPoint.truncate($0, op.bits) }
     }
 
-    func signAndSelect(values: [UInt64]?, pixels: [UInt64]?, owner: [Int32], valueCount: Int, comparison: Comparison) -> [UInt64]? {
+    func signAndSelect(values: [UInt64]?, pixels: [UInt64]?, owner: [Int32], valueCount: Int, comparison: Comparison, ring: Ring) -> [UInt64]? {
         let signs = values!.map { FixedPoint.isPositive($0, comparison) }
         let pixels = pixels!
         return pixels.indices.map { signs[Int(owner[$0])] ? pixels[$0] : 0 }

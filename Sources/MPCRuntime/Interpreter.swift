@@ -22,18 +22,20 @@ protocol Evaluator: AnyObject {
     func weightTensor(_ index: Int) -> RingTensor
     func shareInput(shape: [Int]) throws -> RingTensor?
     func shareConstant(_ weight: Int, shape: [Int]) throws -> RingTensor?
-    func reveal(_ x: RingTensor?) throws -> [Float]?
+    func reveal(_ x: RingTensor?, ring: Ring) throws -> [Float]?
     /// L_W(x) + bias for a layer linear in x and in the server's weight W; `apply`
     /// evaluates the layer on ring tensors.
     func linear(_ instruction: Instruction, x: Int, _ share: RingTensor?, weight: Int, bias: Int?,
                 apply: (RingTensor, [UInt64], [UInt64]?) -> RingTensor) throws -> RingTensor?
     /// The elementwise product of two shared registers (broadcast).
     func multiply(_ instruction: Instruction, a: Int, _ aShare: RingTensor?, b: Int, _ bShare: RingTensor?) throws -> RingTensor?
-    /// floor(x / 2^bits), or (parties, unless exact) one more with probability
-    /// (x mod 2^bits) / 2^bits.
-    func truncate(_ x: RingTensor?, _ op: Trunc, shape: [Int]) throws -> RingTensor?
-    /// For each pixel i, pixels[i] times [values[owner[i]] > 0] under `comparison`.
-    func signAndSelect(values: [UInt64]?, pixels: [UInt64]?, owner: [Int32], valueCount: Int, comparison: Comparison) throws -> [UInt64]?
+    /// x / 2^bits rounded to nearest (the emulator, and exact parties), or floor(x / 2^bits)
+    /// and one more with probability (x mod 2^bits) / 2^bits; x in ring `from`, the
+    /// result in ring `to`.
+    func truncate(_ x: RingTensor?, _ op: Trunc, shape: [Int], from: Ring, to: Ring) throws -> RingTensor?
+    /// For each pixel i, pixels[i] times [values[owner[i]] > 0] under `comparison`, the
+    /// pixels in `ring`.
+    func signAndSelect(values: [UInt64]?, pixels: [UInt64]?, owner: [Int32], valueCount: Int, comparison: Comparison, ring: Ring) throws -> [UInt64]?
     /// Called around every instruction (the parties measure it).
     func willRun(_ index: Int)
     func didRun(_ index: Int)
@@ -68,6 +70,7 @@ struct Interpreter {
         for (index, instruction) in program.instructions.enumerated() {
             evaluator.willRun(index)
             try execute(instruction, at: index, &registers, evaluator)
+            if let ring = instruction.domain.ring { registers.shared[index]?.canonicalize(ring) }
             for operand in instruction.operation.operands where lastUse[operand] == index {
                 registers.shared[operand] = nil
                 registers.revealed[operand] = nil
@@ -80,6 +83,7 @@ struct Interpreter {
     private func execute<E: Evaluator>(_ instruction: Instruction, at index: Int, _ r: inout Registers, _ e: E) throws {
         let shape = instruction.shape
         let shares = r.shared
+        let ring = instruction.domain.ring ?? .z64
         func local(_ rule: (Holder) -> RingTensor) {
             if let holder = e.holder { r.shared[index] = rule(holder) }
         }
@@ -97,7 +101,7 @@ struct Interpreter {
         switch instruction.operation {
         case .input: r.shared[index] = try e.shareInput(shape: shape)
         case .constant(let op): r.shared[index] = try e.shareConstant(op.weight, shape: shape)
-        case .reveal(let op): r.revealed[index] = try e.reveal(shares[op.x])
+        case .reveal(let op): r.revealed[index] = try e.reveal(shares[op.x], ring: program.instructions[op.x].domain.ring!)
         case .conv(let op):
             r.shared[index] = try e.linear(instruction, x: op.x, shares[op.x], weight: op.weight, bias: op.bias, apply: convolution(op, shape))
         case .dense(let op):
@@ -107,11 +111,11 @@ struct Interpreter {
         case .mul(let op):
             r.shared[index] = try e.multiply(instruction, a: op.a, shares[op.a], b: op.b, shares[op.b])
         case .relu(let op):
-            r.shared[index] = try e.relu(op, x: shares[op.x], shape: shape)
+            r.shared[index] = try e.relu(op, x: shares[op.x], shape: shape, ring: ring)
         case .blockReLU(let op):
-            r.shared[index] = try e.blockReLU(op, x: shares[op.x], shape: shape)
+            r.shared[index] = try e.blockReLU(op, x: shares[op.x], shape: shape, ring: ring)
         case .maxPool(let op):
-            r.shared[index] = try e.maxPool(op, x: shares[op.x], shape: shape)
+            r.shared[index] = try e.maxPool(op, x: shares[op.x], shape: shape, ring: ring)
         case .addWeight(let op):
             local { $0 == .client ? shares[op.x]! : RingKernels.broadcast(shares[op.x]!, e.weightTensor(op.weight), shape: shape, &+) }
         case .add(let op):
@@ -124,7 +128,9 @@ struct Interpreter {
             let value = UInt64(bitPattern: Int64(op.value))
             local { $0 == .server ? shares[op.x]! : RingKernels.map(shares[op.x]!) { $0 &+ value } }
         case .trunc(let op):
-            r.shared[index] = try e.truncate(shares[op.x], op, shape: shape)
+            r.shared[index] = try e.truncate(shares[op.x], op, shape: shape, from: program.instructions[op.x].domain.ring ?? .z64, to: ring)
+        case .narrow(let op):
+            local { _ in shares[op.x]! }  // made canonical in Z_2^32 by `run`
         case .avgPool(let op):
             local { _ in RingKernels.avgPool(shares[op.x]!, op, resultShape: shape) }
         case .globalAvgPool(let op):
@@ -181,22 +187,22 @@ extension Interpreter {
 // MARK: - Comparison layers on sign-and-select
 
 extension Evaluator {
-    func relu(_ op: ReLU, x: RingTensor?, shape: [Int]) throws -> RingTensor? {
+    func relu(_ op: ReLU, x: RingTensor?, shape: [Int], ring: Ring) throws -> RingTensor? {
         let count = shape.reduce(1, *)
         let values = x?.values
         let owner = (0..<count).map(Int32.init)
-        guard let selected = try signAndSelect(values: values, pixels: values, owner: owner, valueCount: count, comparison: op.comparison) else { return nil }
+        guard let selected = try signAndSelect(values: values, pixels: values, owner: owner, valueCount: count, comparison: op.comparison, ring: ring) else { return nil }
         return RingTensor(shape: shape, values: selected)
     }
 
     /// One sign per patch (of its sum), selecting the patch's pixels; identity channels
     /// pass and zero channels vanish.
-    func blockReLU(_ op: BlockReLU, x: RingTensor?, shape: [Int]) throws -> RingTensor? {
+    func blockReLU(_ op: BlockReLU, x: RingTensor?, shape: [Int], ring: Ring) throws -> RingTensor? {
         let (pixels, owner) = RingKernels.patchPixels(shape, op.blocks)
         let patches = op.blocks.reduce(0) { $0 + $1.drelus(height: shape[2], width: shape[3]) } * shape[0]
         let sums = x.map { RingKernels.patchSums($0, blocks: op.blocks) }
         let values = x.map { x in pixels.map { x.values[$0] } }
-        let selected = try signAndSelect(values: sums, pixels: values, owner: owner, valueCount: patches, comparison: op.comparison)
+        let selected = try signAndSelect(values: sums, pixels: values, owner: owner, valueCount: patches, comparison: op.comparison, ring: ring)
         guard var out = x, let selected else { return nil }
         for (position, pixel) in pixels.enumerated() { out.values[pixel] = selected[position] }
         RingKernels.zeroChannels(&out, blocks: op.blocks)
@@ -205,7 +211,7 @@ extension Evaluator {
 
     /// max(a, b) = b + [a - b > 0] (a - b) over adjacent pairs of window candidates, one
     /// sign-and-select per tree level for all pairs at once.
-    func maxPool(_ op: MaxPool, x: RingTensor?, shape: [Int]) throws -> RingTensor? {
+    func maxPool(_ op: MaxPool, x: RingTensor?, shape: [Int], ring: Ring) throws -> RingTensor? {
         let count = shape.reduce(1, *)
         var level = x.map { RingKernels.poolCandidates($0, op.window, resultShape: shape).map(\.values) }
             ?? Array(repeating: [], count: op.window.kernel[0] * op.window.kernel[1])
@@ -219,7 +225,7 @@ extension Evaluator {
                 differences = all
             }
             let owner = (0..<(pairs * count)).map(Int32.init)
-            let selected = try signAndSelect(values: differences, pixels: differences, owner: owner, valueCount: pairs * count, comparison: op.comparison)
+            let selected = try signAndSelect(values: differences, pixels: differences, owner: owner, valueCount: pairs * count, comparison: op.comparison, ring: ring)
             var next: [[UInt64]] = (0..<pairs).map { pair in
                 guard let selected else { return [] }
                 return zip(level[2 * pair + 1], selected[(pair * count)..<((pair + 1) * count)]).map { $0 &+ $1 }

@@ -49,8 +49,14 @@ public final class Party {
 
     // MARK: - Messages
 
-    func send(_ peer: Role, _ words: [UInt64]) throws {
-        try sendFrame(peer, words.withUnsafeBytes { Array($0) })
+    func send(_ peer: Role, _ words: [UInt64], ring: Ring = .z64) throws {
+        try sendFrame(peer, Party.pack([(words, ring)]))
+    }
+
+    /// Sends one frame of several parts, each packed at its ring's width (bit planes and
+    /// other 64-bit words as Z_2^64).
+    func send(_ peer: Role, parts: [([UInt64], Ring)]) throws {
+        try sendFrame(peer, Party.pack(parts))
     }
 
     /// Sends and counts a frame (for this instruction, or for the session during setup).
@@ -60,23 +66,62 @@ public final class Party {
         if inSetup { sessionBytes += bytes.count }
     }
 
-    /// Receives a frame of exactly `count` words from `peer`.
-    func receive(_ peer: Role, count: Int) throws -> [UInt64] {
+    /// Receives a frame of exactly `count` elements of `ring` from `peer`.
+    func receive(_ peer: Role, count: Int, ring: Ring = .z64) throws -> [UInt64] {
+        try receive(peer, parts: [(count, ring)])[0]
+    }
+
+    /// Receives one frame of parts of the given sizes and rings; Z_2^32 words arrive
+    /// canonical (sign-extended).
+    func receive(_ peer: Role, parts: [(count: Int, ring: Ring)]) throws -> [[UInt64]] {
         let frame = try links[peer]!.receive()
-        guard frame.count == count * 8 else {
-            throw PeerError("the \(peer.rawValue) sent a malformed frame (\(frame.count) bytes where the protocol expects \(count * 8))")
+        let expected = parts.reduce(0) { $0 + $1.count * $1.ring.bytes }
+        guard frame.count == expected else {
+            throw PeerError("the \(peer.rawValue) sent a malformed frame (\(frame.count) bytes where the protocol expects \(expected))")
         }
-        var words = [UInt64](repeating: 0, count: count)
-        words.withUnsafeMutableBytes { $0.copyBytes(from: frame) }
-        return words
+        var offset = 0
+        return parts.map { part in
+            defer { offset += part.count * part.ring.bytes }
+            return Party.unpack(frame[offset..<(offset + part.count * part.ring.bytes)], count: part.count, ring: part.ring)
+        }
     }
 
     /// Client and server: send `words` to the other and receive theirs (one round).
-    func exchange(_ words: [UInt64]) throws -> [UInt64] {
+    func exchange(_ words: [UInt64], ring: Ring = .z64) throws -> [UInt64] {
+        try exchange(parts: [(words, ring)])[0]
+    }
+
+    /// Client and server: one frame of parts each way (one round).
+    func exchange(parts: [([UInt64], Ring)]) throws -> [[UInt64]] {
         let peer: Role = role == .client ? .server : .client
-        try send(peer, words)
+        try send(peer, parts: parts)
         current.rounds += 1
-        return try receive(peer, count: words.count)
+        return try receive(peer, parts: parts.map { ($0.0.count, $0.1) })
+    }
+
+    static func pack(_ parts: [([UInt64], Ring)]) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(parts.reduce(0) { $0 + $1.0.count * $1.1.bytes })
+        for (words, ring) in parts {
+            switch ring {
+            case .z64: words.withUnsafeBytes { bytes.append(contentsOf: $0) }
+            case .z32: words.map { UInt32(truncatingIfNeeded: $0) }.withUnsafeBytes { bytes.append(contentsOf: $0) }
+            }
+        }
+        return bytes
+    }
+
+    static func unpack(_ bytes: ArraySlice<UInt8>, count: Int, ring: Ring) -> [UInt64] {
+        switch ring {
+        case .z64:
+            var words = [UInt64](repeating: 0, count: count)
+            words.withUnsafeMutableBytes { $0.copyBytes(from: bytes) }
+            return words
+        case .z32:
+            var narrow = [UInt32](repeating: 0, count: count)
+            narrow.withUnsafeMutableBytes { $0.copyBytes(from: bytes) }
+            return narrow.map { ring.canonical(UInt64($0)) }
+        }
     }
 
     /// Whether `setup` is running (its bytes count for the session).

@@ -42,17 +42,17 @@ extension Party: Evaluator {
     }
 
     /// The server sends its share to the client, who alone learns the value.
-    func reveal(_ x: RingTensor?) throws -> [Float]? {
+    func reveal(_ x: RingTensor?, ring: Ring) throws -> [Float]? {
         switch role {
         case .server:
-            try send(.client, x!.values)
+            try send(.client, x!.values, ring: ring)
             current.rounds += 1
             return nil
         case .client:
             let mine = x!.values
-            let theirs = try receive(.server, count: mine.count)
+            let theirs = try receive(.server, count: mine.count, ring: ring)
             current.rounds += 1
-            return FixedPoint.decode(zip(mine, theirs).map { $0 &+ $1 }, fracBits: program.fracBits)
+            return FixedPoint.decode(zip(mine, theirs).map { ring.canonical($0 &+ $1) }, fracBits: program.fracBits)
         case .helper:
             return nil
         }
@@ -69,11 +69,12 @@ extension Party: Evaluator {
                 apply: (RingTensor, [UInt64], [UInt64]?) -> RingTensor) throws -> RingTensor? {
         let inputShape = program.instructions[x].shape
         let inputCount = inputShape.reduce(1, *), outputCount = instruction.elementCount
+        let ring = instruction.domain.ring!
         switch role {
         case .client:
             let prg = prgWithHelper
             let a = prg.words(inputCount), r = prg.words(outputCount)
-            try send(.server, zip(share!.values, a).map { $0 &- $1 })
+            try send(.server, zip(share!.values, a).map { $0 &- $1 }, ring: ring)
             current.rounds += 1
             let masked = apply(RingTensor(shape: inputShape, values: a), weights[weight]!, nil)
             return RingTensor(shape: instruction.shape, values: zip(masked.values, r).map { $0 &- $1 })
@@ -81,12 +82,12 @@ extension Party: Evaluator {
             let prg = shared[.client]!
             let a = prg.words(inputCount), r = prg.words(outputCount)
             let product = apply(RingTensor(shape: inputShape, values: a), weights[weight]!, nil)
-            try send(.server, zip(product.values, r).map { $0 &+ $1 })
+            try send(.server, zip(product.values, r).map { $0 &+ $1 }, ring: ring)
             return nil
         case .server:
-            let e = try receive(.client, count: inputCount)
+            let e = try receive(.client, count: inputCount, ring: ring)
             current.rounds += 1
-            let fromHelper = try receive(.helper, count: outputCount)
+            let fromHelper = try receive(.helper, count: outputCount, ring: ring)
             let opened = RingTensor(shape: inputShape, values: zip(e, share!.values).map { $0 &+ $1 })
             let product = apply(opened, weights[weight]!, bias.map { weights[$0]! })
             return RingTensor(shape: instruction.shape, values: zip(product.values, fromHelper).map { $0 &+ $1 })
@@ -101,6 +102,7 @@ extension Party: Evaluator {
         let xShape = program.instructions[x].shape, yShape = program.instructions[y].shape
         let shape = instruction.shape
         let (xCount, yCount, count) = (xShape.reduce(1, *), yShape.reduce(1, *), instruction.elementCount)
+        let ring = instruction.domain.ring!
         switch role {
         case .helper:
             let client = shared[.client]!, server = shared[.server]!
@@ -110,14 +112,14 @@ extension Party: Evaluator {
             let c = RingKernels.broadcast(
                 RingTensor(shape: xShape, values: zip(aC, aS).map { $0 &+ $1 }), RingTensor(shape: yShape, values: zip(bC, bS).map { $0 &+ $1 }),
                 shape: shape, &*)
-            try send(.server, zip(c.values, cC).map { $0 &- $1 })
+            try send(.server, zip(c.values, cC).map { $0 &- $1 }, ring: ring)
             return nil
         case .client, .server:
             let prg = prgWithHelper
             let a = prg.words(xCount), b = prg.words(yCount)
-            let c = role == .client ? prg.words(count) : try receive(.helper, count: count)
+            let c = role == .client ? prg.words(count) : try receive(.helper, count: count, ring: ring)
             let mine = zip(xShare!.values, a).map { $0 &- $1 } + zip(yShare!.values, b).map { $0 &- $1 }
-            let theirs = try exchange(mine)
+            let theirs = try exchange(mine, ring: ring)
             let opened = zip(mine, theirs).map { $0 &+ $1 }
             let e = RingTensor(shape: xShape, values: Array(opened[0..<xCount])), f = RingTensor(shape: yShape, values: Array(opened[xCount...]))
             var z = RingKernels.broadcast(e, RingTensor(shape: yShape, values: b), shape: shape, &*)

@@ -1,6 +1,6 @@
 import Bytecode
 
-/// A tensor over Z_2^64, row-major: plaintext fixed-point values in the emulator, one
+/// A tensor over Z_2^64 (or Z_2^32, as canonical words), row-major: plaintext fixed-point values in the emulator, one
 /// party's shares in the runtime. Arithmetic wraps.
 public struct RingTensor: Sendable, Equatable {
     public var shape: [Int]
@@ -17,4 +17,7 @@ public struct RingTensor: Sendable, Equatable {
     }
 
     public var count: Int { values.count }
+
+    /// Every word made canonical in `ring` (`Ring.canonical`).
+    public mutating func canonicalize(_ ring: Ring) { ring.canonicalize(&values) }
 }

@@ -11,15 +11,19 @@ import CRingKernels
 /// t = bit xor r and F = p - q, and bit * p = t p + (1 - 2t)(r F + r q).
 extension Party {
     /// Client and server pass their shares of `values` and `pixels`; the helper nil.
-    /// `owner[i]` is the value whose bit multiplies pixel i.
-    func signAndSelect(values: [UInt64]?, pixels: [UInt64]?, owner: [Int32], valueCount n: Int, comparison: Comparison) throws -> [UInt64]? {
+    /// `owner[i]` is the value whose bit multiplies pixel i. Arithmetic words (pixels and
+    /// the selection's masks) travel at `ring`'s width, bit planes in 64-bit words.
+    func signAndSelect(values: [UInt64]?, pixels: [UInt64]?, owner: [Int32], valueCount n: Int, comparison: Comparison, ring: Ring) throws -> [UInt64]? {
         guard n > 0 else { return role == .helper ? nil : pixels }
         let layout = SignLayout(values: n, pixels: owner.count, comparison: comparison)
+        let arithmetic = layout.values + layout.pixels
         if role == .helper {
-            try send(.server, dealSignAndSelect(layout, owner: owner))
+            let feed = dealSignAndSelect(layout, owner: owner)
+            try send(.server, parts: [(Array(feed[..<arithmetic]), ring), (Array(feed[arithmetic...]), .z64)])
             return nil
         }
-        var feed = HelperFeed(words: role == .server ? try receive(.helper, count: layout.feedCount) : [])
+        var feed = HelperFeed(words: role == .server
+            ? try receive(.helper, parts: [(arithmetic, ring), (layout.feedCount - arithmetic, .z64)]).joined().map { $0 } : [])
         let prg = shared[.helper]!
         let masks = selectionMasks(layout, prg, &feed)
         // Each party's window of u = -v: the low k-1 bits as planes (most significant
@@ -29,7 +33,7 @@ extension Party {
         let windows = values!.map { ((0 &- $0) >> UInt64(comparison.dropped)) & window }
         let top = planes(windows, bits: [k - 1], words: layout.words)
         let low = planes(windows, bits: Array((0..<layout.leaves).reversed()), words: layout.words)
-        let (leafGenerate, f) = try leafRound(low, pixels: pixels!, pixelMask: masks.q, layout, prg, &feed)
+        let (leafGenerate, f) = try leafRound(low, pixels: pixels!, pixelMask: masks.q, ring: ring, layout, prg, &feed)
         let carry = try carryTree(generate: leafGenerate, propagate: low, layout, prg, &feed)
         // The bit: top bits xor carry; open t = bit xor r.
         let bitShare = (0..<layout.words).map { top[$0] ^ carry[$0] ^ masks.r[$0] }
@@ -81,16 +85,17 @@ extension Party {
 
     /// Round 1: the leaves' generate bits g = a AND b (with the helper's u, v, w), sent
     /// with the masked pixels F = p - q, which it opens.
-    private func leafRound(_ low: [UInt64], pixels: [UInt64], pixelMask q: [UInt64], _ layout: SignLayout, _ prg: PRG, _ feed: inout HelperFeed) throws -> (generate: [UInt64], f: [UInt64]) {
+    private func leafRound(_ low: [UInt64], pixels: [UInt64], pixelMask q: [UInt64], ring: Ring, _ layout: SignLayout, _ prg: PRG,
+                           _ feed: inout HelperFeed) throws -> (generate: [UInt64], f: [UInt64]) {
         let count = layout.leaves * layout.words
         let isServer = role == .server
         let ownMask = prg.words(count)
         let clientW = isServer ? [] : prg.words(count)
         let masked = zip(low, ownMask).map { $0 ^ $1 }
         let maskedPixels = zip(pixels, q).map { $0 &- $1 }
-        let theirs = try exchange(masked + maskedPixels)
-        let other = Array(theirs[0..<count])
-        let f = zip(maskedPixels, theirs[count...]).map { $0 &+ $1 }
+        let theirs = try exchange(parts: [(masked, .z64), (maskedPixels, ring)])
+        let other = theirs[0]
+        let f = zip(maskedPixels, theirs[1]).map { $0 &+ $1 }
         if isServer {
             let serverW = feed.take(count)
             // d from the client, e our own: d e xor d v xor w_S.

@@ -1,22 +1,27 @@
 import Bytecode
 
-/// Truncation that never wraps (Runtime/PROTOCOLS.md, "trunc"). The helper deals r with
-/// client and server shares, and shares of r_h = (r mod 2^63) >> b and of r's top bit
-/// r_m. Client and server open c = x + 2^62 + r to each other; while |x| < 2^62 the
-/// shifted value x' = x + 2^62 lies in [0, 2^63), so over the integers
-/// x' = (c mod 2^63) - (r mod 2^63) + 2^63 w with w = c_m xor r_m = c_m + (1 - 2 c_m) r_m,
-/// linear in the shared r_m. Shifting each part by b gives floor(x / 2^b), or one more
-/// when the low b bits of c are below r's (probability (x mod 2^b) / 2^b); an exact
-/// truncation finds that carry by sign-and-select on r_l - c_l (r_l = r mod 2^b, shared
-/// by the helper too) and subtracts it.
+/// Truncation that never wraps (Runtime/PROTOCOLS.md, "trunc"), for x in Z_2^n (n = 64
+/// or 32) and a result in either ring. The helper deals r with client and server shares,
+/// and shares of r_h = (r mod 2^(n-1)) >> b and of r's top bit r_m. Client and server
+/// open c = x + 2^(n-2) + r mod 2^n to each other; while |x| < 2^(n-2) the shifted value
+/// x' = x + 2^(n-2) lies in [0, 2^(n-1)), so over the integers
+/// x' = (c mod 2^(n-1)) - (r mod 2^(n-1)) + 2^(n-1) w with w = c_m xor r_m
+/// = c_m + (1 - 2 c_m) r_m, linear in the shared r_m. Shifting each part by b gives
+/// floor(x / 2^b), or one more when the low b bits of c are below r's (probability
+/// (x mod 2^b) / 2^b); an exact truncation adds 2^(b-1) first (rounding to nearest),
+/// finds that carry by sign-and-select on r_l - c_l (r_l = r mod 2^b, shared by the
+/// helper too) and subtracts it. The result is
+/// an integer formula, so it lands in either ring: with b = 0 this widens Z_2^32 to Z_2^64.
 extension Party {
-    func truncate(_ x: RingTensor?, _ op: Trunc, shape: [Int]) throws -> RingTensor? {
+    func truncate(_ x: RingTensor?, _ op: Trunc, shape: [Int], from: Ring, to: Ring) throws -> RingTensor? {
         let count = shape.reduce(1, *)
         let exact = op.carryComparison != nil
+        let parts = exact ? 3 : 2
+        let pair = TruncationPair(ring: from, bits: op.bits)
         if role == .helper {
-            try send(.server, dealTruncation(count: count, bits: op.bits, exact: exact))
+            try send(.server, dealTruncation(pair, count: count, exact: exact), ring: to)
             if let comparison = op.carryComparison {
-                _ = try signAndSelect(values: nil, pixels: nil, owner: (0..<count).map(Int32.init), valueCount: count, comparison: comparison)
+                _ = try signAndSelect(values: nil, pixels: nil, owner: (0..<count).map(Int32.init), valueCount: count, comparison: comparison, ring: to)
             }
             return nil
         }
@@ -25,47 +30,70 @@ extension Party {
         let prg = shared[.helper]!
         let isClient = role == .client
         let r = prg.words(count)
-        let parts = exact ? 3 : 2
-        let dealt = isClient ? prg.words(parts * count) : try receive(.helper, count: parts * count)
+        let dealt = isClient ? prg.words(parts * count) : try receive(.helper, count: parts * count, ring: to)
         let (high, top) = (dealt[0..<count], dealt[count..<(2 * count)])
-        let offset: UInt64 = isClient ? 1 << 62 : 0
+        // Exact: the client also adds 2^(b-1), so rounding down lands on the nearest.
+        let offset = isClient ? pair.offset &+ (exact ? FixedPoint.roundingOffset(op.bits) : 0) : 0
         let masked = zip(x!.values, r).map { $0 &+ offset &+ $1 }
-        let c = zip(masked, try exchange(masked)).map { $0 &+ $1 }
-        let b = UInt64(op.bits)
-        let k: UInt64 = 1 << (63 - b)
-        let unshift: UInt64 = 1 << (62 - b)
+        let c = zip(masked, try exchange(masked, ring: from)).map { ($0 &+ $1) & pair.mask }
         var out = [UInt64](repeating: 0, count: count)
         for i in 0..<count {
-            let cTop = c[i] >> 63
-            // The public part (c_h + k c_m - 2^(62-b)) is the client's to add.
-            let open = isClient ? ((c[i] & ~(1 << 63)) >> b) &+ k &* cTop &- unshift : 0
-            out[i] = open &- high[i] &+ k &* (1 &- 2 &* cTop) &* top[count + i]
+            let cTop = c[i] >> UInt64(from.bits - 1)
+            // The public part (c_h + k c_m - 2^(n-2-b)) is the client's to add.
+            let open = isClient ? pair.publicPart(c[i]) : 0
+            out[i] = open &- high[i] &+ pair.k &* (1 &- 2 &* cTop) &* top[count + i]
         }
         guard let comparison = op.carryComparison else { return RingTensor(shape: shape, values: out) }
         // The carry [c_l < r_l] = [r_l - c_l > 0]: c_l is public, the client subtracts it.
-        let lowMask: UInt64 = (1 << b) - 1
         let low = dealt[(2 * count)...]
-        let difference = (0..<count).map { low[2 * count + $0] &- (isClient ? c[$0] & lowMask : 0) }
+        let difference = (0..<count).map { low[2 * count + $0] &- (isClient ? c[$0] & pair.lowMask : 0) }
         let one = [UInt64](repeating: isClient ? 1 : 0, count: count)
-        let carry = try signAndSelect(values: difference, pixels: one, owner: (0..<count).map(Int32.init), valueCount: count, comparison: comparison)!
+        let carry = try signAndSelect(values: difference, pixels: one, owner: (0..<count).map(Int32.init), valueCount: count, comparison: comparison, ring: to)!
         return RingTensor(shape: shape, values: zip(out, carry).map { $0 &- $1 })
     }
 
     /// The helper's r_h - r_h_C, r_m - r_m_C (and r_l - r_l_C) for the server, `count`
     /// words each.
-    private func dealTruncation(count: Int, bits: Int, exact: Bool) -> [UInt64] {
+    private func dealTruncation(_ pair: TruncationPair, count: Int, exact: Bool) -> [UInt64] {
         let client = shared[.client]!, server = shared[.server]!
         let rC = client.words(count)
         let clientParts = client.words((exact ? 3 : 2) * count)
         let rS = server.words(count)
         var feed = [UInt64](repeating: 0, count: clientParts.count)
-        let lowMask: UInt64 = (1 << UInt64(bits)) - 1
         for i in 0..<count {
-            let r = rC[i] &+ rS[i]
-            feed[i] = ((r & ~(1 << 63)) >> UInt64(bits)) &- clientParts[i]
-            feed[count + i] = (r >> 63) &- clientParts[count + i]
-            if exact { feed[2 * count + i] = (r & lowMask) &- clientParts[2 * count + i] }
+            let r = (rC[i] &+ rS[i]) & pair.mask
+            feed[i] = ((r & pair.lowHalf) >> pair.b) &- clientParts[i]
+            feed[count + i] = (r >> UInt64(pair.ring.bits - 1)) &- clientParts[count + i]
+            if exact { feed[2 * count + i] = (r & pair.lowMask) &- clientParts[2 * count + i] }
         }
         return feed
+    }
+}
+
+/// The constants of a truncation by b bits of a value in `ring` (n bits).
+struct TruncationPair {
+    let ring: Ring
+    let b: UInt64
+    /// 2^n - 1, 2^(n-1) - 1 and 2^b - 1.
+    let mask: UInt64, lowHalf: UInt64, lowMask: UInt64
+    /// The public shift 2^(n-2) that makes |x| < 2^(n-2) positive.
+    let offset: UInt64
+    /// 2^(n-1-b): the weight of the wrap bit after the shift.
+    let k: UInt64
+
+    init(ring: Ring, bits: Int) {
+        self.ring = ring
+        b = UInt64(bits)
+        let n = UInt64(ring.bits)
+        mask = n == 64 ? ~0 : (1 << n) - 1
+        lowHalf = (1 << (n - 1)) - 1
+        lowMask = (1 << b) - 1
+        offset = 1 << (n - 2)
+        k = 1 << (n - 1 - b)
+    }
+
+    /// The client's public part of the result: (c mod 2^(n-1)) >> b + k c_m - 2^(n-2-b).
+    func publicPart(_ c: UInt64) -> UInt64 {
+        ((c & lowHalf) >> b) &+ k &* (c >> UInt64(ring.bits - 1)) &- (offset >> b)
     }
 }

@@ -16,6 +16,8 @@ extension MPCC {
         var activationBits: Int
         var inputRange: ClosedRange<Float>?
         var windows: ApproximateWindows?
+        /// With --narrow-ring: the calibrated magnitudes that place values in Z_2^32.
+        var narrow: Lowering.NarrowRing?
     }
 
     func lower(_ graph: Graph) throws -> (program: Program, weights: WeightFile) {
@@ -26,6 +28,7 @@ extension MPCC {
         var options = Lowering.Options(fracBits: fixedPoint.activationBits, weightBits: fracBits, approxDReLUBits: approxDrelu, droppedBits: fixedPoint.windows?.dropped ?? [:])
         options.inputRange = fixedPoint.inputRange
         options.exactTruncation = exactTruncation
+        options.narrowRing = fixedPoint.narrow
         do {
             return try Lowering.lower(graph, options: options)
         } catch let error as LoweringError {
@@ -37,8 +40,22 @@ extension MPCC {
         let standard = fracBits ?? Lowering.Options().fracBits
         guard calibration != nil else { return CalibratedFixedPoint(largest: nil, activationBits: standard, inputRange: nil, windows: nil) }
         let inputs = try calibrationInputs(for: graph)
-        let largest = try largestActivation(graph, inputs)
-        let bits = fracBits ?? MPCC.activationBits(standard: standard, largest: largest)
+        let inputRange = MPCC.inputRange(inputs.floats)
+        var narrow: Lowering.NarrowRing?
+        let largest: Float
+        let bits: Int
+        if narrowRing {
+            var magnitudes = try largestValues(graph, inputs, rows: ApproximateWindows.sampleLimit)
+            // Clients' inputs are clamped to the input range: that bounds the input itself.
+            magnitudes[graph.name(of: graph.inputs[0])] = inputRange.map { max(abs($0.lowerBound), abs($0.upperBound)) }
+            largest = magnitudes.values.max() ?? 0
+            let ring = Lowering.NarrowRing(largest: magnitudes)
+            narrow = ring
+            bits = fracBits ?? Lowering.narrowActivationBits(graph, ring, standard: MPCC.activationBits(standard: standard, largest: largest))
+        } else {
+            largest = try largestValues(graph, inputs, rows: 8).values.max() ?? 0
+            bits = fracBits ?? MPCC.activationBits(standard: standard, largest: largest)
+        }
         var windows: ApproximateWindows?
         if let approx = approxDrelu, approx < 64 {
             do {
@@ -47,7 +64,7 @@ extension MPCC {
                 throw CommandFailure(.userError, "\(model): \(error.message)")
             }
         }
-        return CalibratedFixedPoint(largest: largest, activationBits: bits, inputRange: MPCC.inputRange(inputs.floats), windows: windows)
+        return CalibratedFixedPoint(largest: largest, activationBits: bits, inputRange: inputRange, windows: windows, narrow: narrow)
     }
 
     /// The range clients clamp their input to: the calibration inputs' range widened by a
@@ -70,22 +87,18 @@ extension MPCC {
     /// Bits between the largest calibrated truncation input and 2^62.
     static let headroomBits = 6
 
-    /// The largest magnitude of any value the model computes on up to 8 rows of the
-    /// calibration inputs (one row at a time: values are freed as the engine goes).
-    func largestActivation(_ graph: Graph, _ inputs: Tensor) throws -> Float {
-        let rows = min(inputs.shape[0], 8), perRow = inputs.elementCount / max(inputs.shape[0], 1)
-        let engine: FloatEngine
-        do { engine = try FloatEngine(graph: graph, fuseActivations: false) } catch let error as EngineError { throw CommandFailure(.userError, "\(model): \(error.message)") }
-        var largest: Float = 0
-        for row in 0..<rows {
-            let input = Tensor(shape: [1] + inputs.shape.dropFirst(), floats: Array(inputs.floats[(row * perRow)..<((row + 1) * perRow)]))
-            _ = try engine.run([input], inspect: { node, value in
-                if case .constant = node.op { return }
-                guard value.dtype == .f32 else { return }
-                for element in value.floats { largest = max(largest, abs(element)) }
+    /// The largest magnitude each value the model computes reaches (by name) on up to
+    /// `rows` rows of the calibration inputs.
+    func largestValues(_ graph: Graph, _ inputs: Tensor, rows limit: Int) throws -> [String: Float] {
+        let rows = min(inputs.shape[0], limit), perRow = inputs.elementCount / max(inputs.shape[0], 1)
+        do {
+            let engine = try FloatEngine(graph: graph, fuseActivations: false)
+            return try engine.largestMagnitudes((0..<rows).map { row in
+                Tensor(shape: [1] + inputs.shape.dropFirst(), floats: Array(inputs.floats[(row * perRow)..<((row + 1) * perRow)]))
             })
+        } catch let error as EngineError {
+            throw CommandFailure(.userError, "\(model): \(error.message)")
         }
-        return largest
     }
 
     /// Writes the program and, beside it, the server's weights.

@@ -74,6 +74,9 @@ struct MPCC: ParsableCommand {
     @Flag(help: "Truncate exactly (a comparison of the dropped bits per value): the parties then compute the emulator's values bit for bit, at about three times a truncation's bytes and 7 more rounds each.")
     var exactTruncation = false
 
+    @Flag(help: "Run layers in Z_2^32 where their calibrated values, times 8, fit (needs --calibration): about half the bytes and faster kernels on those layers; activations then get the fractional bits that let every conv and dense layer keep 10 significant weight bits (at least 10; --frac-bits overrides).")
+    var narrowRing = false
+
     @Option(help: "Compare only a window of this many bits in each DReLU.")
     var approxDrelu: Int?
 
@@ -127,6 +130,9 @@ struct MPCC: ParsableCommand {
         if budget != nil && drelus != nil { throw ValidationError("give either --budget or --drelus, not both") }
         if spec != nil && (budget != nil || drelus != nil) {
             throw ValidationError("--spec gives the block sizes; it does not combine with --budget or --drelus")
+        }
+        if narrowRing && calibration == nil {
+            throw ValidationError("--narrow-ring needs --calibration: each layer's ring comes from the values the calibration inputs reach")
         }
         if labels != nil && calibration == nil && infer == nil {
             throw ValidationError("--labels needs --calibration or --infer")

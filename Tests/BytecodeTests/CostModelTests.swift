@@ -46,7 +46,7 @@ import Testing
         let n = 64 * 1000
         let shape = [1, 64, 10, 100]
         let cost = Self.cost([Instruction(make(ReLU.self) { $0.x = 0 }, shape: shape, source: "relu")], inputShape: shape)
-        #expect(cost == CostModel.signAndSelect(values: n, pixels: n, comparison: .exact))
+        #expect(cost == CostModel.signAndSelect(values: n, pixels: n, comparison: .exact, ring: .z64))
         #expect(cost.drelus == n)
         #expect(cost.rounds == 1 + 6 + 1)
         #expect(cost.session == RoleBytes())
@@ -114,7 +114,7 @@ import Testing
         // 2x2 patches on 6x5: 3 x 3 per plane; both planes' pixels are selected.
         let one = block([BlockSize(2, 2)])
         #expect(one.drelus == 2 * 9)
-        #expect(one == CostModel.signAndSelect(values: 18, pixels: 2 * 30, comparison: .exact))
+        #expect(one == CostModel.signAndSelect(values: 18, pixels: 2 * 30, comparison: .exact, ring: .z64))
         // 1x1 blocks are a ReLU.
         let relu = Self.cost([Instruction(make(ReLU.self) { $0.x = 0 }, shape: [2, 1, 6, 5], source: "r")], inputShape: [2, 1, 6, 5])
         #expect(block([BlockSize(1, 1)]) == relu)
@@ -127,7 +127,7 @@ import Testing
         let cost = Self.cost([Instruction(make(MaxPool.self) { $0.window = window }, shape: [1, 2, 2, 2], source: "p")], inputShape: [1, 2, 6, 6])
         // 9 values: 4 + 2 + 1 + 1 comparisons per output, four levels.
         #expect(cost.drelus == 8 * 8)
-        let level = { (pairs: Int) in CostModel.signAndSelect(values: 8 * pairs, pixels: 8 * pairs, comparison: .exact) }
+        let level = { (pairs: Int) in CostModel.signAndSelect(values: 8 * pairs, pixels: 8 * pairs, comparison: .exact, ring: .z64) }
         #expect(cost == level(4) + level(2) + level(1) + level(1))
     }
 
@@ -145,7 +145,7 @@ import Testing
     }
 
     @Test func emptyComparisonsAreFree() {
-        #expect(CostModel.signAndSelect(values: 0, pixels: 0, comparison: .exact) == Cost())
+        #expect(CostModel.signAndSelect(values: 0, pixels: 0, comparison: .exact, ring: .z64) == Cost())
         #expect(CostModel.bitBytes(0) == 0 && CostModel.bitBytes(1) == 8 && CostModel.bitBytes(64) == 8 && CostModel.bitBytes(65) == 16)
     }
 }

@@ -27,14 +27,14 @@ import Testing
     @Test func headerWeightsOutputsAndTotal() {
         let program = Fixtures.everyOpcode()
         let lines = Disassembler.text(program).split(separator: "\n").map(String.init)
-        #expect(lines[0].hasPrefix("; mpcb format \(Program.formatVersion), ring Z_2^64, 12 fractional bits, approximate DReLU on 16 bits, program hash "))
+        #expect(lines[0].hasPrefix("; mpcb format \(Program.formatVersion), ring Z_2^64 (z32: Z_2^32), 12 fractional bits, approximate DReLU on 16 bits, program hash "))
         let hashPrefix = Hex.string(program.hash.prefix(8))
         #expect(hashPrefix.count == 16 && lines[0].contains(hashPrefix + "..."))
         #expect(lines[1] == "; #0 = weight [6,2,3,3] frac 12  // conv1.weight")
         #expect(lines.contains("; outputs: %24, %25, %27, %23, %29, %32"))
         #expect(lines.last?.hasPrefix("; total: \(program.totalCost.drelus) DReLUs, ") == true)
         let exact = Disassembler.text(Fixtures.small())
-        #expect(exact.hasPrefix("; mpcb format \(Program.formatVersion), ring Z_2^64, 8 fractional bits, exact DReLU, "))
+        #expect(exact.hasPrefix("; mpcb format \(Program.formatVersion), ring Z_2^64 (z32: Z_2^32), 8 fractional bits, exact DReLU, "))
     }
 
     @Test func operandsAndAttributes() {

@@ -110,6 +110,10 @@ enum Fixtures {
         i.append(Instruction(Reshape(27), shape: [4, 12], domain: .revealed, source: "client_reshape"))  // %30
         i.append(Instruction(make(Transpose.self) { $0.x = 30; $0.perm = [1, 0] }, shape: [12, 4], domain: .revealed, source: "client_transpose"))  // %31
         i.append(Instruction(make(Slice.self) { $0.x = 31; $0.starts = [11, 1]; $0.steps = [-2, 2] }, shape: [6, 2], domain: .revealed, source: "client_slice"))  // %32
+        // Z_2^32: narrowed, a ReLU on the narrow ring's exact window, widened back.
+        i.append(Instruction(Narrow(3), shape: [1, 4, 4, 4], domain: .shared32, source: "narrow"))  // %33
+        i.append(Instruction(ReLU(33, comparison: .exact(in: .z32)), shape: [1, 4, 4, 4], domain: .shared32, source: "narrow_relu"))  // %34
+        i.append(Instruction(Trunc(34, bits: 0), shape: [1, 4, 4, 4], source: "widen"))  // %35
         program.instructions = i
         program.outputs = [24, 25, 27, 23, 29, 32]
         CostModel.annotate(&program)

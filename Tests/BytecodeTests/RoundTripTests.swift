@@ -43,7 +43,7 @@ import Testing
         #expect(plainConv.bias == nil && plainConv.weight == 6 && plainConv.strides == [2, 2])
 
         let relu = try #require(ops[6].fields(ReLU.self))
-        #expect(relu.comparison == Comparison(bits: 16, dropped: 8) && !relu.comparison.isExact)
+        #expect(relu.comparison == Comparison(bits: 16, dropped: 8) && relu.comparison != .exact)
         let block = try #require(ops[7].fields(BlockReLU.self))
         #expect(block.blocks == [BlockSize(2, 2), .identity, .zero, BlockSize(1, 1), BlockSize(2, 3), BlockSize(2, 2)])
         #expect(block.comparison == Comparison(bits: 24, dropped: 3))

@@ -117,8 +117,10 @@ import Testing
             #expect(decodingError(Bytes.rehashed(changed))?.message.contains("unknown opcode \(code)") == true)
         }
         var changed = bytes
-        changed[start + 2] = 2
-        #expect(decodingError(Bytes.rehashed(changed))?.message.contains("unknown register domain") == true)
+        for domain: UInt8 in [3, 0xFF] {
+            changed[start + 2] = domain
+            #expect(decodingError(Bytes.rehashed(changed))?.message.contains("unknown register domain") == true)
+        }
     }
 
     @Test func oversizedCounts() {
@@ -195,6 +197,33 @@ import Testing
         program = Fixtures.small()
         program.instructions.append(Instruction(make(Concat.self) { $0.xs = [1, 2] }, shape: [2, 3, 4, 4], source: "c"))
         expectRejected(program, "operand %2 is not a shared register")
+    }
+
+    /// Registers in Z_2^32: operands in the result's ring unless the instruction converts;
+    /// `narrow` only from Z_2^64; windows and truncations within the ring.
+    @Test func rings() {
+        let shape = [1, 3, 4, 4]
+        func extended(_ extra: [Instruction]) -> Program {
+            var program = Fixtures.small()
+            program.instructions.insert(contentsOf: extra, at: 2)
+            program.instructions[program.instructions.count - 1] = Instruction(Reveal(1), shape: shape, domain: .revealed, source: "out")
+            program.outputs = [program.instructions.count - 1]
+            return program
+        }
+        let narrow = Instruction(Narrow(1), shape: shape, domain: .shared32, source: "n")
+        #expect(throws: Never.self) { try ProgramVerifier(extended([narrow, Instruction(Trunc(2, bits: 0), shape: shape, source: "w")])).verify() }
+        expectRejected(extended([narrow, Instruction(Neg(2), shape: shape, source: "neg")]), "instruction %3 (neg, from neg)", "operand %2 is in another ring than the result")
+        expectRejected(extended([narrow, Instruction(Add(1, 2), shape: shape, domain: .shared32, source: "a")]), "operand %1 is in another ring")
+        expectRejected(extended([narrow, Instruction(Narrow(2), shape: shape, domain: .shared32, source: "again")]), "narrow takes a Z_2^64 register to Z_2^32")
+        expectRejected(extended([Instruction(Narrow(1), shape: shape, source: "n")]), "narrow takes a Z_2^64 register to Z_2^32")
+        expectRejected(extended([narrow, Instruction(ReLU(2, comparison: .exact), shape: shape, domain: .shared32, source: "r")]),
+                       "the compared window (64 bits from bit 0) exceeds the 32-bit ring")
+        expectRejected(extended([narrow, Instruction(ReLU(2, comparison: Comparison(bits: 16, dropped: 17)), shape: shape, domain: .shared32, source: "r")]),
+                       "exceeds the 32-bit ring")
+        expectRejected(extended([narrow, Instruction(Trunc(2, bits: 31), shape: shape, domain: .shared32, source: "t")]),
+                       "trunc drops 31 bits, more than the 32-bit ring's truncation allows")
+        expectRejected(extended([narrow, Instruction(Trunc(2, bits: 31, exact: true), shape: shape, source: "t")]),
+                       "trunc drops 31 bits")
     }
 
     @Test func convShapes() {

@@ -10,7 +10,9 @@ import TestSupport
 import Testing
 
 /// Compiles a fixture (original function: batch norms folded, ReLU6 and max pooling kept).
-func compiledFixture(_ fixture: String, approx: Int? = nil, blocks: Bool = false, exact: Bool = false) throws -> (program: Program, weights: WeightFile, input: [[Float]]) {
+/// `narrow`: Z_2^32 where the fixture's own inputs, as calibration, leave room (as
+/// `mpcc --narrow-ring --calibration` places it).
+func compiledFixture(_ fixture: String, approx: Int? = nil, blocks: Bool = false, exact: Bool = false, narrow: Bool = false) throws -> (program: Program, weights: WeightFile, input: [[Float]]) {
     var graph = try importONNX(path: modelsPath("\(fixture)/model.onnx")).graph
     try PassManager(passes: PassRegistry.defaultPipeline(keepReLU6: true, keepMaxPool: true)).run(&graph)
     if blocks {
@@ -22,12 +24,21 @@ func compiledFixture(_ fixture: String, approx: Int? = nil, blocks: Bool = false
             graph.nodes[index].op = .blockReLU(BlockReLUPlan(blocks: (0..<channels).map { _ in choices.randomElement(using: &generator)! }))
         }
     }
+    let input = try NPYArray.read(path: modelsPath("\(fixture)/input.npy")).floats
+    let inputShape = graph.type(of: graph.inputs[0]).shape
+    let perRow = inputShape.reduce(1, *)
+    let rows = (0..<(input.count / perRow)).map { Array(input[($0 * perRow)..<(($0 + 1) * perRow)]) }
     var options = Lowering.Options(approxDReLUBits: approx)
     options.exactTruncation = exact
+    if narrow {
+        let largest = try FloatEngine(graph: graph, fuseActivations: false).largestMagnitudes(rows.map { Tensor(shape: inputShape, floats: $0) })
+        let ring = Lowering.NarrowRing(largest: largest)
+        options.narrowRing = ring
+        options.fracBits = Lowering.narrowActivationBits(graph, ring, standard: options.fracBits)
+        options.inputRange = input.min()!...input.max()!
+    }
     let (program, weights) = try Lowering.lower(graph, options: options)
-    let input = try NPYArray.read(path: modelsPath("\(fixture)/input.npy")).floats
-    let perRow = program.instructions[0].elementCount
-    return (program, weights, (0..<(input.count / perRow)).map { Array(input[($0 * perRow)..<(($0 + 1) * perRow)]) })
+    return (program, weights, rows)
 }
 
 /// The parties' output against the emulator's: within 1% of the output's scale (one
@@ -113,10 +124,34 @@ func expectAgreement(_ expected: [Float], _ actual: [Float], blocks: Bool, _ nam
         }
     }
 
-    /// Every instruction's bytes, per role, are exactly what the cost model predicted.
+    /// Z_2^32 where values fit: most registers are narrow, exact truncations keep the
+    /// parties bit for bit equal to the emulator, stochastic ones within rounding, and
+    /// the narrow program's output stays within 1% of the 64-bit one's.
+    @Test(arguments: ["tiny_resnet", "tiny_mobilenetv2", "odd_shapes", "tiny_segnet", "shufflenet_block", "tiny_resnet_avgpool"])
+    func narrowRingsMatchTheEmulator(_ fixture: String) throws {
+        let (wide, wideWeights, inputs) = try compiledFixture(fixture)
+        let reference = Emulator(program: wide, weights: wideWeights).run(inputs[0])[0]
+        for exact in [false, true] {
+            let (program, weights, _) = try compiledFixture(fixture, exact: exact, narrow: true)
+            let narrow = program.instructions.filter { $0.domain == .shared32 }.count
+            let shared = program.instructions.filter { $0.domain != .revealed }.count
+            #expect(2 * narrow > shared, "\(fixture): only \(narrow) of \(shared) shared registers are in Z_2^32")
+            let secure = try MemorySession(program: program, weights: weights).infer([inputs[0]])[0]
+            let emulated = Emulator(program: program, weights: weights).run(inputs[0])
+            if exact {
+                #expect(secure == emulated, "\(fixture): exact narrow truncations differ from the emulator")
+            } else {
+                expectAgreement(emulated[0], secure[0], blocks: false, "\(fixture) narrow")
+            }
+            expectAgreement(reference, emulated[0], blocks: false, "\(fixture) narrow against 64-bit")
+        }
+    }
+
+    /// Every instruction's bytes, per role, are exactly what the cost model predicted
+    /// (in Z_2^64, and with narrow registers).
     @Test(arguments: ["tiny_resnet", "odd_shapes", "tiny_segnet"], [false, true])
     func measuredBytesEqualPredicted(_ fixture: String, exact: Bool) throws {
-        let (program, weights, inputs) = try compiledFixture(fixture, approx: 16, blocks: true, exact: exact)
+        let (program, weights, inputs) = try compiledFixture(fixture, approx: 16, blocks: true, exact: exact, narrow: exact)
         let session = MemorySession(program: program, weights: weights)
         _ = try session.infer([inputs[0]])
         let (client, server, helper) = (session.parties[.client]!, session.parties[.server]!, session.parties[.helper]!)

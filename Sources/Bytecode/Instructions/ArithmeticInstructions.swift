@@ -36,9 +36,9 @@ public struct Mul: InstructionDefinition {
     public func cost(_ context: CostContext) -> Cost {
         // Both parties open both masked operands; the helper sends one share of c.
         var cost = Cost()
-        let opened = CostModel.word * (context.elements(a) + context.elements(b))
+        let opened = context.element * (context.elements(a) + context.elements(b))
         cost.online = RoleBytes(client: opened, server: opened)
-        cost.offline = RoleBytes(helper: CostModel.word * context.elementCount)
+        cost.offline = RoleBytes(helper: context.element * context.elementCount)
         cost.rounds = 1
         return cost
     }
@@ -113,7 +113,9 @@ public struct Trunc: InstructionDefinition {
     public static let opcode = Opcode.trunc
     public static let mnemonic = "trunc"
     public static let kind = InstructionKind.interactive
-    public static let summary = "floor(x / 2^bits); without exact, or one more with probability (x mod 2^bits) / 2^bits; never wraps while |x| < 2^62"
+    public static let summary = "exact: x / 2^bits rounded to nearest (halves up); else floor(x / 2^bits), or one more with probability (x mod 2^bits) / 2^bits; "
+        + "never wraps while |x| < 2^62 (2^30 in Z_2^32); the result may be in another ring (bits=0: a widening)"
+    public static let convertsRing = true
     public var x = 0
     public var bits = 0
     public var exact = false
@@ -129,20 +131,43 @@ public struct Trunc: InstructionDefinition {
     }
     /// The comparison that finds the carry of the low bits (exact truncations only).
     public var carryComparison: Comparison? { exact && bits > 0 ? Comparison(bits: bits + 1, dropped: 0) : nil }
-    public func verify(_ context: VerificationContext) throws { try context.expectSameShape(as: x) }
+    public func verify(_ context: VerificationContext) throws {
+        try context.expectSameShape(as: x)
+        let input = context.ring(x) ?? .z64
+        try context.expect(input.holds(magnitudeBits: bits), "trunc drops \(bits) bits, more than the \(input.bits)-bit ring's truncation allows")
+        if let carryComparison { try context.expectWithinRing(carryComparison) }
+    }
     public func cost(_ context: CostContext) -> Cost {
-        // Both open x + r (one word each); the helper sends the server its shares of
-        // r's high part and of r's top bit (two words).
+        // Both open x + r (one word of x's ring each); the helper sends the server its
+        // shares of r's high part and of r's top bit (two words of the result's ring).
         // Exact: the helper also shares r's low bits, and sign-and-select finds the carry.
         var cost = Cost()
-        let words = CostModel.word * context.elementCount
-        cost.online = RoleBytes(client: words, server: words)
-        cost.offline = RoleBytes(helper: (carryComparison == nil ? 2 : 3) * words)
+        let opened = context.element(x) * context.elementCount
+        cost.online = RoleBytes(client: opened, server: opened)
+        cost.offline = RoleBytes(helper: (carryComparison == nil ? 2 : 3) * context.element * context.elementCount)
         cost.rounds = 1
         guard let carryComparison else { return cost }
-        var carry = CostModel.signAndSelect(values: context.elementCount, pixels: context.elementCount, comparison: carryComparison)
+        var carry = CostModel.signAndSelect(values: context.elementCount, pixels: context.elementCount, comparison: carryComparison, ring: context.ring)
         carry.drelus = 0  // a comparison of low bits, not a ReLU's
         return cost + carry
     }
     public var maskedWeight: Int? { nil }
+}
+
+/// A Z_2^64 register reduced to Z_2^32 (each share mod 2^32): free, and exact for values
+/// below 2^31. The way back is a `trunc` with bits=0 (a protocol).
+public struct Narrow: LocalInstruction {
+    public static let opcode = Opcode.narrow
+    public static let mnemonic = "narrow"
+    public static let summary = "x mod 2^32: a Z_2^64 register in Z_2^32"
+    public static let convertsRing = true
+    public var x = 0
+    public init() {}
+    public init(_ x: Int) { self.x = x }
+    public var operation: Operation { .narrow(self) }
+    public mutating func visit<V: FieldVisitor>(_ v: inout V) throws { try v.operand("x", &x) }
+    public func verify(_ context: VerificationContext) throws {
+        try context.expectSameShape(as: x)
+        try context.expect(context.ring(x) == .z64 && context.domain == .shared32, "narrow takes a Z_2^64 register to Z_2^32")
+    }
 }

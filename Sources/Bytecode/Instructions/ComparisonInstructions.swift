@@ -12,7 +12,8 @@ public struct Comparison: Sendable, Hashable {
         self.dropped = dropped
     }
     public static let exact = Comparison()
-    public var isExact: Bool { bits == 64 && dropped == 0 }
+    /// The exact sign of a value in `ring`: its whole width.
+    public static func exact(in ring: Ring) -> Comparison { Comparison(bits: ring.bits, dropped: 0) }
 
     mutating func visit<V: FieldVisitor>(_ v: inout V) throws {
         try v.integer("bits", &bits, Limits.comparedBits)
@@ -35,9 +36,12 @@ public struct ReLU: InstructionDefinition {
         try v.operand("x", &x)
         try comparison.visit(&v)
     }
-    public func verify(_ context: VerificationContext) throws { try context.expectSameShape(as: x) }
+    public func verify(_ context: VerificationContext) throws {
+        try context.expectSameShape(as: x)
+        try context.expectWithinRing(comparison)
+    }
     public func cost(_ context: CostContext) -> Cost {
-        CostModel.signAndSelect(values: context.elementCount, pixels: context.elementCount, comparison: comparison)
+        CostModel.signAndSelect(values: context.elementCount, pixels: context.elementCount, comparison: comparison, ring: context.ring)
     }
     public var maskedWeight: Int? { nil }
 }
@@ -64,6 +68,7 @@ public struct BlockReLU: InstructionDefinition {
         try context.expectSameShape(as: x)
         let result = context.result
         try context.expect(result.count == 4 && blocks.count == result[1], "block_relu needs [N, C, H, W] and one block per channel")
+        try context.expectWithinRing(comparison)
     }
     public func cost(_ context: CostContext) -> Cost {
         let shape = context.shape
@@ -72,7 +77,7 @@ public struct BlockReLU: InstructionDefinition {
             patches += shape[0] * block.drelus(height: shape[2], width: shape[3])
             pixels += shape[0] * shape[2] * shape[3]
         }
-        return CostModel.signAndSelect(values: patches, pixels: pixels, comparison: comparison)
+        return CostModel.signAndSelect(values: patches, pixels: pixels, comparison: comparison, ring: context.ring)
     }
     public var maskedWeight: Int? { nil }
 }
@@ -99,6 +104,7 @@ public struct MaxPool: InstructionDefinition {
         // Bounds the cost model's byte counts (and the work): windows up to 2^16 x 2^16.
         let comparisons = context.result.reduce(1, *) * (window.kernel[0] * window.kernel[1] - 1)
         try context.expect(comparisons <= 1 << 40, "max pooling needs \(comparisons) comparisons, more than 2^40")
+        try context.expectWithinRing(comparison)
     }
     public func cost(_ context: CostContext) -> Cost {
         // A tree of max(a, b) = b + relu(a - b) over each window's kh x kw values.
@@ -107,7 +113,7 @@ public struct MaxPool: InstructionDefinition {
         while count > 1 {
             let pairs = count / 2
             let compared = context.elementCount * pairs
-            cost = cost + CostModel.signAndSelect(values: compared, pixels: compared, comparison: comparison)
+            cost = cost + CostModel.signAndSelect(values: compared, pixels: compared, comparison: comparison, ring: context.ring)
             count -= pairs
         }
         return cost

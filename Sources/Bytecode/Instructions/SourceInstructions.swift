@@ -46,7 +46,7 @@ public struct Reveal: InstructionDefinition {
     public func verify(_ context: VerificationContext) throws { try context.expectSameShape(as: x) }
     public func cost(_ context: CostContext) -> Cost {
         var cost = Cost()
-        cost.online = RoleBytes(server: CostModel.word * context.elementCount)
+        cost.online = RoleBytes(server: context.element(x) * context.elementCount)
         cost.rounds = 1
         return cost
     }
