@@ -87,7 +87,7 @@ public struct Lowering {
         return (lowering.program, WeightFile(programHash: lowering.program.hash, tensors: lowering.weights))
     }
 
-    private init(graph: Graph, options: Options) {
+    init(graph: Graph, options: Options) {
         self.graph = graph
         self.options = options
         self.program = Program(fracBits: options.fracBits, approxDReLUBits: options.approxDReLUBits ?? 0, inputRange: options.inputRange)

@@ -23,53 +23,95 @@ extension Lowering {
     /// Significant bits a narrow layer's weights keep at least (at their RMS magnitude).
     public static let narrowWeightSignificantBits = 10
 
-    /// How one IR node is lowered: its ring and, for a conv or dense layer, the weight
-    /// bits that fit that ring (nil: the default choice).
+    /// How one IR node is lowered: its ring, for a conv or dense layer the weight bits
+    /// that fit that ring (nil: the default choice), and the bits of the largest
+    /// fixed-point magnitude its instructions hold on the calibration inputs (nil: not
+    /// calibrated).
     struct NodePrecision {
         var ring = Ring.z64
         var weightBits: Int?
+        var magnitudeBits: Int?
     }
 
-    /// The ring and weight bits of `node`.
+    /// The ring and weight bits of `node`: Z_2^32 when its largest magnitude, times
+    /// 2^headroom, fits the narrow truncation's range.
     func precision(of node: Node) -> NodePrecision {
         guard let narrow = options.narrowRing else { return NodePrecision() }
-        let wide = NodePrecision()
-        func largest(_ values: [ValueID]) -> Double? {
-            let found = values.map { narrow.largest[graph.name(of: $0)] }
-            guard found.allSatisfy({ $0 != nil }) else { return nil }
-            return Double(found.map { $0! }.max() ?? 0)
+        if node.op.group == .linear, node.op.kind != .batchNorm, let w = constant(node.operands[1]) {
+            return productPrecision(node, weight: w, narrow)
         }
-        let computed = node.operands.filter { constant($0) == nil }
-        guard let magnitude = largest(computed + [node.result]) else { return wide }
-        func fits(_ scale: Double, extraBits: Int = 0) -> Bool {
-            Ring.z32.holds(magnitudeBits: Lowering.magnitudeBits(magnitude * scale) + f + extraBits + narrow.headroomBits)
+        guard let bits = magnitudeBits(of: node, narrow) else { return NodePrecision() }
+        let ring: Ring = Ring.z32.holds(magnitudeBits: bits + narrow.headroomBits) ? .z32 : .z64
+        return NodePrecision(ring: ring, magnitudeBits: bits)
+    }
+
+    /// A conv or dense layer: its product carries f + w bits, so in Z_2^32 it takes the
+    /// weight bits that leave the headroom, if those keep `narrowWeightSignificantBits`.
+    private func productPrecision(_ node: Node, weight w: Tensor, _ narrow: NarrowRing) -> NodePrecision {
+        let standard = productWeightBits(w)
+        guard let output = largest([node.result], narrow), let input = largest([node.operands[0]], narrow) else { return NodePrecision() }
+        let inputBits = Lowering.magnitudeBits(input) + f, outputBits = Lowering.magnitudeBits(output) + f
+        let room = Ring.z32.bits - 2 - narrow.headroomBits - outputBits
+        let bits = min(standard, room)
+        guard bits >= Lowering.weightBits(w, significant: Lowering.narrowWeightSignificantBits), Ring.z32.holds(magnitudeBits: inputBits + narrow.headroomBits) else {
+            return NodePrecision(magnitudeBits: max(inputBits, outputBits + standard))
         }
+        return NodePrecision(ring: .z32, weightBits: bits, magnitudeBits: max(inputBits, outputBits + bits))
+    }
+
+    /// The largest calibrated magnitude of `values`, or nil when one is not calibrated.
+    private func largest(_ values: [ValueID], _ narrow: NarrowRing) -> Double? {
+        var result = 0.0
+        for value in values {
+            guard let found = narrow.largest[graph.name(of: value)] else { return nil }
+            result = max(result, Double(found))
+        }
+        return result
+    }
+
+    /// Bits of the largest fixed-point magnitude a node other than conv and dense holds:
+    /// its operands' and result's calibrated magnitude at f bits, times what its lowering
+    /// adds (patch sums, differences, pooling multipliers); nil for ops kept in Z_2^64.
+    private func magnitudeBits(of node: Node, _ narrow: NarrowRing) -> Int? {
+        guard let magnitude = largest(node.operands.filter { constant($0) == nil } + [node.result], narrow) else { return nil }
+        func bits(_ scale: Double, extraBits: Int = 0) -> Int { Lowering.magnitudeBits(magnitude * scale) + f + extraBits }
         switch node.op {
-        case .conv, .dense:
-            // The product (result) carries f + w bits; the input only f.
-            guard let w = constant(node.operands[1]), let output = largest([node.result]), fits(1) else { return wide }
-            let room = Ring.z32.bits - 2 - narrow.headroomBits - f - Lowering.magnitudeBits(output)
-            let bits = min(productWeightBits(w), room)
-            return bits >= Lowering.weightBits(w, significant: Lowering.narrowWeightSignificantBits) ? NodePrecision(ring: .z32, weightBits: bits) : wide
         case .relu, .reshape, .identity, .transpose, .slice, .concat, .add, .sub, .pad:
-            return fits(1) ? NodePrecision(ring: .z32) : wide
+            return bits(1)
         case .relu6:
-            return fits(1, extraBits: 3) ? NodePrecision(ring: .z32) : wide
+            return bits(1, extraBits: 3)
         case .clip(let low, let high):
             let bound = Double(max(low.isFinite ? abs(low) : 0, high.isFinite ? abs(high) : 0))
-            return fits(1 + bound / max(magnitude, 1e-30)) ? NodePrecision(ring: .z32) : wide
+            return bits(1 + bound / max(magnitude, 1e-30))
         case .blockReLU(let plan):
-            let area = plan.blocks.filter(\.isPatch).map { $0.height * $0.width }.max() ?? 1
-            return fits(Double(area)) ? NodePrecision(ring: .z32) : wide
+            return bits(Double(plan.blocks.filter(\.isPatch).map { $0.height * $0.width }.max() ?? 1))
         case .maxPool:
-            return fits(2) ? NodePrecision(ring: .z32) : wide
+            return bits(2)
         case .avgPool(let pool):
-            return fits(1, extraBits: Lowering.poolPrecision + (pool.kernel[0] * pool.kernel[1]).log2Ceiling) ? NodePrecision(ring: .z32) : wide
+            return bits(1, extraBits: Lowering.poolPrecision + (pool.kernel[0] * pool.kernel[1]).log2Ceiling)
         case .globalAvgPool:
-            let count = graph.type(of: node.operands[0]).shape.dropFirst(2).reduce(1, *)
-            return fits(1, extraBits: Lowering.poolPrecision + count.log2Ceiling) ? NodePrecision(ring: .z32) : wide
-        case .constant, .batchNorm, .mul, .div, .resize, .softmax, .argMax:
-            return wide
+            return bits(1, extraBits: Lowering.poolPrecision + graph.type(of: node.operands[0]).shape.dropFirst(2).reduce(1, *).log2Ceiling)
+        case .constant, .conv, .dense, .batchNorm, .mul, .div, .resize, .softmax, .argMax:
+            return nil
+        }
+    }
+
+    /// One layer's ring in a program, for reports.
+    public struct LayerRing: Sendable {
+        public var name: String
+        public var ring: Ring
+        /// Bits between the largest calibrated fixed-point magnitude and the ring's
+        /// truncation range (2^(bits - 2)); nil when not calibrated.
+        public var headroomBits: Int?
+    }
+
+    /// The ring the lowering gives each computing node (epilogue excluded) under `options`.
+    public static func layerRings(_ graph: Graph, options: Options) -> [LayerRing] {
+        let lowering = Lowering(graph: graph, options: options)
+        return graph.nodes.filter { $0.op.group != .constant && $0.op.group != .epilogue }.map { node in
+            let precision = lowering.precision(of: node)
+            let name = node.name.isEmpty ? graph.name(of: node.result) : node.name
+            return LayerRing(name: name, ring: precision.ring, headroomBits: precision.magnitudeBits.map { precision.ring.bits - 2 - $0 })
         }
     }
 

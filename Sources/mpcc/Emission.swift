@@ -24,13 +24,17 @@ extension MPCC {
         try lower(graph, try calibratedFixedPoint(graph))
     }
 
-    func lower(_ graph: Graph, _ fixedPoint: CalibratedFixedPoint) throws -> (program: Program, weights: WeightFile) {
+    func loweringOptions(_ fixedPoint: CalibratedFixedPoint) -> Lowering.Options {
         var options = Lowering.Options(fracBits: fixedPoint.activationBits, weightBits: fracBits, approxDReLUBits: approxDrelu, droppedBits: fixedPoint.windows?.dropped ?? [:])
         options.inputRange = fixedPoint.inputRange
         options.exactTruncation = exactTruncation
         options.narrowRing = fixedPoint.narrow
+        return options
+    }
+
+    func lower(_ graph: Graph, _ fixedPoint: CalibratedFixedPoint) throws -> (program: Program, weights: WeightFile) {
         do {
-            return try Lowering.lower(graph, options: options)
+            return try Lowering.lower(graph, options: loweringOptions(fixedPoint))
         } catch let error as LoweringError {
             throw CommandFailure(.userError, "\(model): \(error.message)")
         }
@@ -177,6 +181,26 @@ extension MPCC {
             lines.append("input not clamped beyond the encoder's limit (give --calibration to bound it)")
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Each layer's ring and headroom (with --narrow-ring; else every layer is in Z_2^64).
+    func ringText(_ rings: [Lowering.LayerRing]?) -> String {
+        guard let rings else { return "rings: every layer in Z_2^64 (--narrow-ring with --calibration places layers in Z_2^32 where they fit)\n" }
+        let narrow = rings.filter { $0.ring == .z32 }.count
+        var lines = ["rings: \(narrow) of \(rings.count) layers in Z_2^32 (headroom: bits between the largest calibrated value and the ring's truncation range 2^(bits-2); Z_2^32 needs \(Lowering.narrowHeadroomBits)):"]
+        for layer in rings {
+            let headroom = layer.headroomBits.map { "headroom \($0) bits" } ?? "not calibrated"
+            lines.append("  \(layer.name.padding(toLength: 28, withPad: " ", startingAt: 0)) Z_2^\(layer.ring.bits)  \(headroom)")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    func ringJSON(_ rings: [Lowering.LayerRing]?) -> [[String: Any]] {
+        (rings ?? []).map { layer in
+            var entry: [String: Any] = ["name": layer.name, "ring_bits": layer.ring.bits]
+            if let headroom = layer.headroomBits { entry["headroom_bits"] = headroom }
+            return entry
+        }
     }
 
     func fixedPointJSON(_ program: Program) -> [String: Any] {

@@ -3,6 +3,7 @@ import CommandLineSupport
 import FloatEngine
 import Foundation
 import IR
+import Lowering
 import NPY
 import ONNXFrontend
 import Passes
@@ -73,6 +74,8 @@ extension MPCC {
         let program = try lower(graph, fixedPoint).program
         print(costText(program), terminator: "")
         print(fixedPointText(program, largest: fixedPoint.largest), terminator: "")
+        let rings = fixedPoint.narrow == nil ? nil : Lowering.layerRings(graph, options: loweringOptions(fixedPoint))
+        print(ringText(rings), terminator: "")
         if let windows = fixedPoint.windows {
             let rate = Double(windows.mismatches) / Double(max(windows.compared, 1))
             print("approximate DReLU on \(approxDrelu!) bits (windows from calibration ranges): the sign may differ from the exact one on at most \(windows.mismatches) of \(windows.compared) calibration values (\(rate))")
@@ -110,6 +113,7 @@ extension MPCC {
         if !accuracy.isEmpty { json["accuracy"] = accuracy }
         json["cost"] = costJSON(program)
         json["fixed_point"] = fixedPointJSON(program)
+        json["rings"] = ringJSON(rings)
         if let planning {
             json["budget"] = planning.budget
             json["distortion"] = planning.distortion

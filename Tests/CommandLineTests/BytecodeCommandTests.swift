@@ -171,4 +171,41 @@ import Testing
         let dropped = asm.stdout.matches(of: /bits=16, dropped=(\d+)/).compactMap { Int($0.1) }
         #expect(!dropped.isEmpty && dropped.allSatisfy { $0 < f + 9 - 16 }, "windows \(dropped) at \(f) fractional bits")
     }
+
+    /// --narrow-ring needs calibration; with it most layers run in Z_2^32 (the
+    /// disassembly marks them, the report lists each layer's ring and headroom), the
+    /// trained MNIST model keeps its float accuracy in emulation, the bytes fall by
+    /// about half, and three parties with exact truncations print the emulator's output.
+    @Test func narrowRingKeepsMNISTAccuracy() throws {
+        let mnist = "\(repositoryRoot)/Models/mnist_resnet"
+        let directory = temporaryDirectory()
+        let refused = try run("mpcc", ["\(mnist)/model.onnx", "--narrow-ring"])
+        #expect(refused.status != 0 && refused.stderr.contains("--narrow-ring needs --calibration"))
+        let arguments = ["\(mnist)/model.onnx", "--keep-maxpool", "--calibration", "\(mnist)/calibration.npy"]
+        let report = try run("mpcc", arguments + ["--narrow-ring", "--emit", "report"])
+        #expect(report.status == 0, "\(report.stderr)")
+        #expect(report.stdout.contains("layers in Z_2^32") && report.stdout.contains("Z_2^32  headroom 3 bits"))
+        var bytes: [Int] = []
+        for (name, extra) in [("wide", [String]()), ("stochastic", ["--narrow-ring"]), ("narrow", ["--narrow-ring", "--exact-truncation"])] {
+            let compiled = try run("mpcc", arguments + extra + ["-o", "\(directory)/\(name).mpcb"])
+            #expect(compiled.status == 0, "\(compiled.stderr)")
+            let predicted = try #require(compiled.stdout.firstMatch(of: /DReLUs, \d+ rounds, ([0-9.]+) MB online \+ ([0-9.]+) MB offline/))
+            bytes.append(Int((Double(predicted.1)! + Double(predicted.2)!) * 1e6))
+        }
+        #expect(2 * bytes[1] < Int(1.1 * Double(bytes[0])), "narrow \(bytes[1]) B against \(bytes[0]) B")
+        let program = "\(directory)/narrow.mpcb"
+        #expect(try run("mpcr", ["inspect", program]).stdout.contains(" z32 "))
+        let labels = ["--labels", "\(mnist)/test_labels.npy"]
+        let float = try run("mpcc", ["\(mnist)/model.onnx", "--keep-maxpool", "--infer", "\(mnist)/test.npy"] + labels).stdout
+        let emulated = try run("mpcr", ["emulate", program, "--input", "\(mnist)/test.npy"] + labels).stdout
+        let accuracy = /accuracy: (\d+)\/(\d+)/
+        #expect(try #require(float.firstMatch(of: accuracy)).1 == (try #require(emulated.firstMatch(of: accuracy))).1)
+        let all = try NPYArray.read(path: "\(mnist)/test.npy")
+        let input = "\(directory)/few.npy"
+        try NPYArray(shape: [8] + all.shape.dropFirst(), float32: Array(all.floats.prefix(8 * 28 * 28))).write(path: input)
+        #expect(try run("mpcr", ["emulate", program, "--input", input, "--output", "\(directory)/emulated.npy"]).status == 0)
+        let local = try run("mpcr", ["local", program, "--input", input, "--output", "\(directory)/secure.npy"])
+        #expect(local.status == 0, "\(local.stderr)")
+        #expect(try NPYArray.read(path: "\(directory)/secure.npy").floats == NPYArray.read(path: "\(directory)/emulated.npy").floats)
+    }
 }
