@@ -3,16 +3,20 @@ import CommandLineSupport
 import Foundation
 import IR
 import Lowering
+import SharedKernels
 import FloatEngine
 
 /// Lowering to bytecode: --emit bytecode (OUT.mpcb + OUT.mpcw), --emit asm, and the
 /// cost part of --emit report.
 extension MPCC {
     /// The fixed-point choices that come from the calibration inputs (with
-    /// --calibration), measured once per command: the largest value the model computes,
-    /// the activations' bits, the clients' input range and the approximate DReLU windows.
+    /// --calibration; else two synthetic Gaussian inputs bound the activations' bits
+    /// only), measured once per command: the largest value the model computes, the
+    /// activations' bits, the clients' input range and the approximate DReLU windows.
     struct CalibratedFixedPoint {
-        var largest: Float?
+        var largest: Float
+        /// Whether `largest` comes from the calibration inputs (else synthetic ones).
+        var calibrated: Bool
         var activationBits: Int
         var inputRange: ClosedRange<Float>?
         var windows: ApproximateWindows?
@@ -42,7 +46,10 @@ extension MPCC {
 
     func calibratedFixedPoint(_ graph: Graph) throws -> CalibratedFixedPoint {
         let standard = fracBits ?? Lowering.Options().fracBits
-        guard calibration != nil else { return CalibratedFixedPoint(largest: nil, activationBits: standard, inputRange: nil, windows: nil) }
+        guard calibration != nil else {
+            let largest = try largestValues(graph, MPCC.syntheticInputs(graph, rows: 2), rows: 2).values.max() ?? 0
+            return CalibratedFixedPoint(largest: largest, calibrated: false, activationBits: fracBits ?? MPCC.activationBits(standard: standard, largest: largest))
+        }
         let inputs = try calibrationInputs(for: graph)
         let inputRange = MPCC.inputRange(inputs.floats)
         var narrow: Lowering.NarrowRing?
@@ -68,7 +75,7 @@ extension MPCC {
                 throw CommandFailure(.userError, "\(model): \(error.message)")
             }
         }
-        return CalibratedFixedPoint(largest: largest, activationBits: bits, inputRange: inputRange, windows: windows, narrow: narrow)
+        return CalibratedFixedPoint(largest: largest, calibrated: true, activationBits: bits, inputRange: inputRange, windows: windows, narrow: narrow)
     }
 
     /// The range clients clamp their input to: the calibration inputs' range widened by a
@@ -86,6 +93,14 @@ extension MPCC {
     static func activationBits(standard: Int, largest: Float) -> Int {
         let magnitude = Int(Double(max(largest, 1)).exponent) + 1  // ceil-ish log2, never low
         return max(1, min(standard, 62 - headroomBits - Lowering.maxWeightBits - magnitude))
+    }
+
+    /// Reproducible synthetic inputs: standard normal from a fixed seed, `rows` batches.
+    static func syntheticInputs(_ graph: Graph, rows: Int) -> Tensor {
+        let sample = graph.type(of: graph.inputs[0])
+        var generator = SplitMix(seed: 0x9E37_79B9_7F4A_7C15)
+        let values = (0..<(rows * sample.elementCount)).map { _ in generator.normal() }
+        return Tensor(shape: [rows * sample.shape[0]] + sample.shape.dropFirst(), floats: values)
     }
 
     /// Bits between the largest calibrated truncation input and 2^62.
@@ -166,14 +181,10 @@ extension MPCC {
     }
 
     /// The fixed-point scales: activations, each masked (product) weight, the input range.
-    func fixedPointText(_ program: Program, largest: Float?) -> String {
-        var lines: [String]
-        if let largest {
-            let bits = Int(Double(max(largest, 1)).exponent) + 1 + program.fracBits + Lowering.maxWeightBits
-            lines = ["fixed point: activations \(program.fracBits) fractional bits (calibrated activations reach \(largest): truncation inputs stay below 2^\(bits), \(62 - bits) bits of headroom); product weights (fractional bits):"]
-        } else {
-            lines = ["fixed point: activations \(program.fracBits) fractional bits (headroom not checked: real values up to 2^\(62 - program.fracBits - Lowering.maxWeightBits) fit; give --calibration to check it); product weights (fractional bits):"]
-        }
+    func fixedPointText(_ program: Program, _ fixedPoint: CalibratedFixedPoint) -> String {
+        let bits = Int(Double(max(fixedPoint.largest, 1)).exponent) + 1 + program.fracBits + Lowering.maxWeightBits
+        let source = fixedPoint.calibrated ? "calibrated activations" : "activations on two synthetic Gaussian inputs (give --calibration for real ones)"
+        var lines = ["fixed point: activations \(program.fracBits) fractional bits (\(source) reach \(fixedPoint.largest): truncation inputs stay below 2^\(bits), \(62 - bits) bits of headroom); product weights (fractional bits):"]
         lines += productWeightBits(program).map { "  \($0.name.padding(toLength: 28, withPad: " ", startingAt: 0)) \($0.bits)" }
         if let range = program.inputRange {
             lines.append("input clamped to [\(range.lowerBound), \(range.upperBound)] (the calibration inputs' range and a quarter of its span on each side)")

@@ -50,10 +50,7 @@ extension MPCC {
         let sample = graph.type(of: graph.inputs[0])
         guard let calibration else {
             printError("mpcc: warning: no --calibration given; planning on 64 synthetic Gaussian inputs, so block sizes will be poor")
-            // Reproducible synthetic inputs: standard normal from a fixed seed.
-            var generator = SplitMix(seed: 0x9E37_79B9_7F4A_7C15)
-            let values = (0..<(64 * sample.elementCount)).map { _ in generator.normal() }
-            return Tensor(shape: [64 * sample.shape[0]] + sample.shape.dropFirst(), floats: values)
+            return MPCC.syntheticInputs(graph, rows: 64)
         }
         let array = try NPYArray.read(path: calibration)
         guard case .float32(let values) = array.data else { throw CommandFailure(.userError, "\(calibration) holds int64 values; calibration inputs must be float32") }
@@ -73,7 +70,7 @@ extension MPCC {
         let fixedPoint = try calibratedFixedPoint(graph)
         let program = try lower(graph, fixedPoint).program
         print(costText(program), terminator: "")
-        print(fixedPointText(program, largest: fixedPoint.largest), terminator: "")
+        print(fixedPointText(program, fixedPoint), terminator: "")
         let rings = fixedPoint.narrow == nil ? nil : Lowering.layerRings(graph, options: loweringOptions(fixedPoint))
         print(ringText(rings), terminator: "")
         if let windows = fixedPoint.windows {
