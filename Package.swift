@@ -43,7 +43,7 @@ let package = Package(
         .target(name: "Planner", dependencies: ["IR", "FloatEngine", "SharedKernels"], swiftSettings: strict),
         .target(name: "Bytecode", dependencies: ["SharedKernels", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         .target(name: "Lowering", dependencies: ["IR", "Bytecode"], swiftSettings: strict),
-        // Z_2^64 matrix products for the runtime and the emulator (always optimized).
+        // Z_2^64 and Z_2^32 matrix products for the runtime and the emulator (always optimized).
         .target(name: "CRingKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(
             name: "MPCRuntime",

@@ -103,9 +103,9 @@ struct Interpreter {
         case .constant(let op): r.shared[index] = try e.shareConstant(op.weight, shape: shape)
         case .reveal(let op): r.revealed[index] = try e.reveal(shares[op.x], ring: program.instructions[op.x].domain.ring!)
         case .conv(let op):
-            r.shared[index] = try e.linear(instruction, x: op.x, shares[op.x], weight: op.weight, bias: op.bias, apply: convolution(op, shape))
+            r.shared[index] = try e.linear(instruction, x: op.x, shares[op.x], weight: op.weight, bias: op.bias, apply: convolution(op, shape, ring))
         case .dense(let op):
-            r.shared[index] = try e.linear(instruction, x: op.x, shares[op.x], weight: op.weight, bias: op.bias, apply: dense(op, shape))
+            r.shared[index] = try e.linear(instruction, x: op.x, shares[op.x], weight: op.weight, bias: op.bias, apply: dense(op, shape, ring))
         case .scale(let op):
             r.shared[index] = try e.linear(instruction, x: op.x, shares[op.x], weight: op.weight, bias: nil, apply: scale(op, shape))
         case .mul(let op):
@@ -168,14 +168,14 @@ extension Interpreter {
     /// The linear layers' ring kernels, as the protocol applies them to masks and shares.
     typealias LinearKernel = (RingTensor, [UInt64], [UInt64]?) -> RingTensor
 
-    func convolution(_ op: Conv, _ shape: [Int]) -> LinearKernel {
+    func convolution(_ op: Conv, _ shape: [Int], _ ring: Ring) -> LinearKernel {
         let weightShape = program.weights[op.weight].shape
-        return { x, w, bias in RingKernels.conv(x, op, weight: w, weightShape: weightShape, bias: bias, resultShape: shape) }
+        return { x, w, bias in RingKernels.conv(x, op, weight: w, weightShape: weightShape, bias: bias, resultShape: shape, ring: ring) }
     }
 
-    func dense(_ op: Dense, _ shape: [Int]) -> LinearKernel {
+    func dense(_ op: Dense, _ shape: [Int], _ ring: Ring) -> LinearKernel {
         let weightShape = program.weights[op.weight].shape
-        return { x, w, bias in RingKernels.dense(x, weight: w, weightShape: weightShape, bias: bias, resultShape: shape) }
+        return { x, w, bias in RingKernels.dense(x, weight: w, weightShape: weightShape, bias: bias, resultShape: shape, ring: ring) }
     }
 
     func scale(_ op: Scale, _ shape: [Int]) -> LinearKernel {

@@ -4,10 +4,31 @@ import SharedKernels
 
 /// Whole-tensor operations over Z_2^64 that every party applies to its own share (and the
 /// emulator to plaintext): linear layers with known weights, broadcasting arithmetic,
-/// pooling sums with public multipliers, resize, and data movement.
+/// pooling sums with public multipliers, resize, and data movement. Linear layers whose
+/// result is in Z_2^32 compute in 32-bit words (twice the SIMD lanes); the rest compute
+/// in UInt64 words, which the interpreter makes canonical after every instruction.
 public enum RingKernels {
-    /// Convolution of x [N, C, H, W] with weights [M, C/group, kh, kw] (+ bias[M]).
-    public static func conv(_ x: RingTensor, _ op: Conv, weight: [UInt64], weightShape: [Int], bias: [UInt64]?, resultShape: [Int]) -> RingTensor {
+    /// Convolution of x [N, C, H, W] with weights [M, C/group, kh, kw] (+ bias[M]), in
+    /// `ring`'s words; the result's words are canonical.
+    public static func conv(_ x: RingTensor, _ op: Conv, weight: [UInt64], weightShape: [Int], bias: [UInt64]?, resultShape: [Int],
+                            ring: Ring) -> RingTensor {
+        let values = ring == .z32
+            ? widened(conv(x, op, weight: weight, weightShape: weightShape, bias: bias, resultShape: resultShape, kernel: mpc_ring_conv2d32))
+            : conv(x, op, weight: weight, weightShape: weightShape, bias: bias, resultShape: resultShape, kernel: mpc_ring_conv2d)
+        return RingTensor(shape: resultShape, values: values)
+    }
+
+    /// The C kernels of one word width: x and the weights stay UInt64 words, which they
+    /// read the low bits of, so nothing is converted before a call.
+    typealias ConvKernel<Word> = (UnsafePointer<mpc_ring_conv_geometry>?, UnsafePointer<UInt64>?, Int32, UnsafePointer<UInt64>?,
+                                  UnsafeMutablePointer<Word>?, UnsafeMutablePointer<Word>?) -> Void
+    typealias GemmKernel<Word> = (Int32, Int32, Int32, UnsafePointer<UInt64>?, Int, UnsafePointer<Word>?, Int, UnsafeMutablePointer<Word>?, Int, Int32) -> Void
+
+    /// Z_2^32 results as canonical words (sign extension).
+    static func widened(_ words: [UInt32]) -> [UInt64] { words.map { Ring.z32.canonical(UInt64($0)) } }
+
+    static func conv<Word: FixedWidthInteger & UnsignedInteger>(_ x: RingTensor, _ op: Conv, weight: [UInt64], weightShape: [Int], bias: [UInt64]?,
+                                                                resultShape: [Int], kernel: ConvKernel<Word>) -> [Word] {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (m, kh, kw) = (weightShape[0], weightShape[2], weightShape[3])
         let (oh, ow) = (resultShape[2], resultShape[3])
@@ -16,8 +37,8 @@ public enum RingKernels {
             channels: Int32(groupChannels), height: Int32(h), width: Int32(w), kernelHeight: Int32(kh), kernelWidth: Int32(kw),
             strideH: Int32(op.strides[0]), strideW: Int32(op.strides[1]), padTop: Int32(op.pads[0]), padLeft: Int32(op.pads[1]),
             dilationH: Int32(op.dilations[0]), dilationW: Int32(op.dilations[1]), outHeight: Int32(oh), outWidth: Int32(ow))
-        var out = [UInt64](repeating: 0, count: n * m * oh * ow)
-        var scratch = [UInt64](repeating: 0, count: groupChannels * kh * kw * oh * ow)
+        var out = [Word](repeating: 0, count: n * m * oh * ow)
+        var scratch = [Word](repeating: 0, count: groupChannels * kh * kw * oh * ow)
         let perGroupWeights = groupOutputs * groupChannels * kh * kw
         x.values.withUnsafeBufferPointer { image in
             weight.withUnsafeBufferPointer { weights in
@@ -25,7 +46,7 @@ public enum RingKernels {
                     scratch.withUnsafeMutableBufferPointer { scratch in
                         for sample in 0..<n {
                             for group in 0..<op.group {
-                                mpc_ring_conv2d(
+                                kernel(
                                     &geometry, image.baseAddress! + (sample * c + group * groupChannels) * h * w, Int32(groupOutputs),
                                     weights.baseAddress! + group * perGroupWeights,
                                     result.baseAddress! + (sample * m + group * groupOutputs) * oh * ow, scratch.baseAddress!)
@@ -37,27 +58,37 @@ public enum RingKernels {
         }
         if let bias {
             let plane = oh * ow
-            for index in out.indices { out[index] &+= bias[(index / plane) % m] }
+            for index in out.indices { out[index] &+= Word(truncatingIfNeeded: bias[(index / plane) % m]) }
         }
-        return RingTensor(shape: resultShape, values: out)
+        return out
     }
 
-    /// x [..., K] times w[N, K] transposed (+ bias[N]).
-    public static func dense(_ x: RingTensor, weight: [UInt64], weightShape: [Int], bias: [UInt64]?, resultShape: [Int]) -> RingTensor {
+    /// x [..., K] times w[N, K] transposed (+ bias[N]), in `ring`'s words; the result's
+    /// words are canonical.
+    public static func dense(_ x: RingTensor, weight: [UInt64], weightShape: [Int], bias: [UInt64]?, resultShape: [Int], ring: Ring) -> RingTensor {
+        let values = ring == .z32
+            ? widened(dense(x, weight: weight, weightShape: weightShape, bias: bias, kernel: mpc_ring_gemm_parallel32))
+            : dense(x, weight: weight, weightShape: weightShape, bias: bias, kernel: mpc_ring_gemm_parallel)
+        return RingTensor(shape: resultShape, values: values)
+    }
+
+    static func dense<Word: FixedWidthInteger & UnsignedInteger>(_ x: RingTensor, weight: [UInt64], weightShape: [Int], bias: [UInt64]?,
+                                                                 kernel: GemmKernel<Word>) -> [Word] {
         let (outputs, inner) = (weightShape[0], weightShape[1])
         let rows = x.count / max(inner, 1)
-        var transposed = [UInt64](repeating: 0, count: inner * outputs)
-        for o in 0..<outputs { for k in 0..<inner { transposed[k * outputs + o] = weight[o * inner + k] } }
-        var out = [UInt64](repeating: 0, count: rows * outputs)
+        // The weights' transpose (B of the product), narrowed as it is written.
+        var transposed = [Word](repeating: 0, count: inner * outputs)
+        for o in 0..<outputs { for k in 0..<inner { transposed[k * outputs + o] = Word(truncatingIfNeeded: weight[o * inner + k]) } }
+        var out = [Word](repeating: 0, count: rows * outputs)
         x.values.withUnsafeBufferPointer { a in
             transposed.withUnsafeBufferPointer { b in
                 out.withUnsafeMutableBufferPointer { c in
-                    mpc_ring_gemm_parallel(Int32(rows), Int32(outputs), Int32(inner), a.baseAddress!, inner, b.baseAddress!, outputs, c.baseAddress!, outputs, 0)
+                    kernel(Int32(rows), Int32(outputs), Int32(inner), a.baseAddress!, inner, b.baseAddress!, outputs, c.baseAddress!, outputs, 0)
                 }
             }
         }
-        if let bias { for index in out.indices { out[index] &+= bias[index % outputs] } }
-        return RingTensor(shape: resultShape, values: out)
+        if let bias { for index in out.indices { out[index] &+= Word(truncatingIfNeeded: bias[index % outputs]) } }
+        return out
     }
 
     /// Elementwise a op b with NumPy broadcasting to `shape`.
@@ -202,3 +233,4 @@ public enum RingKernels {
         return RingTensor(shape: resultShape, values: out)
     }
 }
+

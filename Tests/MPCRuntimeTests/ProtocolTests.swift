@@ -202,26 +202,81 @@ import Testing
 
 /// The ring kernels against naive loops.
 @Suite struct RingKernelTests {
-    @Test func gemmMatchesNaiveLoops() {
-        var generator = SeededGenerator(state: 21)
-        for (m, n, k) in [(1, 1, 1), (3, 5, 7), (4, 300, 9), (9, 513, 17), (70, 70, 70)] {
-            let a = (0..<(m * k)).map { _ in generator.next() }, b = (0..<(k * n)).map { _ in generator.next() }
-            var c = [UInt64](repeating: 0, count: m * n)
-            for parallel in [false, true] {
-                if parallel {
-                    mpc_ring_gemm_parallel(Int32(m), Int32(n), Int32(k), a, Int(k), b, Int(n), &c, Int(n), 0)
-                } else {
-                    mpc_ring_gemm(Int32(m), Int32(n), Int32(k), a, Int(k), b, Int(n), &c, Int(n), 0)
-                }
+    @Test(arguments: Ring.allCases) func gemmMatchesNaiveLoops(_ ring: Ring) {
+        switch ring {
+        case .z64: checkGemm(seed: 21, [mpc_ring_gemm, mpc_ring_gemm_parallel])
+        case .z32: checkGemm(seed: 22, [mpc_ring_gemm32, mpc_ring_gemm_parallel32])
+        }
+    }
+
+    /// The GEMMs of one word width against naive loops; A holds UInt64 words, of which the
+    /// kernels read the low bits.
+    func checkGemm<Word: FixedWidthInteger & UnsignedInteger>(
+        seed: UInt64, _ kernels: [(Int32, Int32, Int32, UnsafePointer<UInt64>?, Int, UnsafePointer<Word>?, Int, UnsafeMutablePointer<Word>?, Int, Int32) -> Void]
+    ) {
+        var generator = SeededGenerator(state: seed)
+        for (m, n, k) in [(1, 1, 1), (3, 5, 7), (3, 33, 7), (4, 300, 9), (9, 513, 17), (70, 70, 70), (130, 200, 160)] {
+            let a = (0..<(m * k)).map { _ in generator.next() }, b = (0..<(k * n)).map { _ in Word(truncatingIfNeeded: generator.next()) }
+            var c = [Word](repeating: 0, count: m * n)
+            for kernel in kernels {
+                kernel(Int32(m), Int32(n), Int32(k), a, Int(k), b, Int(n), &c, Int(n), 0)
                 for i in 0..<m {
                     for j in 0..<n {
-                        var sum: UInt64 = 0
-                        for l in 0..<k { sum &+= a[i * k + l] &* b[l * n + j] }
-                        #expect(c[i * n + j] == sum, "\(m)x\(n)x\(k) at \(i),\(j)")
+                        var sum: Word = 0
+                        for l in 0..<k { sum &+= Word(truncatingIfNeeded: a[i * k + l]) &* b[l * n + j] }
+                        #expect(c[i * n + j] == sum, "\(Word.bitWidth) bits, \(m)x\(n)x\(k) at \(i),\(j)")
                     }
                 }
             }
         }
+    }
+
+    /// The 32-bit conv and dense (a Z_2^32 result) are bit-identical to the 64-bit kernels
+    /// followed by canonicalization, on words that are not canonical, with strides,
+    /// padding, dilation, groups and bias, and sizes off the 4 x 16 and 4 x 64 blocks.
+    @Test func narrowLinearKernelsMatchWideOnesCanonicalized() {
+        var generator = SeededGenerator(state: 23)
+        func words(_ count: Int) -> [UInt64] { (0..<count).map { _ in generator.next() } }
+        // (N, C, H, W), (M, kh, kw), strides, pads, dilations, group, bias
+        let convolutions: [([Int], [Int], [Int], [Int], [Int], Int, Bool)] = [
+            ([1, 3, 7, 9], [5, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 1, true),
+            ([2, 4, 11, 13], [6, 3, 2], [2, 1], [0, 1, 2, 0], [2, 1], 2, true),
+            ([1, 6, 9, 9], [9, 1, 1], [1, 1], [0, 0, 0, 0], [1, 1], 3, false),
+            ([1, 8, 10, 10], [8, 3, 3], [2, 2], [1, 1, 1, 1], [1, 1], 8, true),
+            ([1, 16, 30, 31], [36, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 1, true),  // two threads
+        ]
+        for (input, kernel, strides, pads, dilations, group, hasBias) in convolutions {
+            var op = Conv()
+            (op.strides, op.pads, op.dilations, op.group) = (strides, pads, dilations, group)
+            let weightShape = [kernel[0], input[1] / group, kernel[1], kernel[2]]
+            let extent = { (axis: Int) in
+                (input[axis + 2] + pads[axis] + pads[axis + 2] - dilations[axis] * (kernel[axis + 1] - 1) - 1) / strides[axis] + 1
+            }
+            let resultShape = [input[0], kernel[0], extent(0), extent(1)]
+            let x = RingTensor(shape: input, values: words(input.reduce(1, *)))
+            let weight = words(weightShape.reduce(1, *)), bias = hasBias ? words(kernel[0]) : nil
+            let narrow = RingKernels.conv(x, op, weight: weight, weightShape: weightShape, bias: bias, resultShape: resultShape, ring: .z32)
+            var wide = RingKernels.conv(x, op, weight: weight, weightShape: weightShape, bias: bias, resultShape: resultShape, ring: .z64)
+            wide.canonicalize(.z32)
+            #expect(narrow.shape == wide.shape)
+            #expect(firstDifference(narrow.values, wide.values) == nil, "conv \(input) * \(weightShape) group \(group)")
+        }
+        // (rows, inner, outputs), bias
+        for (rows, inner, outputs, hasBias) in [(1, 513, 10, true), (5, 70, 37, false), (8, 512, 100, true), (64, 300, 300, true)] {
+            let x = RingTensor(shape: [rows, inner], values: words(rows * inner))
+            let weight = words(outputs * inner), bias = hasBias ? words(outputs) : nil
+            let shape = [rows, outputs]
+            let narrow = RingKernels.dense(x, weight: weight, weightShape: [outputs, inner], bias: bias, resultShape: shape, ring: .z32)
+            var wide = RingKernels.dense(x, weight: weight, weightShape: [outputs, inner], bias: bias, resultShape: shape, ring: .z64)
+            wide.canonicalize(.z32)
+            #expect(narrow.shape == wide.shape)
+            #expect(firstDifference(narrow.values, wide.values) == nil, "dense \(rows)x\(inner) * \(outputs)")
+        }
+    }
+
+    /// Where two word arrays first differ (nil: nowhere), for a short failure message.
+    func firstDifference(_ a: [UInt64], _ b: [UInt64]) -> Int? {
+        a.count != b.count ? min(a.count, b.count) : a.indices.first { a[$0] != b[$0] }
     }
 
     @Test func bitTransposeMatchesTheDefinition() {

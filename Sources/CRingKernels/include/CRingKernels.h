@@ -3,17 +3,10 @@
 
 #include <stdint.h>
 
-// Matrix products over the ring Z_2^64 (wrapping uint64 arithmetic) for the runtime and
-// the emulator. The same code runs on plaintext fixed-point values and on shares.
-
-// C[M x N] (+)= A[M x K] * B[K x N]; row-major with row strides lda, ldb, ldc.
-void mpc_ring_gemm(int M, int N, int K, const uint64_t *A, long lda, const uint64_t *B, long ldb, uint64_t *C, long ldc,
-                   int accumulate);
-
-// The same on two threads (row halves) when the machine has two cores and the product
-// is large; otherwise on the calling thread.
-void mpc_ring_gemm_parallel(int M, int N, int K, const uint64_t *A, long lda, const uint64_t *B, long ldb, uint64_t *C,
-                            long ldc, int accumulate);
+// Matrix products over the rings Z_2^64 (wrapping uint64 arithmetic) and Z_2^32 (the
+// functions ending in 32: uint32 words) for the runtime and the emulator. The same code
+// runs on plaintext fixed-point values and on shares. A and the convolution's image and
+// weights are uint64 words in both: the 32-bit kernels read their low halves.
 
 // Geometry of a 2-D convolution over one sample's group of input channels.
 typedef struct {
@@ -23,10 +16,24 @@ typedef struct {
     int outHeight, outWidth;
 } mpc_ring_conv_geometry;
 
-// out[M x (outHeight * outWidth)] = W[M x (channels * kh * kw)] * im2col(image);
-// `scratch` holds channels * kh * kw * outHeight * outWidth values.
-void mpc_ring_conv2d(const mpc_ring_conv_geometry *g, const uint64_t *image, int M, const uint64_t *W, uint64_t *out,
-                     uint64_t *scratch);
+// For each word type WORD and name suffix SUFFIX:
+// mpc_ring_gemm: C[M x N] (+)= A[M x K] * B[K x N]; row-major with row strides lda,
+// ldb, ldc.
+// mpc_ring_gemm_parallel: the same on two threads (row halves) when the machine has two
+// cores and the product is large; otherwise on the calling thread.
+// mpc_ring_conv2d: out[M x (outHeight * outWidth)] = W[M x (channels * kh * kw)] *
+// im2col(image); `scratch` holds channels * kh * kw * outHeight * outWidth words.
+#define MPC_RING_KERNELS(WORD, SUFFIX)                                                                                 \
+    void mpc_ring_gemm##SUFFIX(int M, int N, int K, const uint64_t *A, long lda, const WORD *B, long ldb, WORD *C,     \
+                               long ldc, int accumulate);                                                              \
+    void mpc_ring_gemm_parallel##SUFFIX(int M, int N, int K, const uint64_t *A, long lda, const WORD *B, long ldb,     \
+                                        WORD *C, long ldc, int accumulate);                                            \
+    void mpc_ring_conv2d##SUFFIX(const mpc_ring_conv_geometry *g, const uint64_t *image, int M, const uint64_t *W,     \
+                                 WORD *out, WORD *scratch);
+
+MPC_RING_KERNELS(uint64_t, )
+MPC_RING_KERNELS(uint32_t, 32)
+#undef MPC_RING_KERNELS
 
 // Transposes a 64 x 64 bit matrix: bit j of out[i] is bit i of in[j] (bit 0 is the least
 // significant). Turns 64 values into their 64 bit planes.

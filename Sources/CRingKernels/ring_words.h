@@ -1,0 +1,125 @@
+// The linear-layer kernels for one word width, included by ring.c once per ring:
+// WORD is the type of B, C and the accumulators (wrapping arithmetic mod 2^bits),
+// SUFFIX ends the function names and COLUMNS is the block width. A (weights, or the
+// rows of x) is always uint64_t: each element is loaded once per block row and
+// truncated then, so callers never convert a tensor to feed the narrow kernels. The
+// three parameters are undefined at the end, ready for the next width.
+
+#define GLUE(name, suffix) name##suffix
+#define NAMED(name, suffix) GLUE(name, suffix)
+#define NAME(name) NAMED(name, SUFFIX)
+
+// A 4 x COLUMNS block of C is accumulated in registers over all of K (COLUMNS lanes per
+// row, a whole number of AVX-512 or AVX2 registers), reading each B row segment once
+// for four rows of A and writing C once; edges fall back to a plain loop. The
+// fixed-size loops are written for the compiler to unroll and vectorize per
+// instruction set.
+__attribute__((always_inline)) static inline void NAME(block)(int K, const uint64_t *A, long lda, const WORD *B, long ldb,
+                                                               WORD *C, long ldc, int accumulate) {
+    WORD acc[ROWS][COLUMNS];
+    for (int r = 0; r < ROWS; r++)
+        for (int c = 0; c < COLUMNS; c++) acc[r][c] = accumulate ? C[(long)r * ldc + c] : 0;
+    for (int k = 0; k < K; k++) {
+        const WORD *b = B + (long)k * ldb;
+        for (int r = 0; r < ROWS; r++) {
+            const WORD w = (WORD)A[(long)r * lda + k];
+            for (int c = 0; c < COLUMNS; c++) acc[r][c] += w * b[c];
+        }
+    }
+    for (int r = 0; r < ROWS; r++)
+        for (int c = 0; c < COLUMNS; c++) C[(long)r * ldc + c] = acc[r][c];
+}
+
+__attribute__((target_clones("avx512dq", "avx2", "default")))
+void NAME(mpc_ring_gemm)(int M, int N, int K, const uint64_t *A, long lda, const WORD *B, long ldb, WORD *C, long ldc,
+                         int accumulate) {
+    const int fullRows = M - M % ROWS, fullColumns = N - N % COLUMNS;
+    for (int i = 0; i < fullRows; i += ROWS)
+        for (int j = 0; j < fullColumns; j += COLUMNS)
+            NAME(block)(K, A + (long)i * lda, lda, B + j, ldb, C + (long)i * ldc + j, ldc, accumulate);
+    // Edges: the last rows (all columns) and the last columns of the full rows.
+    for (int i = 0; i < M; i++) {
+        const int from = i < fullRows ? fullColumns : 0;
+        if (from == N) continue;
+        WORD *c = C + (long)i * ldc;
+        if (!accumulate) memset(c + from, 0, sizeof(WORD) * (size_t)(N - from));
+        const uint64_t *a = A + (long)i * lda;
+        for (int k = 0; k < K; k++) {
+            const WORD w = (WORD)a[k];
+            const WORD *b = B + (long)k * ldb;
+            for (int j = from; j < N; j++) c[j] += w * b[j];
+        }
+    }
+}
+
+typedef struct {
+    int M, N, K;
+    const uint64_t *A;
+    long lda;
+    const WORD *B;
+    long ldb;
+    WORD *C;
+    long ldc;
+    int accumulate;
+} NAME(gemm_job);
+
+static void *NAME(gemm_worker)(void *argument) {
+    NAME(gemm_job) *job = argument;
+    NAME(mpc_ring_gemm)(job->M, job->N, job->K, job->A, job->lda, job->B, job->ldb, job->C, job->ldc, job->accumulate);
+    return NULL;
+}
+
+void NAME(mpc_ring_gemm_parallel)(int M, int N, int K, const uint64_t *A, long lda, const WORD *B, long ldb, WORD *C,
+                                  long ldc, int accumulate) {
+    // Row halves on two threads when the product is large enough to pay for a thread.
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores < 2 || M < 2 || (double)M * N * K < 4e6) {
+        NAME(mpc_ring_gemm)(M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+        return;
+    }
+    int half = M / 2;
+    NAME(gemm_job) job = {M - half, N, K, A + (long)half * lda, lda, B, ldb, C + (long)half * ldc, ldc, accumulate};
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, NAME(gemm_worker), &job) != 0) {
+        NAME(mpc_ring_gemm)(M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+        return;
+    }
+    NAME(mpc_ring_gemm)(half, N, K, A, lda, B, ldb, C, ldc, accumulate);
+    pthread_join(thread, NULL);
+}
+
+// im2col of the uint64 image into WORD scratch (truncating as it copies), then one GEMM.
+void NAME(mpc_ring_conv2d)(const mpc_ring_conv_geometry *g, const uint64_t *image, int M, const uint64_t *W, WORD *out,
+                           WORD *scratch) {
+    const int columns = g->outHeight * g->outWidth;
+    const int K = g->channels * g->kernelHeight * g->kernelWidth;
+    WORD *row = scratch;
+    for (int c = 0; c < g->channels; c++) {
+        const uint64_t *plane = image + (long)c * g->height * g->width;
+        for (int ky = 0; ky < g->kernelHeight; ky++) {
+            for (int kx = 0; kx < g->kernelWidth; kx++, row += columns) {
+                for (int oy = 0; oy < g->outHeight; oy++) {
+                    int y = oy * g->strideH - g->padTop + ky * g->dilationH;
+                    WORD *dst = row + (long)oy * g->outWidth;
+                    if (y < 0 || y >= g->height) {
+                        memset(dst, 0, sizeof(WORD) * (size_t)g->outWidth);
+                        continue;
+                    }
+                    const uint64_t *src = plane + (long)y * g->width;
+                    for (int ox = 0; ox < g->outWidth; ox++) {
+                        int x = ox * g->strideW - g->padLeft + kx * g->dilationW;
+                        dst[ox] = (x >= 0 && x < g->width) ? (WORD)src[x] : 0;
+                    }
+                }
+            }
+        }
+    }
+    NAME(mpc_ring_gemm_parallel)(M, columns, K, W, K, scratch, columns, out, columns, 0);
+}
+
+#undef NAME
+#undef NAMED
+#undef GLUE
+#undef WORD
+#undef SUFFIX
+#undef COLUMNS
