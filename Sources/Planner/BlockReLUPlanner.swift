@@ -13,6 +13,9 @@ public enum BlockReLUPlanner {
         public var lowerBound: Double
         public var distortionSeconds: Double
         public var knapsackSeconds: Double
+        /// The channel-interaction refinement (`Interactions.swift`); nil without
+        /// calibration inputs (a loaded table alone).
+        public var refinement: Refinement?
     }
 
     /// DReLUs of the plannable ReLU layers of `graph` at 1x1, per inference.
@@ -47,17 +50,21 @@ public enum BlockReLUPlanner {
         let table = try given ?? measurement.measure(method)
         let measured = clock.now
         let (solution, bound) = try KnapsackSolver.fast(table.knapsackGroups().groups, budget: budget)
+        var blocks = table.blocks(for: solution.choices)
+        var refinement: Refinement?
+        if calibration.elementCount > 0 {
+            (blocks, refinement) = try refine(table, budget: budget, graph: graph, calibration: calibration, first: blocks)
+        }
         let solved = clock.now
-        let blocks = table.blocks(for: solution.choices)
         let plan = BlockPlan(
             layers: blocks, modelDReLUs: total, planDReLUs: BlockPlan.drelus(blocks, in: graph),
             notes: [
                 "budget": "\(budget)", "distortion_method": method.rawValue, "calibration_samples": "\(calibration.shape.first ?? 0)",
                 "distortion": "\(solution.distortion)", "distortion_lower_bound": "\(bound)",
-            ])
+            ].merging(refinement.map { ["measured_distortion": "\($0.measured)", "additive_distortion": "\($0.additive)"] } ?? [:]) { a, _ in a })
         return Result(
             plan: plan, table: table, budget: budget, distortion: solution.distortion, lowerBound: bound,
-            distortionSeconds: seconds(measured - start), knapsackSeconds: seconds(solved - measured))
+            distortionSeconds: seconds(measured - start), knapsackSeconds: seconds(solved - measured), refinement: refinement)
     }
 
     static func seconds(_ duration: Duration) -> Double {

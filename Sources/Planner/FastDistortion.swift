@@ -47,20 +47,24 @@ extension DistortionMeasurement {
         return true
     }
 
+    func suffixMACs(from value: ValueID) -> Double { graph.suffixMACs(from: value) }
+}
+
+extension Graph {
     /// Multiply-adds per sample of the ops that depend on `value` (convolutions and dense
     /// layers at their MAC count, every other op at its result size).
     func suffixMACs(from value: ValueID) -> Double {
         var live: Set<ValueID> = [value]
         var total = 0.0
-        for node in graph.nodes where node.operands.contains(where: { live.contains($0) }) {
+        for node in nodes where node.operands.contains(where: { live.contains($0) }) {
             live.insert(node.result)
-            let elements = Double(graph.type(of: node.result).elementCount)
+            let elements = Double(type(of: node.result).elementCount)
             switch node.op.kind {
             case .conv:
-                let weight = graph.type(of: node.operands[1]).shape
+                let weight = type(of: node.operands[1]).shape
                 total += elements * Double(weight.dropFirst().reduce(1, *))
             case .dense:
-                total += elements * Double(graph.type(of: node.operands[1]).shape[1])
+                total += elements * Double(type(of: node.operands[1]).shape[1])
             case .constant, .batchNorm, .relu, .relu6, .clip, .blockReLU, .maxPool, .avgPool, .globalAvgPool, .add, .sub, .mul, .div,
                 .reshape, .transpose, .slice, .concat, .pad, .resize, .identity, .softmax, .argMax:
                 total += elements

@@ -25,7 +25,8 @@ extension MPCC {
             let limit = drelus ?? Int((budget! * Double(total)).rounded(.down))
             let method = distortion ?? BlockReLUPlanner.defaultMethod(for: graph)
             let table = try loadDistortion.map { try DistortionTable.read(path: $0, for: graph) }
-            let inputs = table == nil ? try calibrationInputs(for: graph) : Tensor(shape: [0], floats: [])
+            // A loaded table needs inputs only to measure the plan (with --calibration).
+            let inputs = table == nil || calibration != nil ? try calibrationInputs(for: graph) : Tensor(shape: [0], floats: [])
             let result = try BlockReLUPlanner.plan(
                 graph: graph, calibration: inputs, budget: limit, method: method, table: table, fastSamples: fastSamples,
                 fastProjections: fastProjections, fastRerunMACs: fastRerunMacs, fastTolerance: fastTolerance)
@@ -93,6 +94,9 @@ extension MPCC {
         }
         if let planning {
             print("distortion: \(planning.distortion) (lower bound \(planning.lowerBound)); measured in \(rounded(planning.distortionSeconds)) s, knapsack \(rounded(planning.knapsackSeconds)) s")
+            if let refinement = planning.refinement {
+                print("the plan applied as a whole: distortion \(refinement.measured) measured on the calibration inputs, \(refinement.additive) predicted by adding its channels' entries (\(refinement.solves) solves with per-layer interaction corrections)")
+            }
         }
         guard let path = report else { return }
         var json: [String: Any] = [
@@ -117,6 +121,10 @@ extension MPCC {
             json["distortion_lower_bound"] = planning.lowerBound
             json["distortion_seconds"] = planning.distortionSeconds
             json["knapsack_seconds"] = planning.knapsackSeconds
+            if let refinement = planning.refinement {
+                json["measured_distortion"] = refinement.measured
+                json["additive_distortion"] = refinement.additive
+            }
         }
         let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
         guard FileManager.default.createFile(atPath: path, contents: data) else { throw CommandFailure(.userError, "cannot write \(path)") }

@@ -172,4 +172,28 @@ func randomInputs(_ count: Int, shape: [Int], seed: UInt64) -> Tensor {
         try result.plan.apply(to: &planned)
         #expect(BlockPlan.of(planned).planDReLUs == result.plan.planDReLUs)
     }
+
+    /// The interaction refinement keeps the plan whose distortion, measured by applying
+    /// it whole, is lowest (never worse than the first solve's), within the budget; the
+    /// measured and additive figures are the definitions computed directly.
+    @Test(arguments: [3, 6, 10])
+    func refinementMeasuresWholePlans(_ budget: Int) throws {
+        let graph = try tinyNetwork()
+        let inputs = randomInputs(24, shape: [1, 2, 4, 4], seed: 8)
+        let result = try BlockReLUPlanner.plan(graph: graph, calibration: inputs, budget: budget, method: .exact, showProgress: false)
+        let refinement = try #require(result.refinement)
+        let table = try #require(result.table)
+        #expect(result.plan.planDReLUs <= budget)
+        let measure = try PlanRefinement(graph: graph, calibration: inputs, rows: 24)
+        let first = table.blocks(for: try KnapsackSolver.fast(table.knapsackGroups().groups, budget: budget).solution.choices)
+        #expect(abs(try measure.measured(result.plan.layers) - refinement.measured) <= 1e-9 * max(1, refinement.measured))
+        #expect(refinement.measured <= (try measure.measured(first)) + 1e-12)
+        #expect(abs(PlanRefinement.additive(result.plan.layers, table).reduce(0, +) - refinement.additive) <= 1e-12)
+        // The definition: mean over samples of the mean squared output change.
+        var planned = graph
+        try result.plan.apply(to: &planned)
+        let a = try FloatEngine(graph: planned).runBatch(inputs)[0].floats, b = try FloatEngine(graph: graph).runBatch(inputs)[0].floats
+        let direct = zip(a, b).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) } / 3 / 24
+        #expect(abs(direct - refinement.measured) <= 1e-6 * max(1, direct))
+    }
 }
