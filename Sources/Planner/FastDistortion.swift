@@ -53,7 +53,7 @@ extension DistortionMeasurement {
 extension Graph {
     /// Multiply-adds per sample of the ops that depend on `value` (convolutions and dense
     /// layers at their MAC count, every other op at its result size).
-    func suffixMACs(from value: ValueID) -> Double {
+    public func suffixMACs(from value: ValueID) -> Double {
         var live: Set<ValueID> = [value]
         var total = 0.0
         for node in nodes where node.operands.contains(where: { live.contains($0) }) {

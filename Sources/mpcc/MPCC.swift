@@ -163,7 +163,15 @@ struct MPCC: ParsableCommand {
             }
             return
         }
-        var graph = try compile()
+        let (graph, functionChanges) = try compile()
+        try produce(graph)
+        // Said once the command has done its work (an error stays the only line).
+        for line in functionChanges { printError(line) }
+    }
+
+    /// Plans, then infers or emits what was asked for.
+    func produce(_ compiled: Graph) throws {
+        var graph = compiled
         let unplanned = graph
         let planning = try applyPlanning(&graph)
         if let infer {
@@ -191,17 +199,20 @@ struct MPCC: ParsableCommand {
             ?? PassRegistry.defaultPipeline(keepReLU6: keepRelu6, keepMaxPool: keepMaxpool)
     }
 
-    /// Reads the model and runs the pass pipeline (the default one, or --passes).
-    func compile() throws -> Graph {
+    /// Reads the model and runs the pass pipeline (the default one, or --passes); also
+    /// says how far its accuracy-changing rewrites move the network (`RewriteCheck.swift`).
+    func compile() throws -> (graph: Graph, functionChanges: [String]) {
         do {
             var graph = try inputGraph()
-            let manager = PassManager(passes: try selectedPasses()) { name, graph in
+            let passes = try selectedPasses()
+            let functionChanges = try self.functionChanges(graph, passes: passes)
+            let manager = PassManager(passes: passes) { name, graph in
                 guard printAfterAll else { return }
                 printError("// -----// IR after \(name) //----- //")
                 printError(Printer().print(graph))
             }
             try manager.run(&graph)
-            return graph
+            return (graph, functionChanges)
         } catch let error as ImportError {
             throw CommandFailure(.userError, error.message)
         } catch let error as IRError {

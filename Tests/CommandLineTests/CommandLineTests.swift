@@ -65,7 +65,24 @@ func model(_ name: String) -> String { "\(repositoryRoot)/Models/\(name)/model.o
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.hasPrefix("graph @main_graph(%input: f32[1,3,32,32]) -> (%output: f32[1,10]) {"))
         #expect(result.stdout.contains("// 8 channels, 8192 DReLUs"))
-        #expect(result.stderr.isEmpty)
+        #expect(result.stderr == "mpcc: note: maxpool-to-avgpool changes the network's function (--keep-maxpool keeps the original); give --calibration to measure by how much\n")
+        let kept = try run("mpcc", [model("tiny_resnet"), "--keep-maxpool", "--emit", "ir"])
+        #expect(kept.status == 0 && kept.stderr.isEmpty, "\(kept.stderr)")
+    }
+
+    /// With calibration inputs each accuracy-changing rewrite is measured against the
+    /// original network, with a warning naming the remedies when they disagree: the MNIST
+    /// model was trained with max pooling, and average pooling ruins it.
+    @Test func accuracyChangingRewritesAreMeasured() throws {
+        let mnist = "\(repositoryRoot)/Models/mnist_resnet"
+        let result = try run("mpcc", ["\(mnist)/model.onnx", "--calibration", "\(mnist)/calibration.npy", "--labels", "\(mnist)/calibration_labels.npy",
+                                      "--emit", "ir"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let line = try #require(result.stderr.split(separator: "\n").first { $0.contains("maxpool-to-avgpool") }.map(String.init))
+        let match = try #require(line.firstMatch(of: /warning: maxpool-to-avgpool changes the network's function: its top class agrees with the original's on (\d+) of 64 calibration inputs .*; accuracy on them ([0-9.]+) -> ([0-9.]+); below 90%: fine-tune .* --keep-maxpool/))
+        #expect(Int(match.1)! < 58 && Double(match.3)! < Double(match.2)!, "\(line)")
+        let kept = try run("mpcc", ["\(mnist)/model.onnx", "--keep-maxpool", "--calibration", "\(mnist)/calibration.npy", "--emit", "ir"])
+        #expect(!kept.stderr.contains("changes the network's function"), "\(kept.stderr)")
     }
 
     @Test func unsupportedModelExitsOneWithOneLine() throws {
