@@ -62,6 +62,9 @@ struct MPCC: ParsableCommand {
     @Option(help: "Write the report as JSON to this path (with --emit report).")
     var report: String?
 
+    @Option(help: "Draw the plan as SVG to this path (with --emit report): DReLUs per layer before and after, and each layer's block-size mix.")
+    var plot: String?
+
     @Flag(help: "Keep MaxPool (do not rewrite it to AvgPool); costs comparisons.")
     var keepMaxpool = false
 
@@ -137,6 +140,7 @@ struct MPCC: ParsableCommand {
         if labels != nil && calibration == nil && infer == nil {
             throw ValidationError("--labels needs --calibration or --infer")
         }
+        if plot != nil && emit != .report { throw ValidationError("--plot goes with --emit report") }
         if (saveDistortion != nil || loadDistortion != nil) && budget == nil && drelus == nil {
             throw ValidationError("--save-distortion and --load-distortion go with --budget or --drelus")
         }

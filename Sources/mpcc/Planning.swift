@@ -98,6 +98,7 @@ extension MPCC {
                 print("the plan applied as a whole: distortion \(refinement.measured) measured on the calibration inputs, \(refinement.additive) predicted by adding its channels' entries (\(refinement.solves) solves with per-layer interaction corrections)")
             }
         }
+        if let plot { try write(PlanPlot.svg(layers), to: plot) }
         guard let path = report else { return }
         var json: [String: Any] = [
             "model_drelus": layers.rows.reduce(0) { $0 + $1.originalDReLUs }, "plan_drelus": layers.rows.reduce(0) { $0 + $1.chosenDReLUs },

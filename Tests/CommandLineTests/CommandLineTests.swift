@@ -221,6 +221,23 @@ func model(_ name: String) -> String { "\(repositoryRoot)/Models/\(name)/model.o
         return path
     }
 
+    /// --plot draws one row per ReLU layer (its DReLUs before and after, its block mix)
+    /// and the measured distortion sits next to the additive one in the report.
+    @Test func reportPlotsThePlan() throws {
+        let directory = temporaryDirectory()
+        let calibration = try calibrationFile(directory)
+        let svg = "\(directory)/plan.svg"
+        let result = try run("mpcc", [model("tiny_resnet"), "--keep-maxpool", "--budget", "0.2", "--calibration", calibration, "--emit", "report", "--plot", svg])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("the plan applied as a whole: distortion "))
+        let text = String(decoding: try #require(readFile(svg)), as: UTF8.self)
+        #expect(text.hasPrefix("<svg xmlns=\"http://www.w3.org/2000/svg\"") && text.hasSuffix("</svg>\n"))
+        let layers = result.stdout.split(separator: "\n").filter { $0.contains(" -> ") && $0.contains("x") && !$0.hasPrefix("total") }.count
+        #expect(layers > 0 && text.matches(of: /<text[^>]*>\d+ \/ \d+<\/text>/).count == layers, "\(layers) layers")
+        let refused = try run("mpcc", [model("tiny_resnet"), "--plot", svg])
+        #expect(refused.status != 0 && refused.stderr.contains("--plot goes with --emit report"))
+    }
+
     @Test func budgetPlansAndTheSpecReproducesThePlan() throws {
         let directory = temporaryDirectory()
         let calibration = try calibrationFile(directory)
