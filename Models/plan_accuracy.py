@@ -1,22 +1,26 @@
 #!/usr/bin/env python3
-"""Accuracy of block-ReLU plans on the real-data model (Models/mnist_resnet): the knapsack
-plan from `exact` distortion, from `fast` distortion, a uniform block size with about the
-same DReLU count, and the unmodified network, at several budgets.
+"""Accuracy against DReLU budget on a model trained on real data (default
+Models/mnist_resnet): at the DReLU counts of one uniform block size B x B for every
+channel (B from --blocks), the knapsack plan (`--distortion`, default fast), the uniform
+plan and the unmodified network, each in float (`mpcc --infer`) and secure (the compiled
+program in `mpcr emulate`, whose output `mpcr local` reproduces: checked on the first
+--check test images of every program), optionally after fine-tuning each plan with
+Models/finetune.py (--finetune EPOCHS). Writes a Markdown table, the numbers as JSON and
+an SVG plot (accuracy against the DReLU share, log scale) to --out.
 
-    python3 Models/plan_accuracy.py [--mpcc .build/release/mpcc] [--budgets 0.25 0.1 0.06]
+    python3 Models/plan_accuracy.py [--model-dir Models/mnist_resnet] [--blocks 2 3 4 6 10]
+        [--finetune 2] [--default-pipeline] [--out /tmp/mpcc-plans]
 
-Measures each distortion table once (timing it), plans every budget from the saved
-tables (`--load-distortion`), and evaluates every plan in float on the held-out test set
-(`--spec plan.json --infer test.npy --labels test_labels.npy`). It also scores the `fast`
-plan on the `exact` table (the knapsack's objective), a less noisy measure of how much the
-estimate costs than 400 test images. The model was trained
-with max pooling and is compiled with --keep-maxpool throughout. Prints a Markdown table
-and writes the numbers as JSON next to the tables (--out, default /tmp/mpcc-plans).
-Needs only numpy besides mpcc.
+The model folder holds model.onnx, calibration.npy (+ calibration_labels.npy, the
+fine-tuning set) and test.npy / test_labels.npy (held out). Max pooling is kept
+(--keep-maxpool) unless --default-pipeline. Needs numpy besides mpcc and mpcr (and torch
+for --finetune).
 """
 import argparse, json, math, os, re, subprocess, sys, time
 
-MODEL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mnist_resnet")
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def run(cmd):
@@ -26,99 +30,154 @@ def run(cmd):
     return result.stdout
 
 
-def accuracy(mpcc, model, plan):
-    cmd = [mpcc, model, "--keep-maxpool", "--infer", os.path.join(MODEL_DIR, "test.npy"),
-           "--labels", os.path.join(MODEL_DIR, "test_labels.npy")]
-    if plan:
-        cmd += ["--spec", plan]
-    match = re.search(r"accuracy: \d+/\d+ = ([0-9.]+)", run(cmd))
-    return float(match.group(1))
+class Evaluation:
+    def __init__(self, args):
+        self.args = args
+        self.dir = args.model_dir
+        self.keep = [] if args.default_pipeline else ["--keep-maxpool"]
+        self.test = os.path.join(self.dir, "test.npy")
+        self.labels = os.path.join(self.dir, "test_labels.npy")
+        self.calibration = os.path.join(self.dir, "calibration.npy")
+        self.sample = os.path.join(args.out, "check.npy")
+        np.save(self.sample, np.load(self.test)[: args.check])
+
+    def float_accuracy(self, model, plan):
+        cmd = [self.args.mpcc, model] + self.keep + ["--infer", self.test, "--labels", self.labels]
+        cmd += ["--spec", plan] if plan else []
+        return float(re.search(r"accuracy: \d+/\d+ = ([0-9.]+)", run(cmd)).group(1))
+
+    def secure_accuracy(self, model, plan, name):
+        """Emulated accuracy of the compiled program; `mpcr local` must print the same
+        outputs as the emulator on the check images (up to the stochastic truncations'
+        last bits: the top class must agree)."""
+        program = os.path.join(self.args.out, name + ".mpcb")
+        cmd = [self.args.mpcc, model] + self.keep + ["--calibration", self.calibration, "-o", program]
+        run(cmd + (["--spec", plan] if plan else []))
+        out = run([self.args.mpcr, "emulate", program, "--input", self.test, "--labels", self.labels])
+        accuracy = float(re.search(r"accuracy: \d+/\d+ = ([0-9.]+)", out).group(1))
+        emulated, secure = (os.path.join(self.args.out, name + s + ".npy") for s in ["_emu", "_3pc"])
+        run([self.args.mpcr, "emulate", program, "--input", self.sample, "--output", emulated])
+        run([self.args.mpcr, "local", program, "--input", self.sample, "--output", secure])
+        a, b = np.load(emulated), np.load(secure)
+        agree = bool((a.reshape(len(a), -1).argmax(1) == b.reshape(len(b), -1).argmax(1)).all())
+        return accuracy, agree
+
+    def finetuned(self, model, plan, name):
+        tuned = os.path.join(self.args.out, name + "_tuned.onnx")
+        cmd = [sys.executable, os.path.join(HERE, "finetune.py"), model, "--spec", plan, "--train-x", self.calibration,
+               "--train-y", os.path.join(self.dir, "calibration_labels.npy"), "--epochs", str(self.args.finetune), "-o", tuned]
+        run(cmd + self.keep)
+        return tuned
 
 
-def table_distortion(table, plan):
-    """Total distortion of a plan's block sizes in a distortion table (the knapsack's
-    objective), to score the `fast` plan on the `exact` table."""
-    layers = {l["name"]: l for l in table["layers"]}
-    total = 0.0
-    for name, blocks in plan["layers"].items():
-        layer = layers[name]
-        candidates = [tuple(c) for c in layer["candidates"]]
-        for channel, block in enumerate(blocks):
-            total += max(layer["distortion"][channel][candidates.index(tuple(block))], 0.0)
-    return total
+def uniform_plan(layers, b):
+    count = sum(l["channels"] * math.ceil(l["height"] / b) * math.ceil(l["width"] / b) for l in layers)
+    plan = {"format": "mpcc-block-plan", "version": 1, "plan_drelus": count,
+            "layers": {l["name"]: [[b, b]] * l["channels"] for l in layers}}
+    return plan, count
 
 
-def uniform_plan(report, target):
-    """The square block size b used everywhere whose DReLU count is closest to target."""
-    best = None
-    for b in range(1, 29):
-        count = sum(l["channels"] * math.ceil(l["height"] / b) * math.ceil(l["width"] / b) for l in report["layers"])
-        if best is None or abs(count - target) < abs(best[1] - target):
-            best = (b, count)
-    b, count = best
-    layers = {l["name"]: [[b, b]] * l["channels"] for l in report["layers"]}
-    return {"format": "mpcc-block-plan", "version": 1, "plan_drelus": count, "layers": layers}, b, count
+def svg(result, path):
+    """Accuracy (y) against the DReLU share (x, log scale), one polyline per series."""
+    rows = result["rows"]
+    series = [("knapsack, float", "knapsack_float", "#08519c", ""), ("knapsack, secure", "knapsack_secure", "#08519c", "4 3"),
+              ("uniform, float", "uniform_float", "#e6550d", ""), ("uniform, secure", "uniform_secure", "#e6550d", "4 3"),
+              ("knapsack, fine-tuned", "knapsack_tuned_float", "#31a354", ""), ("uniform, fine-tuned", "uniform_tuned_float", "#a1d99b", "")]
+    width, height, left, top, plot_w, plot_h = 720, 420, 60, 30, 600, 320
+    shares = [r["share"] for r in rows]
+    lo, hi = math.log10(min(shares) / 1.3), math.log10(1.0)
+    def x(share): return left + plot_w * (math.log10(share) - lo) / (hi - lo)
+    def y(acc): return top + plot_h * (1 - acc)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">',
+             '<rect width="100%" height="100%" fill="white"/>',
+             f'<text x="{left}" y="18" font-weight="bold">{result["model"]}: test accuracy against the share of DReLUs kept</text>',
+             f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#888"/>']
+    for tick in [0.0, 0.25, 0.5, 0.75, 1.0]:
+        parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" stroke="#eee"/>')
+        parts.append(f'<text x="{left - 8}" y="{y(tick) + 4:.1f}" text-anchor="end">{tick:.2f}</text>')
+    for r in rows:
+        parts.append(f'<text x="{x(r["share"]):.1f}" y="{top + plot_h + 16}" text-anchor="middle">{100 * r["share"]:.1f}%</text>')
+    parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y(result["unmodified_float"]):.1f}" y2="{y(result["unmodified_float"]):.1f}" '
+                 'stroke="#555" stroke-dasharray="2 2"/>')
+    legend = [("unmodified", "#555", "2 2")]
+    for label, key, color, dash in series:
+        points = [(x(r["share"]), y(r[key])) for r in rows if r.get(key) is not None]
+        if not points:
+            continue
+        legend.append((label, color, dash))
+        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" stroke-dasharray="{dash}" points="' +
+                     " ".join(f"{px:.1f},{py:.1f}" for px, py in points) + '"/>')
+        parts += [f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{color}"/>' for px, py in points]
+    for index, (label, color, dash) in enumerate(legend):
+        ly = top + plot_h - 14 * (len(legend) - index) - 4
+        parts.append(f'<line x1="{left + plot_w - 170}" x2="{left + plot_w - 145}" y1="{ly}" y2="{ly}" stroke="{color}" stroke-width="2" stroke-dasharray="{dash}"/>')
+        parts.append(f'<text x="{left + plot_w - 140}" y="{ly + 4}">{label}</text>')
+    parts.append(f'<text x="{left + plot_w / 2}" y="{height - 8}" text-anchor="middle">DReLUs kept (share of the model\'s, log scale)</text>')
+    parts.append("</svg>")
+    open(path, "w").write("\n".join(parts) + "\n")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-dir", default=os.path.join(HERE, "mnist_resnet"))
     parser.add_argument("--mpcc", default=".build/release/mpcc")
-    parser.add_argument("--budgets", type=float, nargs="+", default=[0.25, 0.1, 0.06])
+    parser.add_argument("--mpcr", default=".build/release/mpcr")
+    parser.add_argument("--blocks", type=int, nargs="+", default=[2, 3, 4, 6, 10])
+    parser.add_argument("--distortion", default="fast", choices=["fast", "exact"])
+    parser.add_argument("--finetune", type=int, default=0, metavar="EPOCHS", help="also fine-tune every plan (Models/finetune.py)")
+    parser.add_argument("--default-pipeline", action="store_true", help="let max pooling become average pooling")
+    parser.add_argument("--check", type=int, default=8, help="test images run through mpcr local per program")
     parser.add_argument("--out", default="/tmp/mpcc-plans")
-    parser.add_argument("--reuse", action="store_true", help="reuse distortion tables already in --out")
-    parser.add_argument("--fast-samples", type=int, default=32, help="passed to mpcc --fast-samples")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    model = os.path.join(MODEL_DIR, "model.onnx")
-    calibration = os.path.join(MODEL_DIR, "calibration.npy")
-
+    ev = Evaluation(args)
+    model = os.path.join(args.model_dir, "model.onnx")
     report_path = os.path.join(args.out, "layers.json")
-    run([args.mpcc, model, "--keep-maxpool", "--emit", "report", "--report", report_path])
+    run([args.mpcc, model] + ev.keep + ["--emit", "report", "--report", report_path])
     report = json.load(open(report_path))
     total = report["model_drelus"]
-
-    seconds = {}
-    for method in ["exact", "fast"]:
-        table = os.path.join(args.out, f"{method}_table.json")
-        if args.reuse and os.path.exists(table):
-            continue
-        start = time.perf_counter()
-        run([args.mpcc, model, "--keep-maxpool", "--budget", str(min(args.budgets)), "--calibration", calibration,
-             "--distortion", method, "--fast-samples", str(args.fast_samples), "--save-distortion", table, "--emit", "spec",
-             "-o", os.path.join(args.out, "scratch.json")])
-        seconds[method] = time.perf_counter() - start
-
-    rows = []
-    exact_table = json.load(open(os.path.join(args.out, "exact_table.json")))
-    baseline = accuracy(args.mpcc, model, None)
-    for budget in args.budgets:
-        row = {"budget": budget, "drelus": int(budget * total), "unmodified": baseline}
-        for method in ["exact", "fast"]:
-            plan = os.path.join(args.out, f"{method}_{budget}.json")
-            run([args.mpcc, model, "--keep-maxpool", "--budget", str(budget), "--load-distortion",
-                 os.path.join(args.out, f"{method}_table.json"), "--emit", "spec", "-o", plan])
-            row[method] = accuracy(args.mpcc, model, plan)
-            row[f"{method}_drelus"] = json.load(open(plan))["plan_drelus"]
-            row[f"{method}_exact_distortion"] = table_distortion(exact_table, json.load(open(plan)))
-        uniform, side, count = uniform_plan(report, budget * total)
-        path = os.path.join(args.out, f"uniform_{budget}.json")
-        json.dump(uniform, open(path, "w"))
-        row["uniform"] = accuracy(args.mpcc, model, path)
-        row["uniform_block"] = f"{side}x{side}"
-        row["uniform_drelus"] = count
-        rows.append(row)
-
-    result = {"model": "mnist_resnet", "model_drelus": total, "test_images": 400, "seconds": seconds, "rows": rows}
+    table = os.path.join(args.out, "table.json")
+    start = time.perf_counter()
+    run([args.mpcc, model] + ev.keep + ["--budget", "0.1", "--calibration", ev.calibration, "--distortion", args.distortion,
+                                        "--save-distortion", table, "--emit", "spec", "-o", os.path.join(args.out, "scratch.json")])
+    seconds = time.perf_counter() - start
+    unmodified_secure, agree = ev.secure_accuracy(model, None, "unmodified")
+    result = {"model": os.path.basename(os.path.normpath(args.model_dir)), "model_drelus": total, "distortion": args.distortion,
+              "distortion_seconds": seconds, "unmodified_float": ev.float_accuracy(model, None),
+              "unmodified_secure": unmodified_secure, "all_local_agree": agree, "rows": []}
+    for b in args.blocks:
+        uniform, count = uniform_plan(report["layers"], b)
+        row = {"block": b, "drelus": count, "share": count / total}
+        plans = {"uniform": os.path.join(args.out, f"uniform_{b}.json"), "knapsack": os.path.join(args.out, f"knapsack_{b}.json")}
+        json.dump(uniform, open(plans["uniform"], "w"))
+        run([args.mpcc, model] + ev.keep + ["--drelus", str(count), "--calibration", ev.calibration, "--load-distortion", table,
+                                            "--emit", "spec", "-o", plans["knapsack"]])
+        for kind, plan in plans.items():
+            row[f"{kind}_float"] = ev.float_accuracy(model, plan)
+            row[f"{kind}_secure"], agree = ev.secure_accuracy(model, plan, f"{kind}_{b}")
+            result["all_local_agree"] &= agree
+            if args.finetune:
+                tuned = ev.finetuned(model, plan, f"{kind}_{b}")
+                row[f"{kind}_tuned_float"] = ev.float_accuracy(tuned, plan)
+                row[f"{kind}_tuned_secure"], agree = ev.secure_accuracy(tuned, plan, f"{kind}_{b}_tuned")
+                result["all_local_agree"] &= agree
+        result["rows"].append(row)
+        print(f"{b}x{b}: {row}", file=sys.stderr)
     json.dump(result, open(os.path.join(args.out, "accuracy.json"), "w"), indent=2)
-    print(f"model DReLUs: {total}; distortion measurement: " +
-          ", ".join(f"{m} {s:.1f} s" for m, s in seconds.items()))
-    print("| budget | DReLUs (exact / fast / uniform) | knapsack, exact distortion | knapsack, fast distortion | uniform block | unmodified "
-          "| fast plan's distortion on the exact table, over the exact plan's |")
-    print("|---|---|---|---|---|---|---|")
-    for r in rows:
-        excess = r["fast_exact_distortion"] / r["exact_exact_distortion"] - 1 if r["exact_exact_distortion"] > 0 else 0.0
-        print(f"| {r['budget']} | {r['exact_drelus']} / {r['fast_drelus']} / {r['uniform_drelus']} | {r['exact']:.4f} | "
-              f"{r['fast']:.4f} | {r['uniform']:.4f} ({r['uniform_block']}) | {r['unmodified']:.4f} | {excess:+.2%} |")
+    svg(result, os.path.join(args.out, "accuracy.svg"))
+    print(f"{result['model']}: {total} DReLUs; {args.distortion} distortion table in {seconds:.1f} s; unmodified: float "
+          f"{result['unmodified_float']:.4f}, secure {result['unmodified_secure']:.4f}; mpcr local agreed with the emulator on "
+          f"every checked image: {result['all_local_agree']}")
+    tuned = " | knapsack, fine-tuned (float / secure) | uniform, fine-tuned (float / secure)" if args.finetune else ""
+    print("| DReLUs | knapsack (float / secure) | uniform (float / secure)" + tuned + " |")
+    print("|---|---|---" + ("|---|---" if args.finetune else "") + "|")
+    for r in result["rows"]:
+        line = (f"| {r['block']}x{r['block']} count, {r['drelus']} ({100 * r['share']:.1f}%) | {r['knapsack_float']:.4f} / "
+                f"{r['knapsack_secure']:.4f} | {r['uniform_float']:.4f} / {r['uniform_secure']:.4f}")
+        if args.finetune:
+            line += (f" | {r['knapsack_tuned_float']:.4f} / {r['knapsack_tuned_secure']:.4f} | "
+                     f"{r['uniform_tuned_float']:.4f} / {r['uniform_tuned_secure']:.4f}")
+        print(line + " |")
 
 
 if __name__ == "__main__":
