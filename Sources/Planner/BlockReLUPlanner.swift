@@ -21,10 +21,14 @@ public enum BlockReLUPlanner {
     /// DReLUs of the plannable ReLU layers of `graph` at 1x1, per inference.
     public static func modelDReLUs(_ graph: Graph) -> Int { ReLULayer.all(in: graph).reduce(0) { $0 + $1.drelus } }
 
-    /// The default method: exact while it stays affordable, fast for large models.
+    /// The default method: exact while its suffix re-runs stay within about 10^8
+    /// multiply-adds per calibration sample (tiny models), fast otherwise.
     public static func defaultMethod(for graph: Graph) -> DistortionMethod {
-        let runs = ReLULayer.all(in: graph).reduce(0) { $0 + $1.channels * BlockCandidates.forMap(height: $1.height, width: $1.width).count }
-        return runs <= 25_000 ? .exact : .fast
+        let work = ReLULayer.all(in: graph).reduce(0.0) { total, layer in
+            let runs = Double(layer.channels * BlockCandidates.forMap(height: layer.height, width: layer.width).count)
+            return total + runs * graph.suffixMACs(from: layer.output)
+        }
+        return work <= 1e8 ? .exact : .fast
     }
 
     /// Plans under `budget` DReLUs. The distortion table is measured on `calibration` with
@@ -59,7 +63,7 @@ public enum BlockReLUPlanner {
         let plan = BlockPlan(
             layers: blocks, modelDReLUs: total, planDReLUs: BlockPlan.drelus(blocks, in: graph),
             notes: [
-                "budget": "\(budget)", "distortion_method": method.rawValue, "calibration_samples": "\(calibration.shape.first ?? 0)",
+                "budget": "\(budget)", "distortion_method": (table.method ?? method).rawValue, "calibration_samples": "\(calibration.shape.first ?? 0)",
                 "distortion": "\(solution.distortion)", "distortion_lower_bound": "\(bound)",
             ].merging(refinement.map { ["measured_distortion": "\($0.measured)", "additive_distortion": "\($0.additive)"] } ?? [:]) { a, _ in a })
         return Result(

@@ -54,6 +54,7 @@ public struct DistortionMeasurement {
                 layer: layer, candidates: candidates, costs: candidates.map { $0.drelus(height: layer.height, width: layer.width) },
                 distortion: Array(repeating: Array(repeating: 0, count: candidates.count), count: layer.channels))
         })
+        table.method = method
         let samples = calibration.shape.first ?? 0
         guard samples > 0 else { throw PlanError("the calibration set is empty") }
         let chunks = stride(from: 0, to: samples, by: chunkSize).map { $0..<min($0 + chunkSize, samples) }

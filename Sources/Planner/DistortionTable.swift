@@ -19,6 +19,8 @@ public struct DistortionTable: Sendable {
     public var layers: [Layer]
     /// Forward passes of the network suffix it took (for reports).
     public var suffixRuns: Int = 0
+    /// How it was measured (for a table read from a file, what the file says).
+    public var method: DistortionMethod?
 
     /// The knapsack instance: one group per channel, one option per measured candidate,
     /// and for each group the candidate index of each option.
@@ -73,7 +75,9 @@ extension DistortionTable {
                 candidates: entry.candidates.map { [$0.height, $0.width] },
                 distortion: entry.distortion.map { $0.map { $0.isFinite ? $0 : -1 } })
         })
-        return try JSONEncoder().encode(file)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys  // the same table gives the same bytes
+        return try encoder.encode(file)
     }
 
     /// Reads a table written by `json(method:)` for this graph; fails when the layers,
@@ -88,6 +92,7 @@ extension DistortionTable {
             throw PlanError("\(path) has \(file.layers.count) ReLU layers, this model has \(layers.count)")
         }
         var table = DistortionTable(layers: [])
+        table.method = DistortionMethod(rawValue: file.method)
         for (layer, entry) in zip(layers, file.layers) {
             guard layer.name == entry.name, layer.channels == entry.channels, layer.height == entry.height, layer.width == entry.width,
                 entry.distortion.count == entry.channels, entry.candidates.allSatisfy({ $0.count == 2 }),
