@@ -102,12 +102,9 @@ struct Interpreter {
         case .input: r.shared[index] = try e.shareInput(shape: shape)
         case .constant(let op): r.shared[index] = try e.shareConstant(op.weight, shape: shape)
         case .reveal(let op): r.revealed[index] = try e.reveal(shares[op.x], ring: program.instructions[op.x].domain.ring!)
-        case .conv(let op):
-            r.shared[index] = try e.linear(instruction, x: op.x, shares[op.x], weight: op.weight, bias: op.bias, apply: convolution(op, shape, ring))
-        case .dense(let op):
-            r.shared[index] = try e.linear(instruction, x: op.x, shares[op.x], weight: op.weight, bias: op.bias, apply: dense(op, shape, ring))
-        case .scale(let op):
-            r.shared[index] = try e.linear(instruction, x: op.x, shares[op.x], weight: op.weight, bias: nil, apply: scale(op, shape))
+        case .conv(let op): r.shared[index] = try e.linear(instruction, x: op.x, shares[op.x], weight: op.weight, bias: op.bias, apply: convolution(op, shape, ring))
+        case .dense(let op): r.shared[index] = try e.linear(instruction, x: op.x, shares[op.x], weight: op.weight, bias: op.bias, apply: dense(op, shape, ring))
+        case .scale(let op): r.shared[index] = try e.linear(instruction, x: op.x, shares[op.x], weight: op.weight, bias: nil, apply: scale(op, shape))
         case .mul(let op):
             r.shared[index] = try e.multiply(instruction, a: op.a, shares[op.a], b: op.b, shares[op.b])
         case .relu(let op):
