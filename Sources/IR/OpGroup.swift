@@ -75,7 +75,8 @@ extension Op {
     /// Whether the client may run this op on revealed outputs instead of it being
     /// computed securely: the epilogue ops and the single-operand, weightless data
     /// movement around them (softmax, argmax, resize, reshape, transpose, slice). Lowering
-    /// moves a trailing run of such ops, up to the outputs, to the client after the reveal.
+    /// moves softmax and argmax at the end of the network, and such ops after them, to the
+    /// client after the reveal.
     public var mayRunAfterReveal: Bool {
         switch group {
         case .epilogue, .rearrangement, .interpolation:

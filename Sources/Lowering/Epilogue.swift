@@ -1,23 +1,35 @@
 import Bytecode
 import IR
 
-/// The client's part: ops after which nothing but such ops follow up to the outputs run
-/// on the revealed output.
+/// The client's part: softmax and argmax when only such ops and data movement follow
+/// them up to the outputs, and the data movement after them, run on the revealed output.
+/// Data movement and resize before them stay on shares (linear, no messages but a resize's
+/// truncation), so the client receives the output, not the tensor a trailing slice, resize
+/// or transpose would have been computed from.
 extension Lowering {
     /// Ops that may run after the reveal (IR's epilogue, rearrangement and interpolation
-    /// groups) whose users are all in the epilogue.
+    /// groups) whose users are all in the epilogue, and that are softmax or argmax or
+    /// follow one.
     func epilogueNodes() -> Set<Int> {
         var users: [ValueID: [Int]] = [:]
         for (index, node) in graph.nodes.enumerated() { for operand in node.operands { users[operand, default: []].append(index) } }
         let outputs = Set(graph.outputs)
-        var epilogue = Set<Int>()
-        // Walk backwards: a node joins when every user is in the epilogue.
+        var trailing = Set<Int>()
+        // Walk backwards: a node joins when every user is in the trailing run.
         for index in graph.nodes.indices.reversed() {
             let node = graph.nodes[index]
             guard node.op.mayRunAfterReveal else { continue }
             let uses = users[node.result] ?? []
-            guard uses.allSatisfy({ epilogue.contains($0) }), !uses.isEmpty || outputs.contains(node.result) else { continue }
+            guard uses.allSatisfy({ trailing.contains($0) }), !uses.isEmpty || outputs.contains(node.result) else { continue }
+            trailing.insert(index)
+        }
+        // Forward: only softmax, argmax and what follows them leave the shares.
+        var epilogue = Set<Int>(), revealedValues = Set<ValueID>()
+        for index in trailing.sorted() {
+            let node = graph.nodes[index]
+            guard node.op.group == .epilogue || node.operands.contains(where: { revealedValues.contains($0) }) else { continue }
             epilogue.insert(index)
+            revealedValues.insert(node.result)
         }
         return epilogue
     }

@@ -16,8 +16,9 @@ public struct LoweringError: Error, Equatable, CustomStringConvertible {
 /// dense, scale, mul) produce twice that and are followed by a `trunc`; pooling and
 /// resize multiply by public coefficients with extra bits that a `trunc` removes. Model
 /// constants become server weights; only shapes, pooling and resize coefficients and
-/// the block plan are public. Trailing softmax, argmax and resize run at the client
-/// after the reveal (the epilogue).
+/// the block plan are public. A final softmax or argmax (and data movement after it)
+/// runs at the client after the reveal (the epilogue); data movement before it stays on
+/// shares.
 ///
 /// The driver is here; `Quantization.swift` holds the fixed-point choices,
 /// `SecureOps.swift` one lowering per IR op, `Decompositions.swift` the ops built from

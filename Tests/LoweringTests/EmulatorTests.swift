@@ -120,3 +120,54 @@ func withRandomBlocks(_ graph: Graph, seed: UInt64) -> Graph {
         }
     }
 }
+
+/// The client receives the declared output: trailing data movement and resize run on
+/// shares before the reveal; softmax stays the client's, on revealed logits of its size.
+@Suite struct RevealTests {
+    func lowered(_ text: String) throws -> Program {
+        try Lowering.lower(try Parser().parse(text)).program
+    }
+
+    func revealedElements(_ program: Program) -> Int {
+        program.instructions.filter { $0.opcode == .reveal }.reduce(0) { $0 + $1.elementCount }
+    }
+
+    @Test func trailingSliceAndTransposeRunOnShares() throws {
+        let program = try lowered("""
+            graph @g(%x: f32[1,2,4,4]) -> (%y: f32[1,2,2,4]) {
+              %r = relu(%x) : f32[1,2,4,4]
+              %t = transpose(%r) {perm=[0,1,3,2]} : f32[1,2,4,4]
+              %y = slice(%t) {starts=[0,0,0,0], steps=[1,1,2,1]} : f32[1,2,2,4]
+              return %y
+            }
+            """)
+        #expect(revealedElements(program) == 16)
+        let reveal = try #require(program.instructions.first { $0.opcode == .reveal })
+        #expect(reveal.cost.online.server == 8 * 16 && reveal.cost.online.client == 0)
+        #expect(program.instructions.filter { $0.domain == .revealed }.count == 1, "nothing runs at the client after the reveal")
+        let weights = WeightFile(programHash: program.hash, tensors: [])
+        let input = (0..<32).map { Float($0 % 7) - 3 }
+        let output = Emulator(program: program, weights: weights).run(input)[0]
+        let relu: [Float] = input.map { max($0, 0) }
+        var expected: [Float] = []
+        // y[c][i][j] = transpose(relu)[c][2i][j] = relu[c][j][2i].
+        for c in 0..<2 {
+            for i in 0..<2 {
+                for j in 0..<4 { expected.append(relu[c * 16 + j * 4 + 2 * i]) }
+            }
+        }
+        #expect(output == expected)
+    }
+
+    @Test func softmaxStaysAtTheClientOnItsOwnSize() throws {
+        let program = try lowered("""
+            graph @g(%x: f32[1,6]) -> (%y: f32[1,6]) {
+              %r = relu(%x) : f32[1,6]
+              %y = softmax(%r) {axis=1} : f32[1,6]
+              return %y
+            }
+            """)
+        #expect(revealedElements(program) == 6)
+        #expect(program.instructions.last?.opcode == .softmax && program.instructions.last?.domain == .revealed)
+    }
+}

@@ -1,4 +1,4 @@
-; mpcb format 3, ring Z_2^64 (z32: Z_2^32), 20 fractional bits, exact DReLU, program hash b8346a187adc27d3...
+; mpcb format 3, ring Z_2^64 (z32: Z_2^32), 20 fractional bits, exact DReLU, program hash 05d9affde1772042...
 ; #0 = weight [8,3,3,3] frac 21  // enc1.weight
 ; #1 = weight [8] frac 41  // enc1.bias
 ; #2 = weight [16,8,3,3] frac 22  // enc2.weight
@@ -27,7 +27,8 @@
 %15 = relu %14, bits=64, dropped=0 : [1,8,20,24]  // /Relu_3, 3840 DReLUs, 445440 B, 8 rounds
 %16 = conv %15, #8, #9, strides=[1,1], pads=[1,1,1,1], dilations=[1,1], group=1 : [1,5,20,24]  // /head/Conv, 49920 B, 1 rounds
 %17 = trunc %16, bits=22, exact=0 : [1,5,20,24]  // /head/Conv, 76800 B, 1 rounds
-%18 = reveal client %17 : [1,5,20,24]  // /Resize_1, 19200 B, 1 rounds
-%19 = resize client %18, shift=12, rows=<40 taps>, columns=<48 taps> : [1,5,40,48]  // /Resize_1
-; outputs: %19
-; total: 11520 DReLUs, 44 rounds, 1439040 B online + 903360 B offline per inference, 33280 B per session
+%18 = resize %17, shift=12, rows=<40 taps>, columns=<48 taps> : [1,5,40,48]  // /Resize_1
+%19 = trunc %18, bits=24, exact=0 : [1,5,40,48]  // /Resize_1, 307200 B, 1 rounds
+%20 = reveal client %19 : [1,5,40,48]  // output, 76800 B, 1 rounds
+; outputs: %20
+; total: 11520 DReLUs, 45 rounds, 1650240 B online + 1056960 B offline per inference, 33280 B per session
