@@ -113,7 +113,8 @@ import onnxruntime as ort
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from generate import ort_run, save_npy, strip_metadata  # noqa: E402  (shared fixture helpers)
+from fixture_training import Config, build_model, predict, report, train, write_fixture  # noqa: E402
+from generate import ort_run  # noqa: E402
 
 SEED = 20240611
 MEAN, STD = 0.3060, 0.3763          # pixel mean / std (x / 16) of the 1,397 training images
@@ -147,161 +148,29 @@ def load_split():
     return tuple(out)
 
 
-def build_model():
-    import torch
-    import torch.nn as nn
-
-    class BasicBlock(nn.Module):
-        def __init__(self, cin, cout):
-            super().__init__()
-            self.conv1 = nn.Conv2d(cin, cout, 3, 1, 1, bias=False)
-            self.bn1 = nn.BatchNorm2d(cout)
-            self.relu = nn.ReLU(inplace=True)
-            self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-            self.bn2 = nn.BatchNorm2d(cout)
-            self.downsample = None
-            if cin != cout:
-                self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, bias=False),
-                                                nn.BatchNorm2d(cout))
-
-        def forward(self, x):
-            identity = x if self.downsample is None else self.downsample(x)
-            out = self.relu(self.bn1(self.conv1(x)))
-            out = self.bn2(self.conv2(out))
-            return self.relu(out + identity)
-
-    class DigitsResNet(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1 = nn.Conv2d(1, 16, 3, 1, 1, bias=False)
-            self.bn1 = nn.BatchNorm2d(16)
-            self.relu = nn.ReLU(inplace=True)
-            self.layer1 = BasicBlock(16, 16)      # 16x16x16
-            self.pool1 = nn.MaxPool2d(2, 2)       # 16x8x8
-            self.layer2 = BasicBlock(16, 32)      # 32x8x8
-            self.pool2 = nn.MaxPool2d(2, 2)       # 32x4x4
-            self.layer3 = BasicBlock(32, 32)      # 32x4x4
-            self.avgpool = nn.AdaptiveAvgPool2d(1)
-            self.fc = nn.Linear(32, 10)
-
-        def forward(self, x):
-            x = self.relu(self.bn1(self.conv1(x)))
-            x = self.pool1(self.layer1(x))
-            x = self.pool2(self.layer2(x))
-            x = self.layer3(x)
-            x = torch.flatten(self.avgpool(x), 1)
-            return self.fc(x)
-
-    torch.manual_seed(SEED)
-    return DigitsResNet()
-
-
-def shift_batch(torch, xb, gen):
-    """Random translation by up to MAX_SHIFT pixels per image, filling with the
-    background value (normalised 0)."""
-    n = xb.shape[0]
-    bg = (0.0 - MEAN) / STD
-    padded = torch.nn.functional.pad(xb, (MAX_SHIFT,) * 4, value=bg)
-    d = torch.randint(0, 2 * MAX_SHIFT + 1, (n, 2), generator=gen)
-    out = torch.empty_like(xb)
-    for i in range(n):
-        dy, dx = int(d[i, 0]), int(d[i, 1])
-        out[i] = padded[i, :, dy:dy + SIZE, dx:dx + SIZE]
-    return out
-
-
-def predict(torch, model, x, batch=500):
-    with torch.no_grad():
-        return np.concatenate([model(torch.from_numpy(x[i:i + batch])).numpy()
-                               for i in range(0, len(x), batch)])
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=HERE / "digits_resnet",
                     help="fixture folder to (re)write (default: Models/digits_resnet)")
     args = ap.parse_args()
 
+    import sklearn
     import torch
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     t0 = time.time()
+    config = Config(seed=SEED, mean=MEAN, std=STD, epochs=EPOCHS, batch=BATCH, lr=LR, weight_decay=WEIGHT_DECAY,
+                    max_shift=MAX_SHIFT, n_calibration=N_CALIBRATION, widths=(16, 32, 32),
+                    extra_versions=[("scikit-learn", sklearn.__version__)])
 
     train_x, train_y, test_x, test_y = load_split()
-    model = build_model()
-    n_params = sum(p.numel() for p in model.parameters())
-
-    gen = torch.Generator().manual_seed(SEED)
-    opt = torch.optim.Adam(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
-    steps = EPOCHS * ((len(train_x) + BATCH - 1) // BATCH)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=LR, total_steps=steps)
-    tx, ty = torch.from_numpy(train_x), torch.from_numpy(train_y)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    for epoch in range(EPOCHS):
-        model.train()
-        perm = torch.randperm(len(tx), generator=gen)
-        total, correct, loss_sum = 0, 0, 0.0
-        for i in range(0, len(tx), BATCH):
-            idx = perm[i:i + BATCH]
-            xb, yb = shift_batch(torch, tx[idx], gen), ty[idx]
-            logits = model(xb)
-            loss = loss_fn(logits, yb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += len(idx)
-            correct += int((logits.argmax(1) == yb).sum())
-            loss_sum += float(loss.detach()) * len(idx)
-        model.eval()
-        held = float(np.mean(predict(torch, model, test_x).argmax(1) == test_y))
-        print(f"epoch {epoch + 1}/{EPOCHS}: loss {loss_sum / total:.4f}, train acc (augmented, "
-              f"train mode) {correct / total:.4f}, held-out acc {held:.4f}, "
-              f"{time.time() - t0:.0f} s", flush=True)
-    train_time = time.time() - t0
-    model.eval()
-
+    model = build_model(config)  # 16x16x16, 16x8x8, 32x8x8, 32x4x4, 32x4x4
+    train_time = train(torch, config, model, train_x, train_y, test_x, test_y, t0)
     acc = lambda x, y: float(np.mean(predict(torch, model, x).argmax(1) == y))  # noqa: E731
-    acc_train = acc(train_x, train_y)
-    acc_test = acc(test_x, test_y)
+    acc_train, acc_test = acc(train_x, train_y), acc(test_x, test_y)
 
-    # export exactly as Models/generate.py exports its legacy whole models
     out = args.out.resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in out.iterdir():
-        if stale.is_file():
-            stale.unlink()
-    f = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, (torch.from_numpy(test_x[:2]),), f, dynamo=False,
-                          opset_version=13, input_names=["input"], output_names=["output"],
-                          training=torch.onnx.TrainingMode.PRESERVE,
-                          dynamic_axes={"input": {0: "N"}, "output": {0: "N"}})
-    m = onnx.load_from_string(f.getvalue())
-    strip_metadata(m)
-    onnx.save_model(m, str(out / "model.onnx"))
-    onnx.checker.check_model(onnx.load(str(out / "model.onnx")), full_check=True)
-
-    calib_x, calib_y = train_x[:N_CALIBRATION], train_y[:N_CALIBRATION]
-    (y_test_ort,) = ort_run(out / "model.onnx", {"input": test_x})
-    (y_calib_ort,) = ort_run(out / "model.onnx", {"input": calib_x})
-    y_test_torch = predict(torch, model, test_x)
-    diff = float(np.max(np.abs(y_test_ort - y_test_torch)))
-    agree = float(np.mean(y_test_ort.argmax(1) == y_test_torch.argmax(1)))
-    if diff > 1e-4 * max(1.0, float(np.abs(y_test_torch).max())) or agree != 1.0:
-        raise RuntimeError(f"onnxruntime and torch disagree: max |diff| {diff:.3g}, "
-                           f"argmax agreement {agree}")
-    ort_test = float(np.mean(y_test_ort.argmax(1) == test_y))
-    ort_calib = float(np.mean(y_calib_ort.argmax(1) == calib_y))
-
-    save_npy(out / "calibration.npy", calib_x)
-    save_npy(out / "calibration_labels.npy", calib_y)
-    save_npy(out / "test.npy", test_x)
-    save_npy(out / "test_labels.npy", test_y)
-    save_npy(out / "input.npy", test_x[:2])
-    save_npy(out / "output.npy", y_test_ort[:2])
-
+    m, y_test_ort, ort_figures = write_fixture(torch, config, model, train_x, train_y, test_x, test_y, out)
     # the same weights with both MaxPools as AveragePools (what mpcc's default
     # maxpool-to-avgpool rewrite computes), on test.npy
     avg = onnx.ModelProto()
@@ -315,33 +184,11 @@ def main() -> int:
     (y_avg,) = ort_run(avg.SerializeToString(), {"input": test_x})
     avg_test = float(np.mean(y_avg.argmax(1) == test_y))
     avg_agree = float(np.mean(y_avg.argmax(1) == y_test_ort.argmax(1)))
-
-    # ReLU layers as exported (shapes by ONNX shape inference)
-    inferred = onnx.shape_inference.infer_shapes(m)
-    shapes = {vi.name: [d.dim_value for d in vi.type.tensor_type.shape.dim][1:]
-              for vi in inferred.graph.value_info}
-    relus = [(n.output[0], *shapes[n.output[0]]) for n in m.graph.node if n.op_type == "Relu"]
-    print(f"\nparameters {n_params}; ReLU layers {len(relus)}, channels "
-          f"{sum(r[1] for r in relus)}, DReLUs per image {sum(r[1] * r[2] * r[3] for r in relus)}")
-    for name, c, h, w in relus:
-        print(f"  {name:32s} {c:3d} {h:3d} {w:3d} {c * h * w:7d}")
-    print(f"\ntraining {train_time:.0f} s ({EPOCHS} epochs, torch threads "
-          f"{torch.get_num_threads()}), total {time.time() - t0:.0f} s")
-    print(f"torch accuracy: train ({len(train_x)}, no augmentation) {acc_train:.4f}, "
-          f"test.npy ({len(test_x)}) {acc_test:.4f}")
-    print(f"onnxruntime accuracy: test.npy {ort_test:.4f}, calibration.npy {ort_calib:.4f}; "
-          f"torch vs ORT logits max |diff| on test.npy {diff:.2g}")
-    print(f"MaxPool -> AveragePool (same weights): test.npy accuracy {avg_test:.4f}, top class "
-          f"agrees with the original's on {avg_agree:.4f}")
-    sizes = {p.name: p.stat().st_size for p in sorted(out.iterdir())}
-    for k, v in sizes.items():
-        print(f"  {k:24s} {v:9d}")
-    print(f"  {'total':24s} {sum(sizes.values()):9d} bytes")
-    import sklearn
-    print("versions: " + ", ".join(f"{k} {v}" for k, v in (
-        ("torch", torch.__version__), ("onnx", onnx.__version__),
-        ("onnxruntime", ort.__version__), ("numpy", np.__version__),
-        ("scikit-learn", sklearn.__version__))))
+    report(torch, config, m, model, out, train_time, t0,
+           f"torch accuracy: train ({len(train_x)}, no augmentation) {acc_train:.4f}, "
+           f"test.npy ({len(test_x)}) {acc_test:.4f}", ort_figures,
+           [f"MaxPool -> AveragePool (same weights): test.npy accuracy {avg_test:.4f}, top class "
+            f"agrees with the original's on {avg_agree:.4f}"])
     return 0
 
 
