@@ -64,6 +64,7 @@ extension Lowering {
         var result = 0.0
         for value in values {
             guard let found = narrow.largest[graph.name(of: value)] else { return nil }
+            guard found.isFinite else { return .infinity }  // max() would drop a NaN
             result = max(result, Double(found))
         }
         return result
@@ -135,8 +136,9 @@ extension Lowering {
 
     /// ceil(log2(x)) for x > 1, else 0: the bits of a magnitude's integer part.
     static func magnitudeBits(_ x: Double) -> Int {
-        guard x > 1 else { return 0 }
-        return x.isFinite ? Int((x - 1).exponent) + 1 : 1 << 20
+        // Infinite or NaN (an overflowing float run): too large for any ring.
+        guard x.isFinite else { return 1 << 20 }
+        return x > 1 ? Int((x - 1).exponent) + 1 : 0
     }
 
     /// The largest activation bits that let every conv and dense layer with a calibrated

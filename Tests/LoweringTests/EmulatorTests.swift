@@ -171,3 +171,30 @@ func withRandomBlocks(_ graph: Graph, seed: UInt64) -> Graph {
         #expect(program.instructions.last?.opcode == .softmax && program.instructions.last?.domain == .revealed)
     }
 }
+
+/// Ring choice from calibrated magnitudes: values that fit with the headroom go to
+/// Z_2^32; too large, infinite or NaN magnitudes (an overflowing calibration run) and
+/// values never calibrated stay in Z_2^64.
+@Suite struct RingChoiceTests {
+    let text = """
+        graph @g(%x: f32[1,6]) -> (%y: f32[1,6]) {
+          %y = relu(%x) : f32[1,6]
+          return %y
+        }
+        """
+
+    func reluDomain(_ largest: [String: Float]) throws -> Domain {
+        var options = Lowering.Options(fracBits: 12)
+        options.narrowRing = Lowering.NarrowRing(largest: largest)
+        let program = try Lowering.lower(try Parser().parse(text), options: options).program
+        return try #require(program.instructions.first { $0.opcode == .relu }).domain
+    }
+
+    @Test func magnitudesPlaceTheRing() throws {
+        #expect(try reluDomain(["x": 4, "y": 4]) == .shared32)
+        #expect(try reluDomain(["x": 1e6, "y": 1e6]) == .shared)
+        #expect(try reluDomain(["x": .infinity, "y": 4]) == .shared)
+        #expect(try reluDomain(["x": .nan, "y": .nan]) == .shared)
+        #expect(try reluDomain(["x": 4]) == .shared)
+    }
+}
