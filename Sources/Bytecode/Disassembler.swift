@@ -27,9 +27,23 @@ public enum Disassembler {
             lines.append(line)
         }
         lines.append("; outputs: " + program.outputs.map { "%\($0)" }.joined(separator: ", "))
+        lines += received(program).map { "; " + $0 }
         let total = program.totalCost
         lines.append("; total: \(total.drelus) DReLUs, \(total.rounds) rounds, \(total.online.total) B online + \(total.offline.total) B offline per inference, \(total.session.total) B per session")
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// What the client receives, one line per reveal: the register, its shape, values and
+    /// bytes, and whether it is an output or feeds the client's epilogue.
+    public static func received(_ program: Program) -> [String] {
+        let instructions = program.instructions
+        return instructions.indices.compactMap { index in
+            guard case .reveal(let reveal) = instructions[index].operation else { return nil }
+            let x = instructions[reveal.x], count = instructions[index].elementCount
+            let bytes = count * (x.domain.ring ?? .z64).bytes
+            let use = program.outputs.contains(index) ? "an output" : "read by the client's epilogue"
+            return "the client receives %\(index) = %\(reveal.x) '\(x.source)' \(format(x.shape)): \(count) values, \(bytes) B, \(use)"
+        }
     }
 
     static func format(_ shape: [Int]) -> String { "[" + shape.map(String.init).joined(separator: ",") + "]" }

@@ -109,7 +109,8 @@ public struct Instruction: Sendable {
 public struct Program: Sendable {
     /// 2: `trunc` is a protocol with the helper (stored costs of version 1 do not hold).
     /// 3: registers may be in Z_2^32 (domain 2), with `narrow` and widening `trunc`.
-    public static let formatVersion: UInt16 = 3
+    /// 4: `argmax` runs on shares (interactive, with a comparison) and reveals only the indices.
+    public static let formatVersion: UInt16 = 4
     public static let magic: [UInt8] = Array("MPCB".utf8)
 
     public var fracBits: Int

@@ -23,7 +23,9 @@ public enum OpGroup: String, Sendable, CaseIterable {
     case interpolation
     /// `identity`: the operand itself (a pass removes it).
     case passThrough
-    /// `softmax`, `argmax`: final ops.
+    /// `argmax`: the index of the largest value along an axis (comparisons).
+    case indexOfMaximum
+    /// `softmax`: a final op the client may run on the revealed output.
     case epilogue
 }
 
@@ -40,7 +42,8 @@ extension Op.Kind {
         case .concat, .pad: return .assembly
         case .resize: return .interpolation
         case .identity: return .passThrough
-        case .softmax, .argMax: return .epilogue
+        case .argMax: return .indexOfMaximum
+        case .softmax: return .epilogue
         }
     }
 }
@@ -67,21 +70,22 @@ extension Op {
             if kind == .mul { return live.count == 1 }
             if kind == .div { return live == [0] }
             return true
-        case .activation, .maxPooling, .epilogue:
+        case .activation, .maxPooling, .indexOfMaximum, .epilogue:
             return false
         }
     }
 
     /// Whether the client may run this op on revealed outputs instead of it being
-    /// computed securely: the epilogue ops and the single-operand, weightless data
-    /// movement around them (softmax, argmax, resize, reshape, transpose, slice). Lowering
-    /// moves softmax and argmax at the end of the network, and such ops after them, to the
-    /// client after the reveal.
+    /// computed securely: softmax and the single-operand, weightless data movement around
+    /// it (resize, reshape, transpose, slice). Lowering moves a softmax at the end of the
+    /// network, and such ops after it, to the client after the reveal: the softmax of the
+    /// logits tells the client no more than the logits. Argmax is computed securely, so
+    /// the client learns only the indices.
     public var mayRunAfterReveal: Bool {
         switch group {
         case .epilogue, .rearrangement, .interpolation:
             return true
-        case .constant, .linear, .activation, .maxPooling, .averaging, .arithmetic, .assembly, .passThrough:
+        case .constant, .linear, .activation, .maxPooling, .indexOfMaximum, .averaging, .arithmetic, .assembly, .passThrough:
             return false
         }
     }

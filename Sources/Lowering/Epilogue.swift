@@ -1,15 +1,14 @@
 import Bytecode
 import IR
 
-/// The client's part: softmax and argmax when only such ops and data movement follow
-/// them up to the outputs, and the data movement after them, run on the revealed output.
-/// Data movement and resize before them stay on shares (linear, no messages but a resize's
-/// truncation), so the client receives the output, not the tensor a trailing slice, resize
-/// or transpose would have been computed from.
+/// The client's part: a softmax when only data movement follows it up to the outputs,
+/// and that data movement, run on the revealed output. Data movement and resize before it
+/// stay on shares (linear, no messages but a resize's truncation), so the client receives
+/// the output, not the tensor a trailing slice, resize or transpose would have been
+/// computed from. Argmax is computed on shares (`SecureOps.swift`).
 extension Lowering {
     /// Ops that may run after the reveal (IR's epilogue, rearrangement and interpolation
-    /// groups) whose users are all in the epilogue, and that are softmax or argmax or
-    /// follow one.
+    /// groups) whose users are all in the epilogue, and that are a softmax or follow one.
     func epilogueNodes() -> Set<Int> {
         var users: [ValueID: [Int]] = [:]
         for (index, node) in graph.nodes.enumerated() { for operand in node.operands { users[operand, default: []].append(index) } }
@@ -23,7 +22,7 @@ extension Lowering {
             guard uses.allSatisfy({ trailing.contains($0) }), !uses.isEmpty || outputs.contains(node.result) else { continue }
             trailing.insert(index)
         }
-        // Forward: only softmax, argmax and what follows them leave the shares.
+        // Forward: only a softmax and what follows it leave the shares.
         var epilogue = Set<Int>(), revealedValues = Set<ValueID>()
         for index in trailing.sorted() {
             let node = graph.nodes[index]
@@ -55,14 +54,10 @@ extension Lowering {
             return revealed(Slice(operand, starts: starts, steps: steps))
         case .softmax(let axis):
             return revealed(Softmax(operand, axis: axis))
-        case .argMax(let attributes):
-            var argMax = ArgMax()
-            (argMax.x, argMax.axis, argMax.keepDims, argMax.selectLastIndex) = (operand, attributes.axis, attributes.keepDims, attributes.selectLastIndex)
-            return revealed(argMax)
         case .resize(let attributes):
             return revealed(try resizeTaps(attributes, input: program.instructions[operand].shape, x: operand))
         default:
-            preconditionFailure("only softmax, argmax, resize and data movement join the epilogue")
+            preconditionFailure("only softmax, resize and data movement join the epilogue")
         }
     }
 }

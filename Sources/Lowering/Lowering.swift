@@ -16,9 +16,9 @@ public struct LoweringError: Error, Equatable, CustomStringConvertible {
 /// dense, scale, mul) produce twice that and are followed by a `trunc`; pooling and
 /// resize multiply by public coefficients with extra bits that a `trunc` removes. Model
 /// constants become server weights; only shapes, pooling and resize coefficients and
-/// the block plan are public. A final softmax or argmax (and data movement after it)
-/// runs at the client after the reveal (the epilogue); data movement before it stays on
-/// shares.
+/// the block plan are public. A final softmax (and data movement after it) runs at the
+/// client after the reveal (the epilogue); data movement before it stays on shares, and
+/// argmax is computed on shares, so the client receives only the declared outputs.
 ///
 /// The driver is here; `Quantization.swift` holds the fixed-point choices,
 /// `SecureOps.swift` one lowering per IR op, `Decompositions.swift` the ops built from

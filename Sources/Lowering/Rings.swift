@@ -88,11 +88,15 @@ extension Lowering {
             return bits(Double(plan.blocks.filter(\.isPatch).map { $0.height * $0.width }.max() ?? 1))
         case .maxPool:
             return bits(2)
+        case .argMax(let attributes):
+            // Differences of candidates, and indices up to (n - 1) * 2^f.
+            let candidates = graph.type(of: node.operands[0]).shape[attributes.axis]
+            return max(bits(2), Int.bitWidth - (candidates - 1).leadingZeroBitCount + f)
         case .avgPool(let pool):
             return bits(1, extraBits: Lowering.poolPrecision + (pool.kernel[0] * pool.kernel[1]).log2Ceiling)
         case .globalAvgPool:
             return bits(1, extraBits: Lowering.poolPrecision + graph.type(of: node.operands[0]).shape.dropFirst(2).reduce(1, *).log2Ceiling)
-        case .constant, .conv, .dense, .batchNorm, .mul, .div, .resize, .softmax, .argMax:
+        case .constant, .conv, .dense, .batchNorm, .mul, .div, .resize, .softmax:
             return nil
         }
     }

@@ -6,7 +6,10 @@ extension Lowering {
     mutating func lowerSecure(_ node: Node, _ label: String) throws -> Int {
         let type = graph.type(of: node.result)
         let shape = type.shape
-        guard type.dtype == .f32 else { throw LoweringError("\(node.op.mnemonic) '\(label)' computes \(type), but only float tensors can be computed securely") }
+        // Besides floats, only argmax indices (integers, exact in fixed point) and their
+        // data movement are computed; integer constants are folded before lowering.
+        guard type.dtype == .f32 || node.op.kind == .argMax || node.op.group == .rearrangement || node.op.group == .assembly
+        else { throw LoweringError("\(node.op.mnemonic) '\(label)' computes \(type), but only float tensors can be computed securely") }
         let operands = node.operands
         let layer = graph.name(of: node.result)
         func x() throws -> Int { try register(operands[0], label) }
@@ -68,8 +71,13 @@ extension Lowering {
             let resize = try resizeTaps(attributes, input: graph.type(of: operands[0]).shape, x: try x())
             let result = emitted(resize)
             return truncated(result, bits: 2 * resize.shift, shape: shape, label: label)
-        case .softmax, .argMax:
-            throw LoweringError("\(node.op.mnemonic) '\(label)' is followed by more layers; it is supported only at the end of the network (at the client, after the reveal)")
+        case .argMax(let attributes):
+            var argMax = ArgMax()
+            (argMax.x, argMax.axis, argMax.keepDims, argMax.selectLastIndex) = (try x(), attributes.axis, attributes.keepDims, attributes.selectLastIndex)
+            argMax.comparison = comparison(spread: 2, layer: layer)
+            return emitted(argMax)
+        case .softmax:
+            throw LoweringError("softmax '\(label)' is followed by more layers; it is supported only at the end of the network (at the client, after the reveal)")
         case .constant:
             preconditionFailure("constants are handled by the caller")
         }

@@ -1,18 +1,13 @@
 import Bytecode
 import SharedKernels
 
-/// The client's plaintext epilogue on revealed floats: softmax, argmax and resize (data
-/// movement reuses SharedKernels).
+/// The client's plaintext epilogue on revealed floats: softmax and resize (data movement
+/// reuses SharedKernels).
 public enum Epilogue {
     public static func softmax(_ x: [Float], shape: [Int], axis: Int) -> [Float] {
         var out = x
         softmaxInPlace(&out, shape: shape, axis: axis)
         return out
-    }
-
-    /// Indices (as floats) of the largest value along `axis`.
-    public static func argMax(_ x: [Float], shape: [Int], _ op: ArgMax) -> [Float] {
-        argMaxIndices(x, shape: shape, axis: op.axis, selectLastIndex: op.selectLastIndex).map(Float.init)
     }
 
     public static func resize(_ x: [Float], shape: [Int], _ op: Resize, resultShape: [Int]) -> [Float] {

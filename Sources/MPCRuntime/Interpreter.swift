@@ -156,7 +156,7 @@ struct Interpreter {
         case .softmax(let op):
             epilogue { Epilogue.softmax(r.revealed[op.x]!, shape: shape, axis: op.axis) }
         case .argMax(let op):
-            epilogue { Epilogue.argMax(r.revealed[op.x]!, shape: program.instructions[op.x].shape, op) }
+            r.shared[index] = try e.argMax(op, x: shares[op.x], input: program.instructions[op.x].shape, shape: shape, ring: ring)
         }
     }
 }
@@ -231,5 +231,46 @@ extension Evaluator {
             level = next
         }
         return x == nil ? nil : RingTensor(shape: shape, values: level[0])
+    }
+
+    /// The larger of adjacent candidates and its index, level by level (`ArgMax.levels`):
+    /// with `base` the candidate ties keep (the earlier one, or the later with
+    /// selectLastIndex) and d = other - base, max = base + [d > 0] d and index =
+    /// base's + [d > 0] (other's - base's), both selected by d's one sign. Indices start
+    /// as public values (index * 2^f, added by the client) and stay shared.
+    func argMax(_ op: ArgMax, x: RingTensor?, input: [Int], shape: [Int], ring: Ring) throws -> RingTensor? {
+        let n = input[op.axis], inner = input[(op.axis + 1)...].reduce(1, *), count = shape.reduce(1, *)
+        let unit = UInt64(1) << UInt64(program.fracBits)
+        var values: [[UInt64]] = [], indices: [[UInt64]] = []
+        if let x {
+            values = (0..<n).map { j in (0..<count).map { x.values[($0 / inner * n + j) * inner + $0 % inner] } }
+            indices = (0..<n).map { j in Array(repeating: holder == .server ? 0 : UInt64(j) &* unit, count: count) }
+        }
+        for level in ArgMax.levels(candidates: n) {
+            let compared = level.pairs * count
+            let base = (0..<level.pairs).map { op.selectLastIndex ? 2 * $0 + 1 : 2 * $0 }, other = base.map { $0 ^ 1 }
+            var differences: [UInt64]? = nil, pixels: [UInt64]? = nil
+            if x != nil {
+                let d = zip(other, base).flatMap { zip(values[$0], values[$1]).map { $0 &- $1 } }
+                let indexDifference = zip(other, base).flatMap { zip(indices[$0], indices[$1]).map { $0 &- $1 } }
+                (differences, pixels) = (d, level.keepsValues ? d + indexDifference : indexDifference)
+            }
+            let owner = (0..<(level.keepsValues ? 2 : 1)).flatMap { _ in (0..<compared).map(Int32.init) }
+            let selected = try signAndSelect(values: differences, pixels: pixels, owner: owner, valueCount: compared, comparison: op.comparison, ring: ring)
+            guard let selected else { continue }
+            let indexStart = level.keepsValues ? compared : 0
+            var nextValues: [[UInt64]] = [], nextIndices: [[UInt64]] = []
+            for (pair, b) in base.enumerated() {
+                let at = pair * count
+                if level.keepsValues { nextValues.append(zip(values[b], selected[at..<(at + count)]).map { $0 &+ $1 }) }
+                nextIndices.append(zip(indices[b], selected[(indexStart + at)..<(indexStart + at + count)]).map { $0 &+ $1 })
+            }
+            if values.count % 2 == 1 {
+                nextValues.append(values[values.count - 1])
+                nextIndices.append(indices[indices.count - 1])
+            }
+            (values, indices) = (nextValues, nextIndices)
+        }
+        return x == nil ? nil : RingTensor(shape: shape, values: indices[0])
     }
 }

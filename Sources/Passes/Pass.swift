@@ -20,7 +20,8 @@ extension Pass {
 /// Every pass, in the order the default pipeline runs them.
 public enum PassRegistry {
     public static let all: [any Pass.Type] = [
-        FoldConstants.self, RemoveIdentity.self, FoldBatchNorm.self, FoldScaleShift.self, ReLU6ToReLU.self, MaxPoolToAvgPool.self,
+        FoldConstants.self, RemoveIdentity.self, FoldBatchNorm.self, FoldScaleShift.self, ArgMaxOfLogits.self, ReLU6ToReLU.self,
+        MaxPoolToAvgPool.self,
     ]
 
     public static func named(_ name: String) -> (any Pass.Type)? { all.first { $0.name == name } }

@@ -177,6 +177,7 @@ extension MPCC {
         let total = program.totalCost
         lines.append(line("total", total))
         lines.append("  online \(megabytes(total.online.total)), offline \(megabytes(total.offline.total)), once per session \(megabytes(total.session.total))")
+        lines += Disassembler.received(program).map { "  " + $0 }
         return lines.joined(separator: "\n") + "\n"
     }
 

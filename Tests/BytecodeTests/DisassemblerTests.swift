@@ -8,8 +8,9 @@ import Testing
         let text = Disassembler.text(program)
         #expect(text.hasSuffix("\n"))
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
-        // Header, weights, instructions, outputs and total.
-        #expect(lines.count == 1 + program.weights.count + program.instructions.count + 2)
+        // Header, weights, instructions, outputs, one line per reveal and total.
+        let reveals = program.instructions.filter { $0.opcode == .reveal }.count
+        #expect(lines.count == 1 + program.weights.count + program.instructions.count + 1 + reveals + 1)
         for (index, instruction) in program.instructions.enumerated() {
             let matching = lines.filter { $0.hasPrefix("%\(index) = ") }
             #expect(matching.count == 1, "%\(index)")
@@ -31,7 +32,10 @@ import Testing
         let hashPrefix = Hex.string(program.hash.prefix(8))
         #expect(hashPrefix.count == 16 && lines[0].contains(hashPrefix + "..."))
         #expect(lines[1] == "; #0 = weight [6,2,3,3] frac 12  // conv1.weight")
-        #expect(lines.contains("; outputs: %24, %25, %27, %23, %29, %32"))
+        #expect(lines.contains("; outputs: %24, %36, %27, %23, %29, %32"))
+        #expect(lines.contains("; the client receives %23 = %22 'fc' [1,10]: 10 values, 80 B, an output"))
+        #expect(lines.contains("; the client receives %26 = %21 'upsample' [1,4,3,5]: 60 values, 480 B, read by the client's epilogue"))
+        #expect(lines.contains("; the client receives %36 = %25 'argmax' [1]: 1 values, 8 B, an output"))
         #expect(lines.last?.hasPrefix("; total: \(program.totalCost.drelus) DReLUs, ") == true)
         let exact = Disassembler.text(Fixtures.small())
         #expect(exact.hasPrefix("; mpcb format \(Program.formatVersion), ring Z_2^64 (z32: Z_2^32), 8 fractional bits, exact DReLU, "))
@@ -49,7 +53,7 @@ import Testing
         #expect(line(19).contains("concat %16, %16, %16, axis=1"))
         #expect(line(21).contains("resize %3, shift=4, rows=<3 taps>, columns=<5 taps> : [1,4,3,5]"))
         #expect(line(23).hasPrefix("%23 = reveal client %22 : [1,10]  // fc"))
-        #expect(line(25).contains("argmax client %23, axis=1, flags=2 : [1]"))
+        #expect(line(25).contains("argmax %22, axis=1, flags=2, bits=24, dropped=4 : [1]"))
         #expect(line(27).contains("resize client %26"))
         #expect(line(12).contains("value=-12345"))
         #expect(line(28) == "%28 = constant #7 : [2,3]  // anchors")

@@ -96,8 +96,8 @@ enum Fixtures {
         i.append(Instruction(Reveal(22), shape: [1, 10], domain: .revealed, source: "fc"))  // %23
         i.append(Instruction(make(Softmax.self) { $0.x = 23; $0.axis = 1 }, shape: [1, 10], domain: .revealed, source: "softmax"))  // %24
         i.append(Instruction(make(ArgMax.self) {
-            $0.x = 23; $0.axis = 1; $0.keepDims = false; $0.selectLastIndex = true
-        }, shape: [1], domain: .revealed, source: "argmax"))  // %25
+            $0.x = 22; $0.axis = 1; $0.keepDims = false; $0.selectLastIndex = true; $0.comparison = Comparison(bits: 24, dropped: 4)
+        }, shape: [1], source: "argmax"))  // %25
         i.append(Instruction(Reveal(21), shape: [1, 4, 3, 5], domain: .revealed, source: "upsample"))  // %26
         i.append(Instruction(make(Resize.self) {
             $0.x = 26; $0.shift = 0
@@ -114,8 +114,9 @@ enum Fixtures {
         i.append(Instruction(Narrow(3), shape: [1, 4, 4, 4], domain: .shared32, source: "narrow"))  // %33
         i.append(Instruction(ReLU(33, comparison: .exact(in: .z32)), shape: [1, 4, 4, 4], domain: .shared32, source: "narrow_relu"))  // %34
         i.append(Instruction(Trunc(34, bits: 0), shape: [1, 4, 4, 4], source: "widen"))  // %35
+        i.append(Instruction(Reveal(25), shape: [1], domain: .revealed, source: "argmax"))  // %36
         program.instructions = i
-        program.outputs = [24, 25, 27, 23, 29, 32]
+        program.outputs = [24, 36, 27, 23, 29, 32]
         CostModel.annotate(&program)
         return program
     }

@@ -60,8 +60,8 @@ import Testing
             (Instruction(make(ReLU.self) { $0.comparison = Comparison(bits: 60, dropped: 5) }, shape: [1, 2, 4, 4], source: "r"), "dropped = 5 is outside 0...4"),
             (Instruction(make(Transpose.self) { $0.perm = [0, 1, 2, 8] }, shape: [1, 2, 4, 4], source: "t"), "perm = 8 is outside 0...7"),
             (Instruction(make(Softmax.self) { $0.axis = 9 }, shape: [1, 2, 4, 4], domain: .revealed, source: "s"), "axis = 9 is outside 0...7"),
-            (Instruction(make(ArgMax.self) { $0.keepDims = true; $0.selectLastIndex = true; $0.axis = 1 }, shape: [1, 1, 4, 4], domain: .revealed, source: "a"),
-             "argmax runs on a revealed register"),
+            (Instruction(make(ArgMax.self) { $0.keepDims = true; $0.selectLastIndex = true; $0.axis = 1; $0.comparison = Comparison(bits: 60, dropped: 5) },
+                         shape: [1, 1, 4, 4], source: "a"), "dropped = 5 is outside 0...4"),
             (Instruction(make(Resize.self) { $0.shift = 16 }, shape: [1, 2, 0, 0], source: "r"), "shift = 16 is outside 0...15"),
             (Instruction(make(Resize.self) { $0.rows = [ResizeTap(index0: 0, index1: 0, weight: 1 << 16)] }, shape: [1, 2, 1, 0], source: "r"),
              "tap weight 65536 exceeds the limit 32768"),
@@ -166,8 +166,8 @@ import Testing
         program.instructions.append(Instruction(make(Softmax.self) { $0.x = 2; $0.axis = 1 }, shape: [1, 3, 4, 4], domain: .shared, source: "sm"))
         expectRejected(program, "the result is in the wrong domain")
         program = Fixtures.small()
-        program.instructions.append(Instruction(make(ArgMax.self) { $0.x = 1 }, shape: [1, 3, 4, 4], domain: .revealed, source: "am"))
-        expectRejected(program, "argmax runs on a revealed register")
+        program.instructions.append(Instruction(make(ArgMax.self) { $0.x = 2 }, shape: [1, 3, 4, 4], source: "am"))
+        expectRejected(program, "operand %2 is not a shared register")
         program = Fixtures.small()
         program.instructions[1].domain = .revealed
         expectRejected(program, "instruction %1 (conv, from conv)", "wrong domain")
@@ -338,12 +338,25 @@ import Testing
         expectRejected(program, "bad softmax axis or shape")
         program.instructions[3] = Instruction(make(Softmax.self) { $0.x = 2; $0.axis = 1 }, shape: [1, 3, 4], domain: .revealed, source: "sm")
         expectRejected(program, "bad softmax axis or shape")
-        program.instructions[3] = Instruction(make(ArgMax.self) { $0.x = 2; $0.axis = 4 }, shape: [1, 3, 4, 4], domain: .revealed, source: "am")
+        program.instructions[3] = Instruction(make(ArgMax.self) { $0.x = 1; $0.axis = 4 }, shape: [1, 3, 4, 4], source: "am")
         expectRejected(program, "argmax axis 4 is out of range")
-        program.instructions[3] = Instruction(make(ArgMax.self) { $0.x = 2; $0.axis = 1 }, shape: [1, 4, 4], domain: .revealed, source: "am")
+        program.instructions[3] = Instruction(make(ArgMax.self) { $0.x = 1; $0.axis = 1 }, shape: [1, 4, 4], source: "am")
         expectRejected(program, "result shape [1, 4, 4] is not [1, 1, 4, 4]")
-        program.instructions[3] = Instruction(make(ArgMax.self) { $0.x = 2; $0.axis = 1; $0.keepDims = false }, shape: [1, 4, 4], domain: .revealed, source: "am")
-        program.outputs = [3]
+        program.instructions[3] = Instruction(make(ArgMax.self) { $0.x = 1; $0.axis = 1; $0.keepDims = false }, shape: [1, 4, 4], source: "am")
+        program.instructions.append(Instruction(Reveal(3), shape: [1, 4, 4], domain: .revealed, source: "am"))
+        program.outputs = [4]
         #expect((try? Program(decoding: program.encoded())) != nil)
+        // The largest index times 2^f must be a positive value of the ring: in Z_2^32 at
+        // 12 fractional bits, 2^19 candidates fit and one more does not.
+        for (candidates, fits) in [(1 << 19, true), (1 << 19 + 1, false)] {
+            let narrow = Instruction(Narrow(0), shape: [1, candidates], domain: .shared32, source: "n")
+            let argMax = Instruction(make(ArgMax.self) { $0.x = 1; $0.axis = 1; $0.comparison = .exact(in: .z32) }, shape: [1, 1], domain: .shared32, source: "am")
+            let chain = Fixtures.chain([narrow, argMax], inputShape: [1, candidates])
+            if fits {
+                #expect((try? ProgramVerifier(chain).verify()) != nil)
+            } else {
+                expectRejected(chain, "argmax over \(candidates) candidates at 12 fractional bits exceeds the 32-bit ring")
+            }
+        }
     }
 }

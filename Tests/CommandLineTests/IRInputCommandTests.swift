@@ -87,7 +87,7 @@ import Testing
         let result = try run("mpcc", ["--list-passes"])
         #expect(result.status == 0, "\(result.stderr)")
         let lines = result.stdout.split(separator: "\n")
-        let names = ["fold-constants", "remove-identity", "fold-batchnorm", "fold-scale-shift", "relu6-to-relu", "maxpool-to-avgpool"]
+        let names = ["fold-constants", "remove-identity", "fold-batchnorm", "fold-scale-shift", "argmax-of-logits", "relu6-to-relu", "maxpool-to-avgpool"]
         #expect(lines.map { String($0.prefix { $0 != " " }) } == names)
         for line in lines {
             let changes = line.hasPrefix("relu6-to-relu") || line.hasPrefix("maxpool-to-avgpool")
@@ -111,7 +111,7 @@ import Testing
     @Test func printPipelineDoesNotReadTheModel() throws {
         let result = try run("mpcc", ["/nonexistent/model.onnx", "--print-pipeline", "--keep-maxpool"])
         #expect(result.status == 0)
-        #expect(result.stdout == "fold-constants,remove-identity,fold-batchnorm,fold-scale-shift,relu6-to-relu\n")
+        #expect(result.stdout == "fold-constants,remove-identity,fold-batchnorm,fold-scale-shift,argmax-of-logits,relu6-to-relu\n")
         let unknown = try run("mpcc", ["--print-pipeline", "--passes", "fold-everything"])
         #expect(unknown.status == 1 && unknown.stderr.hasPrefix("mpcc: error: unknown pass 'fold-everything'"))
     }

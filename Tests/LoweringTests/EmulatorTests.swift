@@ -159,6 +159,50 @@ func withRandomBlocks(_ graph: Graph, seed: UInt64) -> Graph {
         #expect(output == expected)
     }
 
+    /// A model ending in ArgMax reveals only the indices: the comparison tree runs on
+    /// shares, ties keep the first index (or the last with select_last_index) as
+    /// onnxruntime does, and the client's one reveal is the output's size.
+    @Test(arguments: [false, true])
+    func argmaxRevealsOnlyTheIndices(_ selectLast: Bool) throws {
+        let program = try lowered("""
+            graph @g(%x: f32[1,5,2,3]) -> (%y: i64[1,1,2,3]) {
+              %r = relu(%x) : f32[1,5,2,3]
+              %y = argmax(%r) {axis=1, keepdims=true, select_last_index=\(selectLast)} : i64[1,1,2,3]
+              return %y
+            }
+            """)
+        #expect(revealedElements(program) == 6)
+        let reveal = try #require(program.instructions.first { $0.opcode == .reveal })
+        #expect(reveal.cost.online.server == 8 * 6 && reveal.cost.online.client == 0)
+        #expect(program.instructions.filter { $0.domain == .revealed }.count == 1, "nothing runs at the client after the reveal")
+        #expect(Disassembler.received(program) == ["the client receives %3 = %2 'y' [1,1,2,3]: 6 values, 48 B, an output"])
+        // Per pixel (2x3) the five channels' values: distinct maxima, ties, all negative
+        // (every ReLU output 0: a five-way tie), the maximum first and last.
+        let columns: [[Float]] = [[1, 3, 2, 0, -1], [2, 5, 5, 1, 5], [-1, -2, -3, -4, -5], [4, 1, 2, 3, 0], [0, 1, 2, 3, 4], [7, 7, 1, 1, 7]]
+        let input = (0..<5).flatMap { c in columns.map { $0[c] } }
+        let output = Emulator(program: program, weights: WeightFile(programHash: program.hash, tensors: [])).run(input)[0]
+        let expected = columns.map { column in
+            let relu = column.map { max($0, 0) }, best = relu.max()!
+            return Float(selectLast ? relu.lastIndex(of: best)! : relu.firstIndex(of: best)!)
+        }
+        #expect(output == expected)
+    }
+
+    /// argmax(softmax(x)) reads the logits (argmax-of-logits), so it runs on shares.
+    @Test func argmaxOfSoftmaxRunsOnShares() throws {
+        var graph = try Parser().parse("""
+            graph @g(%x: f32[1,6]) -> (%y: i64[1]) {
+              %p = softmax(%x) {axis=1} : f32[1,6]
+              %y = argmax(%p) {axis=1, keepdims=false, select_last_index=false} : i64[1]
+              return %y
+            }
+            """)
+        try PassManager(passes: PassRegistry.defaultPipeline()).run(&graph)
+        let program = try Lowering.lower(graph).program
+        #expect(revealedElements(program) == 1)
+        #expect(!program.instructions.contains { $0.opcode == .softmax })
+    }
+
     @Test func softmaxStaysAtTheClientOnItsOwnSize() throws {
         let program = try lowered("""
             graph @g(%x: f32[1,6]) -> (%y: f32[1,6]) {

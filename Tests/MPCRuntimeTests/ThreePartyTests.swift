@@ -149,7 +149,23 @@ func expectAgreement(_ expected: [Float], _ actual: [Float], blocks: Bool, _ nam
 
     /// Every instruction's bytes, per role, are exactly what the cost model predicted
     /// (in Z_2^64, and with narrow registers).
-    @Test(arguments: ["tiny_resnet", "odd_shapes", "tiny_segnet"], [false, true])
+    /// Models ending in ArgMax (a classifier, per-pixel labels): the parties compute the
+    /// indices on shares and give the client onnxruntime's classes; the client's one
+    /// reveal carries exactly the output (8 bytes per index), nothing of the logits.
+    @Test(arguments: ["ops/argmax_final", "ops/argmax_channels"])
+    func argmaxModelsRevealOnlyTheIndices(_ fixture: String) throws {
+        let (program, weights, inputs) = try compiledFixture(fixture)
+        let session = MemorySession(program: program, weights: weights)
+        let secure = try session.infer([inputs[0]])[0][0]
+        let expected = try NPYArray.read(path: modelsPath("\(fixture)/output.npy")).floats
+        #expect(secure == Array(expected.prefix(secure.count)))
+        let reveals = program.instructions.indices.filter { program.instructions[$0].opcode == .reveal }
+        #expect(reveals == [program.outputs[0]] && program.instructions[reveals[0]].elementCount == secure.count)
+        #expect(session.parties[.server]!.measured[reveals[0]].bytesSent == 8 * secure.count)
+        #expect(program.instructions.allSatisfy { $0.domain != .revealed || $0.opcode == .reveal }, "nothing runs at the client")
+    }
+
+    @Test(arguments: ["tiny_resnet", "odd_shapes", "tiny_segnet", "ops/argmax_channels"], [false, true])
     func measuredBytesEqualPredicted(_ fixture: String, exact: Bool) throws {
         let (program, weights, inputs) = try compiledFixture(fixture, approx: 16, blocks: true, exact: exact, narrow: exact)
         let session = MemorySession(program: program, weights: weights)

@@ -120,3 +120,66 @@ public struct MaxPool: InstructionDefinition {
     }
     public var maskedWeight: Int? { nil }
 }
+
+/// The index of the largest value along an axis, on shares: a tree of comparisons over
+/// the axis's candidates (adjacent pairs, the odd last one passes), each choosing the
+/// larger value and its index with one sign-and-select; ties keep the first index, or
+/// the last with `selectLastIndex`. Indices are fixed-point values (index * 2^f), so
+/// the client receives only them.
+public struct ArgMax: InstructionDefinition {
+    public static let opcode = Opcode.argMax
+    public static let mnemonic = "argmax"
+    public static let kind = InstructionKind.interactive
+    public static let summary = "index (times 2^f) of the largest value along an axis by a tree of comparisons: adjacent "
+        + "candidates paired, odd last one passes; ties keep the first index (flags bit 2: the last)"
+    public var x = 0
+    public var axis = 0
+    public var keepDims = true, selectLastIndex = false
+    public var comparison = Comparison.exact
+    public init() {}
+    public var operation: Operation { .argMax(self) }
+    public mutating func visit<V: FieldVisitor>(_ v: inout V) throws {
+        try v.operand("x", &x)
+        try v.integer("axis", &axis, Limits.axis)
+        var flags = (keepDims ? 1 : 0) | (selectLastIndex ? 2 : 0)
+        try v.integer("flags", &flags, 0...3)
+        keepDims = flags & 1 != 0
+        selectLastIndex = flags & 2 != 0
+        try comparison.visit(&v)
+    }
+    public func verify(_ context: VerificationContext) throws {
+        var input = context.shape(x)
+        try context.expect(axis < input.count, "argmax axis \(axis) is out of range")
+        let candidates = input[axis]
+        if keepDims { input[axis] = 1 } else { input.remove(at: axis) }
+        try context.expect(context.result == input, "result shape \(context.result) is not \(input)")
+        try context.expectWithinRing(comparison)
+        // The largest index, (candidates - 1) * 2^f, must be a positive value of the ring.
+        let bits = context.domain.ring?.bits ?? 64
+        let indexBits = Int.bitWidth - (candidates - 1).leadingZeroBitCount
+        try context.expect(indexBits + context.program.fracBits <= bits - 1,
+                           "argmax over \(candidates) candidates at \(context.program.fracBits) fractional bits exceeds the \(bits)-bit ring")
+    }
+    public func cost(_ context: CostContext) -> Cost {
+        ArgMax.levels(candidates: context.program.instructions[x].shape[axis]).reduce(Cost()) { cost, level in
+            let compared = context.elementCount * level.pairs
+            return cost + CostModel.signAndSelect(values: compared, pixels: compared * (level.keepsValues ? 2 : 1),
+                                                  comparison: comparison, ring: context.ring)
+        }
+    }
+    public var maskedWeight: Int? { nil }
+
+    /// The comparison tree's levels over `candidates` values: the pairs compared, and
+    /// whether the larger values are selected too (every level but the last needs them;
+    /// the last selects only the index).
+    public static func levels(candidates: Int) -> [(pairs: Int, keepsValues: Bool)] {
+        var levels: [(pairs: Int, keepsValues: Bool)] = []
+        var count = candidates
+        while count > 1 {
+            let pairs = count / 2
+            count -= pairs
+            levels.append((pairs, count > 1))
+        }
+        return levels
+    }
+}

@@ -1,4 +1,4 @@
-; mpcb format 3, ring Z_2^64 (z32: Z_2^32), 20 fractional bits, exact DReLU, program hash 4d386c3830a04dbe...
+; mpcb format 4, ring Z_2^64 (z32: Z_2^32), 20 fractional bits, exact DReLU, program hash ae69065d1d3716b7...
 ; #0 = weight [8,3,3,3] frac 21  // features.0.0.weight#1
 ; #1 = weight [8] frac 41  // /features/features.0/features.0.0/Conv_output_0/bias
 ; #2 = weight [32,8,1,1] frac 20  // features.1.conv.0.0.weight#1
@@ -93,4 +93,5 @@
 %69 = trunc %68, bits=21, exact=0 : [1,10]  // /classifier/Gemm, 320 B, 1 rounds
 %70 = reveal client %69 : [1,10]  // output, 80 B, 1 rounds
 ; outputs: %70
+; the client receives %70 = %69 '/classifier/Gemm' [1,10]: 10 values, 80 B, an output
 ; total: 69632 DReLUs, 136 rounds, 6329968 B online + 3632624 B offline per inference, 33600 B per session

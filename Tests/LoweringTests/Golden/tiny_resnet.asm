@@ -1,4 +1,4 @@
-; mpcb format 3, ring Z_2^64 (z32: Z_2^32), 20 fractional bits, exact DReLU, program hash 12bfdb81b40e0e50...
+; mpcb format 4, ring Z_2^64 (z32: Z_2^32), 20 fractional bits, exact DReLU, program hash ad54c39c163d0dfb...
 ; #0 = weight [8,3,3,3] frac 21  // conv1.weight#1
 ; #1 = weight [8] frac 41  // /conv1/Conv_output_0/bias
 ; #2 = weight [8,8,3,3] frac 22  // layer1.conv1.weight#1
@@ -41,4 +41,5 @@
 %25 = trunc %24, bits=21, exact=0 : [1,10]  // /fc/Gemm, 320 B, 1 rounds
 %26 = reveal client %25 : [1,10]  // output, 80 B, 1 rounds
 ; outputs: %26
+; the client receives %26 = %25 '/fc/Gemm' [1,10]: 10 values, 80 B, an output
 ; total: 30720 DReLUs, 88 rounds, 2717808 B online + 1559536 B offline per inference, 40896 B per session

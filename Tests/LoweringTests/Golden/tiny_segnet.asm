@@ -1,4 +1,4 @@
-; mpcb format 3, ring Z_2^64 (z32: Z_2^32), 20 fractional bits, exact DReLU, program hash 05d9affde1772042...
+; mpcb format 4, ring Z_2^64 (z32: Z_2^32), 20 fractional bits, exact DReLU, program hash 4ee0d2f05e706e9c...
 ; #0 = weight [8,3,3,3] frac 21  // enc1.weight
 ; #1 = weight [8] frac 41  // enc1.bias
 ; #2 = weight [16,8,3,3] frac 22  // enc2.weight
@@ -31,4 +31,5 @@
 %19 = trunc %18, bits=24, exact=0 : [1,5,40,48]  // /Resize_1, 307200 B, 1 rounds
 %20 = reveal client %19 : [1,5,40,48]  // output, 76800 B, 1 rounds
 ; outputs: %20
+; the client receives %20 = %19 '/Resize_1' [1,5,40,48]: 9600 values, 76800 B, an output
 ; total: 11520 DReLUs, 45 rounds, 1650240 B online + 1056960 B offline per inference, 33280 B per session
