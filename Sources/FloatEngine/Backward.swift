@@ -18,9 +18,9 @@ extension FloatEngine {
             let reason: Bool
             switch node.op {
             case .conv, .dense, .batchNorm: reason = node.operands.dropFirst().contains { live.contains($0) }
-            case .resize, .argMax, .constant: reason = true
+            case .argMax, .constant: reason = true
             case .relu, .relu6, .clip, .blockReLU, .maxPool, .avgPool, .globalAvgPool, .add, .sub, .mul, .div, .reshape, .transpose,
-                .slice, .concat, .pad, .identity, .softmax:
+                .slice, .concat, .pad, .identity, .softmax, .resize:
                 reason = false
             }
             if reason { return "\(node.op.mnemonic) '\(node.name.isEmpty ? graph.name(of: node.result) : node.name)'" }
@@ -140,7 +140,9 @@ enum BackwardKernels {
             return concatBackward(g, operands, axis: axis, resultShape: resultShape, positions: positions)
         case .softmax(let axis):
             return [(0, softmaxBackward(g, result: result!, axis: axis, resultShape: resultShape))]
-        case .constant, .resize, .argMax:
+        case .resize(let resize):
+            return [(0, resizeBackward(g, x, resize, resultShape: resultShape))]
+        case .constant, .argMax:
             throw EngineError("\(op.mnemonic) has no backward rule")
         }
     }
@@ -183,6 +185,34 @@ enum BackwardKernels {
             }
             return (position, out)
         }
+    }
+
+    /// resize: each output's gradient goes back to the (up to four) inputs it blended,
+    /// with the same weights (the adjoint of `Kernels.resize`).
+    static func resizeBackward(_ g: [Float], _ x: Tensor, _ resize: Resize, resultShape: [Int]) -> [Float] {
+        let rank = x.shape.count
+        let (h, w) = (x.shape[rank - 2], x.shape[rank - 1])
+        let (oh, ow) = (resultShape[rank - 2], resultShape[rank - 1])
+        let rows = resize.taps(axis: rank - 2, inputSize: h), columns = resize.taps(axis: rank - 1, inputSize: w)
+        var out = [Float](repeating: 0, count: x.elementCount)
+        for plane in 0..<(x.elementCount / max(h * w, 1)) {
+            let source = plane * h * w
+            for (oy, row) in rows.enumerated() {
+                for (ox, column) in columns.enumerated() {
+                    let d = g[plane * oh * ow + oy * ow + ox]
+                    if resize.mode == .nearest {
+                        out[source + row.index0 * w + column.index0] += d
+                        continue
+                    }
+                    let (r0, r1, c0, c1) = (1 - row.weight, row.weight, 1 - column.weight, column.weight)
+                    out[source + row.index0 * w + column.index0] += r0 * c0 * d
+                    out[source + row.index0 * w + column.index1] += r0 * c1 * d
+                    out[source + row.index1 * w + column.index0] += r1 * c0 * d
+                    out[source + row.index1 * w + column.index1] += r1 * c1 * d
+                }
+            }
+        }
+        return out
     }
 
     /// slice: the gradient goes back to the selected elements.

@@ -165,6 +165,24 @@ extension Graph {
     }
 }
 
+extension Graph {
+    /// The graph whose outputs are the scores an output argmax reads: a model that
+    /// declares labels is measured on the scores, since labels change in steps that say
+    /// nothing of how far a change went. Other outputs stay; nodes only the labels
+    /// needed are removed.
+    public func scoresBeforeArgMax() -> Graph {
+        let definitions = definingNodes()
+        var scores = self
+        scores.outputs = outputs.map { output in
+            guard let index = definitions[output], case .argMax = nodes[index].op else { return output }
+            return nodes[index].operands[0]
+        }
+        guard scores.outputs != outputs else { return self }
+        scores.eliminateDeadCode()
+        return scores
+    }
+}
+
 /// The largest tensor a value may hold; a bound that keeps hostile shapes from
 /// exhausting memory or overflowing index arithmetic.
 public let maxElementCount = 1 << 30

@@ -6,10 +6,9 @@ extension Lowering {
     mutating func lowerSecure(_ node: Node, _ label: String) throws -> Int {
         let type = graph.type(of: node.result)
         let shape = type.shape
-        // Besides floats, only argmax indices (integers, exact in fixed point) and their
-        // data movement are computed; integer constants are folded before lowering.
-        guard type.dtype == .f32 || node.op.kind == .argMax || node.op.group == .rearrangement || node.op.group == .assembly
-        else { throw LoweringError("\(node.op.mnemonic) '\(label)' computes \(type), but only float tensors can be computed securely") }
+        // Besides floats, only argmax indices (integers, exact in fixed point) are
+        // computed; integer constants are folded before lowering.
+        guard type.dtype == .f32 || node.op.kind == .argMax else { throw LoweringError("\(node.op.mnemonic) '\(label)' computes \(type), but only float tensors can be computed securely") }
         let operands = node.operands
         let layer = graph.name(of: node.result)
         func x() throws -> Int { try register(operands[0], label) }

@@ -38,6 +38,7 @@ public enum BlockReLUPlanner {
         fastSamples: Int = 32, fastProjections: Int = 8, fastRerunMACs: Double = 1e12, fastTolerance: Double = 0.03,
         showProgress: Bool = true
     ) throws -> Result {
+        let graph = graph.scoresBeforeArgMax()
         let layers = ReLULayer.all(in: graph)
         let total = layers.reduce(0) { $0 + $1.drelus }
         let clock = ContinuousClock()

@@ -54,10 +54,11 @@ extension MPCC {
         return "mpcc: warning: " + line + "; below \(Int(100 * MPCC.agreementFloor))%: fine-tune the rewritten network (the paper does) or keep the original with \(keep)"
     }
 
-    /// The argmax over axis 1 of the first output, per input and position.
+    /// The argmax over axis 1 of the first output (of the scores, for a model that
+    /// declares labels), per input and position.
     private func classes(_ graph: Graph, _ inputs: Tensor) throws -> [Int] {
         let output: Tensor
-        do { output = try FloatEngine(graph: graph).runBatch(inputs)[0] } catch let error as EngineError { throw CommandFailure(.userError, "\(model): \(error.message)") }
+        do { output = try FloatEngine(graph: graph.scoresBeforeArgMax()).runBatch(inputs)[0] } catch let error as EngineError { throw CommandFailure(.userError, "\(model): \(error.message)") }
         guard output.shape.count >= 2, output.shape[1] > 0 else { return [] }
         let (n, k) = (output.shape[0], output.shape[1])
         let positions = output.elementCount / max(n * k, 1)

@@ -23,6 +23,13 @@ func runPartyStep<T>(_ body: () throws -> T) throws -> T {
     }
 }
 
+/// This process's peak resident set size in bytes (Linux reports kilobytes).
+func peakResidentBytes() -> Int {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Int(usage.ru_maxrss) * 1024
+}
+
 func seconds(_ duration: Duration) -> Double { Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18 }
 
 extension Party {
@@ -46,6 +53,7 @@ extension Party {
         }
         return [
             "role": role.rawValue, "wall_seconds": wall, "offline_seconds": offline, "online_seconds": online, "inferences": inferences,
+            "peak_rss_bytes": peakResidentBytes(),
             "bytes_sent": measured.reduce(0) { $0 + $1.bytesSent } * max(inferences, 1) + sessionBytes, "session_bytes": sessionBytes,
             "rounds": measured.reduce(0) { $0 + $1.rounds },
             "predicted_bytes": (roleBytes(predicted.online) + roleBytes(predicted.offline)) * max(inferences, 1) + roleBytes(predicted.session) + handshakeBytes,
@@ -194,7 +202,8 @@ extension Local {
             let sent = report["bytes_sent"] as! Int, predicted = report["predicted_bytes"] as! Int
             totalMeasured += sent
             totalPredicted += predicted
-            print("  \(role.rawValue.padding(toLength: 6, withPad: " ", startingAt: 0)) sent \(sent) bytes (predicted \(predicted)), \(report["rounds"] as! Int) rounds")
+            let peak = (report["peak_rss_bytes"] as? Int).map { ", peak RSS \(($0 + (1 << 19)) >> 20) MB" } ?? ""
+            print("  \(role.rawValue.padding(toLength: 6, withPad: " ", startingAt: 0)) sent \(sent) bytes (predicted \(predicted)), \(report["rounds"] as! Int) rounds\(peak)")
         }
         print("  all parties: \(totalMeasured) bytes (predicted \(totalPredicted))")
         guard let report else { return }

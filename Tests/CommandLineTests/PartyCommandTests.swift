@@ -98,7 +98,7 @@ func start(_ tool: String, _ arguments: [String], in directory: String, name: St
         let secure = try NPYArray.read(path: "\(directory)/out.npy").floats, plain = try NPYArray.read(path: "\(directory)/emu.npy").floats
         #expect(zip(secure, plain).allSatisfy { abs($0 - $1) < 0.05 })
         let report = contents("\(directory)/r.json")
-        for key in ["wall_seconds", "offline_seconds", "online_seconds", "bytes_sent", "rounds", "predicted_bytes", "layers", "\"client\"", "\"server\"", "\"helper\""] {
+        for key in ["wall_seconds", "offline_seconds", "online_seconds", "bytes_sent", "rounds", "predicted_bytes", "peak_rss_bytes", "layers", "\"client\"", "\"server\"", "\"helper\""] {
             #expect(report.contains(key), "report lacks \(key)")
         }
     }

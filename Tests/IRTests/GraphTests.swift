@@ -80,4 +80,23 @@ func smallClassifier() throws -> Graph {
         #expect(graph.values.count == 8)
         #expect(!graph.values.contains { $0.name == "unused" })
     }
+
+    /// A model that declares labels is measured on the scores its argmax reads; other
+    /// outputs stay.
+    @Test func scoresBeforeArgMax() throws {
+        let graph = try Parser().parse("""
+            graph @g(%x: f32[1,3,2,2]) -> (%labels: i64[1,2,2], %r: f32[1,3,2,2]) {
+              %r = relu(%x) : f32[1,3,2,2]
+              %s = softmax(%r) {axis=1} : f32[1,3,2,2]
+              %labels = argmax(%s) {axis=1, keepdims=false, select_last_index=false} : i64[1,2,2]
+              return %labels, %r
+            }
+            """)
+        let scores = graph.scoresBeforeArgMax()
+        try Verifier.verify(scores)
+        #expect(scores.outputs.map { scores.name(of: $0) } == ["s", "r"])
+        #expect(scores.nodes.map(\.op.mnemonic) == ["relu", "softmax"])
+        let plain = try smallClassifier()
+        #expect(plain.scoresBeforeArgMax().outputs == plain.outputs)
+    }
 }
