@@ -16,7 +16,7 @@ or labels from a final ArgMax) per pixel.
 
     python3 Models/export_large.py --only resnet18_cifar ...   # writes /tmp/mpcc-large
     python3 Models/four_settings.py --only resnet18_cifar deeplabv3_resnet50_labels
-        [--budget 0.06] [--samples 8] [--rerun-macs 2e10] [--out /tmp/mpcc-settings]
+        [--budget 0.06] [--samples 8] [--rerun-macs 2e10] [--out /tmp/mpcc-settings] [--table]
 
 Writes OUT/settings.json and prints a Markdown table. Needs numpy and the release
 binaries (`swift build -c release`); nothing here is used by mpcc's build or tests.
@@ -88,6 +88,8 @@ class Setting:
         report = json.load(open(out + "_report.json"))
         row["online_seconds"] = report["client"]["online_seconds"]
         row["bytes"], row["predicted_bytes"] = report["bytes_sent"], report["predicted_bytes"]
+        # Once per session: the masked weights and the handshakes.
+        row["session_bytes"] = sum(report[r]["session_bytes"] for r in ["client", "server", "helper"])
         row["rounds"] = max(report[r]["rounds"] for r in ["client", "server", "helper"])
         row["peak_rss_mb"] = {r: report[r]["peak_rss_bytes"] / 2**20 for r in ["client", "server", "helper"]}
         emulated, secure = np.load(out + "_emu.npy"), np.load(out + "_3pc.npy")
@@ -101,14 +103,14 @@ class Setting:
 
 
 def markdown(rows):
-    lines = ["| model | variant | DReLUs | plan | 3PC inference (wall) | bytes | rounds | peak RSS C / S / H | parties = emulator | = onnxruntime |",
+    lines = ["| model | variant | DReLUs | plan | 3PC inference (wall) | bytes per inference + per session | rounds | peak RSS C / S / H | parties = emulator | = onnxruntime |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         peak = " / ".join(f"{r['peak_rss_mb'][k]:.0f}" for k in ["client", "server", "helper"])
         plan = f"{r['plan_seconds']:.0f} s" if "plan_seconds" in r else "-"
         ort = f"{100 * r['parties_vs_onnxruntime']:.3f}%" if r.get("parties_vs_onnxruntime") is not None else "-"
         lines.append(f"| {r['model']} | {r['variant']} | {r['drelus']:,} | {plan} | {r['online_seconds']:.2f} s ({r['local_wall_seconds']:.1f} s) | "
-                     f"{r['bytes'] / 1e6:,.1f} MB | {r['rounds']} | {peak} MB | {100 * r['parties_vs_emulator']:.3f}% | {ort} |")
+                     f"{(r['bytes'] - r['session_bytes']) / 1e6:,.1f} + {r['session_bytes'] / 1e6:,.1f} MB | {r['rounds']} | {peak} MB | {100 * r['parties_vs_emulator']:.3f}% | {ort} |")
     return "\n".join(lines)
 
 
@@ -123,7 +125,11 @@ def main():
     parser.add_argument("--mpcc", default=".build/release/mpcc")
     parser.add_argument("--mpcr", default=".build/release/mpcr")
     parser.add_argument("--out", default="/tmp/mpcc-settings")
+    parser.add_argument("--table", action="store_true", help="print the table of OUT/settings.json again; run nothing")
     args = parser.parse_args()
+    if args.table:
+        print(markdown(json.load(open(os.path.join(args.out, "settings.json")))))
+        return
     os.makedirs(args.out, exist_ok=True)
     rows = []
     with open(os.path.join(args.out, "log.txt"), "a") as log:

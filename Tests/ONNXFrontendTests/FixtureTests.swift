@@ -35,6 +35,12 @@ func perInferenceShape(_ shape: [Int]) -> [Int] {
         "tiny_mobilenetv2_relu": ["conv": 10, "batch_norm": 10, "relu": 7, "add": 2, "global_avg_pool": 1, "reshape": 1, "dense": 1],
         "shufflenet_block": ["conv": 3, "batch_norm": 3, "relu": 2, "slice": 2, "concat": 1, "reshape": 2, "transpose": 1],
         "opset9_legacy": ["conv": 3, "batch_norm": 2, "relu": 3, "max_pool": 1, "resize": 1, "reshape": 1, "dense": 1],
+        "tiny_deeplab": [
+            "conv": 13, "batch_norm": 12, "relu": 11, "add": 2, "global_avg_pool": 1, "resize": 2, "concat": 1, "argmax": 1,
+        ],
+        "tiny_deeplab_mobilenetv2": [
+            "conv": 22, "batch_norm": 21, "relu": 6, "relu6": 10, "add": 3, "global_avg_pool": 1, "resize": 2, "concat": 1, "argmax": 1,
+        ],
     ]
 
     @Test(arguments: wholeModels)
