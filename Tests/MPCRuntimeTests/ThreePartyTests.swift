@@ -149,6 +149,18 @@ func expectAgreement(_ expected: [Float], _ actual: [Float], blocks: Bool, _ nam
 
     /// Every instruction's bytes, per role, are exactly what the cost model predicted
     /// (in Z_2^64, and with narrow registers).
+    /// Every fixture (among them models ending in ArgMax, Slice, Transpose, Resize or
+    /// Softmax): the client receives exactly as many values as the model declares as
+    /// outputs; a final softmax reads revealed logits of its own size.
+    @Test func everyFixtureRevealsOnlyItsOutputs() throws {
+        for fixture in allFixtures() {
+            let (program, _, _) = try compiledFixture(fixture)
+            let revealed = program.instructions.filter { $0.opcode == .reveal }.reduce(0) { $0 + $1.elementCount }
+            let declared = program.outputs.reduce(0) { $0 + program.instructions[$1].elementCount }
+            #expect(revealed == declared, "\(fixture): the client receives \(revealed) values for \(declared) output values")
+        }
+    }
+
     /// Models ending in ArgMax (a classifier, per-pixel labels): the parties compute the
     /// indices on shares and give the client onnxruntime's classes; the client's one
     /// reveal carries exactly the output (8 bytes per index), nothing of the logits.
