@@ -35,23 +35,39 @@ public struct UnsupportedNode: Equatable, Sendable {
     public var reason: String?
 }
 
-/// The combined message: `Sigmoid (nodes sig_a, sig_b), Tanh (node t1), Mul (node m: both
-/// operands are computed)`, grouped by op type in order of first appearance.
+/// The combined message: `Sigmoid (65 nodes, first: s1, s2), Tanh (node t1), Mul (node m:
+/// reason)`, one entry per op type in order of first appearance, each use that is not
+/// supported grouped by its reason, at most two node names each.
 func unsupportedMessage(_ nodes: [UnsupportedNode], file: String) -> String {
-    var order: [String] = []
-    var byType: [String: [UnsupportedNode]] = [:]
-    for node in nodes {
-        if byType[node.opType] == nil { order.append(node.opType) }
-        byType[node.opType, default: []].append(node)
-    }
-    let parts = order.map { opType -> String in
-        let entries = byType[opType]!
-        let plain = entries.filter { $0.reason == nil }.map(\.nodeName)
+    let parts = grouped(nodes, by: \.opType).map { opType, entries -> String in
         var pieces: [String] = []
-        if !plain.isEmpty { pieces.append("\(plain.count == 1 ? "node" : "nodes") \(plain.joined(separator: ", "))") }
-        for entry in entries { if let reason = entry.reason { pieces.append("node \(entry.nodeName): \(reason)") } }
+        let plain = entries.filter { $0.reason == nil }.map(\.nodeName)
+        if !plain.isEmpty { pieces.append(nodeList(plain)) }
+        for (reason, uses) in grouped(entries.filter { $0.reason != nil }, by: { $0.reason! }) {
+            pieces.append("\(nodeList(uses.map(\.nodeName))): \(reason)")
+        }
         return "\(opType.isEmpty ? "an op with no type" : opType) (\(pieces.joined(separator: "; ")))"
     }
     let count = nodes.count
     return "\(file) uses \(count == 1 ? "an operator" : "operators") that mpcc does not support: \(parts.joined(separator: ", "))"
+}
+
+/// `node a`, `nodes a, b`, or `65 nodes, first: a, b`.
+private func nodeList(_ names: [String]) -> String {
+    switch names.count {
+    case 1: return "node \(names[0])"
+    case 2: return "nodes \(names[0]), \(names[1])"
+    default: return "\(names.count) nodes, first: \(names[0]), \(names[1])"
+    }
+}
+
+/// `items` grouped by `key`, groups in order of first appearance.
+private func grouped<Key: Hashable>(_ items: [UnsupportedNode], by key: (UnsupportedNode) -> Key) -> [(Key, [UnsupportedNode])] {
+    var order: [Key] = [], groups: [Key: [UnsupportedNode]] = [:]
+    for item in items {
+        let k = key(item)
+        if groups[k] == nil { order.append(k) }
+        groups[k, default: []].append(item)
+    }
+    return order.map { ($0, groups[$0]!) }
 }

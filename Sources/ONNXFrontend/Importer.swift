@@ -164,14 +164,20 @@ final class GraphImport {
             markUnavailable(node)
             return
         }
+        var unavailable: [String] = []
         for input in node.inputs where !input.isEmpty {
             guard let symbol = symbols[input] else {
                 throw ImportError("node '\(node.displayName)' (\(node.opType)) reads '\(input)', which no earlier node or initializer defines")
             }
-            if case .unavailable = symbol {
-                markUnavailable(node)
-                return
+            if case .unavailable = symbol { unavailable.append(input) }
+        }
+        if !unavailable.isEmpty {
+            // Its values would be computed, so a quotient by them is a blocker too.
+            if node.opType == "Div", node.inputs.count > 1, unavailable.contains(node.inputs[1]) {
+                unsupported.append(UnsupportedNode(opType: node.opType, nodeName: node.displayName, reason: "the divisor is computed"))
             }
+            markUnavailable(node)
+            return
         }
         for output in node.outputs where !output.isEmpty && symbols[output] != nil {
             throw ImportError("'\(output)' is defined twice (again by node '\(node.displayName)')")

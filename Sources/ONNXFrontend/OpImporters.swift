@@ -11,6 +11,8 @@ let opImporters: [String: OpImporter] = [
     "BatchNormalization": importBatchNorm,
     "Relu": { c in .value(try c.emit(.relu, [try c.value(0)])) },
     "Clip": importClip,
+    "HardSigmoid": { c in .value(try hardSigmoid(c, of: try c.value(0), alpha: try c.float("alpha") ?? 0.2, beta: try c.float("beta") ?? 0.5, last: true)) },
+    "HardSwish": importHardSwish,
     "MaxPool": { c in try importPool(c, max: true) },
     "AveragePool": { c in try importPool(c, max: false) },
     "GlobalAveragePool": { c in .value(try c.emit(.globalAvgPool, [try c.value(0)])) },
@@ -154,6 +156,22 @@ private func importClip(_ c: NodeContext) throws -> ImportOutcome {
     return .value(try c.emit(op, [try c.value(0)]))
 }
 
+/// HardSigmoid: clip(alpha x + beta, 0, 1), from the ops mpcc computes (a scale, a
+/// shift, a clip); `last` gives the clip the node's output name.
+private func hardSigmoid(_ c: NodeContext, of x: ValueID, alpha: Float, beta: Float, last: Bool) throws -> ValueID {
+    let name = c.outputName
+    let scaled = try c.emit(.mul, [x, c.addConstant(Tensor(shape: [1], floats: [alpha]), name: "\(name)/alpha")], name: "\(name)/scaled")
+    let shifted = try c.emit(.add, [scaled, c.addConstant(Tensor(shape: [1], floats: [beta]), name: "\(name)/beta")], name: "\(name)/shifted")
+    return try c.emit(.clip(min: 0, max: 1), [shifted], name: last ? nil : "\(name)/gate")
+}
+
+/// HardSwish: x * HardSigmoid(x) with alpha 1/6 and beta 1/2 (a product of two
+/// computed tensors).
+private func importHardSwish(_ c: NodeContext) throws -> ImportOutcome {
+    let x = try c.value(0)
+    return .value(try c.emit(.mul, [x, try hardSigmoid(c, of: x, alpha: 1 / 6, beta: 0.5, last: false)]))
+}
+
 private func importPool(_ c: NodeContext, max: Bool) throws -> ImportOutcome {
     let x = try c.type(0)
     guard x.rank == 4 else { throw Unsupported("\(x.rank - 2)-D pooling (only 2-D is supported)") }
@@ -212,9 +230,6 @@ private func importBinary(_ c: NodeContext, _ op: Op) throws -> ImportOutcome {
                 return quotient
             })
         }
-    }
-    if op == .mul && !c.isConstant(0) && !c.isConstant(1) {
-        throw Unsupported("both operands are computed (a product of two secret tensors)")
     }
     if op == .div && !c.isConstant(1) { throw Unsupported("the divisor is computed") }
     return .value(try c.emit(op, [try c.value(0), try c.value(1)]))
