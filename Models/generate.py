@@ -9,7 +9,9 @@ What it makes (see Models/README.md for the full table, which this script rewrit
                             tiny_deeplab, tiny_deeplab_mobilenetv2 (ending in an ArgMax:
                             int64 per-pixel labels),
                             dynamo_external (dynamo exporter, weights in model.onnx.data),
-                            opset9_legacy, shufflenet_block.
+                            opset9_legacy, shufflenet_block; gated blocks (HardSigmoid,
+                            HardSwish, Mul of two computed tensors): tiny_se_resnet,
+                            tiny_mobilenetv3, tiny_lraspp (per-pixel logits).
                             Rewritten twins tiny_resnet_avgpool / tiny_mobilenetv2_relu:
                             the same module and weights as tiny_resnet / tiny_mobilenetv2
                             (built from the base's seed, then modules swapped) with
@@ -515,6 +517,147 @@ def torch_modules():
             out = torch.cat((x1, self.branch2(x2)), dim=1)
             return channel_shuffle(out, 2)
 
+    class SqueezeExcite(nn.Module):
+        """torchvision's SqueezeExcitation with MobileNetV3's gate: AdaptiveAvgPool2d(1) ->
+        1x1 conv (bias) -> ReLU -> 1x1 conv (bias) -> Hardsigmoid, then `scale * input`
+        (the N,C,1,1 gate is Mul's first operand, broadcast over the N,C,H,W map)."""
+
+        def __init__(self, c, squeeze):
+            super().__init__()
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.fc1 = nn.Conv2d(c, squeeze, 1)
+            self.relu = nn.ReLU(inplace=True)
+            self.fc2 = nn.Conv2d(squeeze, c, 1)
+            self.gate = nn.Hardsigmoid()
+
+        def forward(self, x):
+            scale = self.gate(self.fc2(self.relu(self.fc1(self.avgpool(x)))))
+            return scale * x
+
+    class SEBasicBlock(BasicBlock):
+        """SE-ResNet basic block: the SE gate rescales the residual branch (after bn2),
+        before the shortcut Add."""
+
+        def __init__(self, cin, cout, stride, squeeze):
+            super().__init__(cin, cout, stride)
+            self.se = SqueezeExcite(cout, squeeze)
+
+        def forward(self, x):
+            identity = x if self.downsample is None else self.downsample(x)
+            out = self.relu(self.bn1(self.conv1(x)))
+            out = self.se(self.bn2(self.conv2(out)))
+            return self.relu(out + identity)
+
+    class TinySEResNet(nn.Module):
+        """`tiny_resnet`'s layout with squeeze-excitation in both basic blocks."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 8, 3, 1, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(8)
+            self.relu = nn.ReLU(inplace=True)
+            self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+            self.layer1 = SEBasicBlock(8, 8, 1, squeeze=4)
+            self.layer2 = SEBasicBlock(8, 16, 2, squeeze=8)
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.fc = nn.Linear(16, 10)
+
+        def forward(self, x):
+            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+            x = self.layer2(self.layer1(x))
+            x = torch.flatten(self.avgpool(x), 1)
+            return self.fc(x)
+
+    def conv_bn_act(cin, cout, k, stride=1, groups=1, act="hswish"):
+        layers = [nn.Conv2d(cin, cout, k, stride, (k - 1) // 2, groups=groups, bias=False),
+                  nn.BatchNorm2d(cout)]
+        if act == "hswish":
+            layers.append(nn.Hardswish(inplace=True))
+        elif act == "relu":
+            layers.append(nn.ReLU(inplace=True))
+        return nn.Sequential(*layers)
+
+    class Bneck(nn.Module):
+        """torchvision's MobileNetV3 InvertedResidual: 1x1 expand conv-BN-act (only when
+        the expansion differs from the input width), kxk depthwise conv-BN-act, optional SE
+        (squeeze = expanded // 4 rounded up to 8), 1x1 project conv-BN, residual Add when
+        stride 1 and cin == cout."""
+
+        def __init__(self, cin, k, exp, cout, se, act, stride):
+            super().__init__()
+            layers = []
+            if exp != cin:
+                layers.append(conv_bn_act(cin, exp, 1, act=act))
+            layers.append(conv_bn_act(exp, exp, k, stride, groups=exp, act=act))
+            if se:
+                layers.append(SqueezeExcite(exp, max(8, (exp // 4 + 7) // 8 * 8)))
+            layers.append(conv_bn_act(exp, cout, 1, act=None))
+            self.block = nn.Sequential(*layers)
+            self.use_res = stride == 1 and cin == cout
+
+        def forward(self, x):
+            y = self.block(x)
+            return x + y if self.use_res else y
+
+    class TinyMobileNetV3(nn.Module):
+        """MobileNetV3-Small-style at tiny width: conv-BN-Hardswish stem (stride 2),
+        bneck blocks (torchvision's table shape: the first with SE and ReLU, expansion 1,
+        stride 2; ReLU ones without SE; Hardswish 5x5 ones with SE; residual Adds), 1x1
+        conv-BN-Hardswish, AdaptiveAvgPool2d(1), flatten, Linear-Hardswish-Linear (no
+        Dropout: it is not exported in eval mode anyway)."""
+
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(
+                conv_bn_act(3, 8, 3, stride=2),              # 8 x 16x16
+                Bneck(8, 3, 8, 8, True, "relu", 2),          # 8 x 8x8, SE, no expand conv
+                Bneck(8, 3, 24, 12, False, "relu", 2),       # 12 x 4x4
+                Bneck(12, 3, 36, 12, False, "relu", 1),      # residual
+                Bneck(12, 5, 32, 16, True, "hswish", 1),     # 5x5 depthwise, SE
+                Bneck(16, 5, 32, 16, True, "hswish", 1),     # residual
+                conv_bn_act(16, 32, 1),
+            )
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.classifier = nn.Sequential(nn.Linear(32, 24), nn.Hardswish(inplace=True),
+                                            nn.Linear(24, 10))
+
+        def forward(self, x):
+            x = torch.flatten(self.avgpool(self.features(x)), 1)
+            return self.classifier(x)
+
+    class TinyLRASPP(nn.Module):
+        """torchvision's LRASPP (lraspp_mobilenet_v3_large's head) on a tiny MobileNetV3
+        backbone, with Hardsigmoid instead of the Sigmoid of the head's scale branch: low
+        features at output stride 4, high ones at 8; head: cbr = 1x1 conv-BN-ReLU on high,
+        scale = AdaptiveAvgPool2d(1) -> 1x1 conv (no bias) -> Hardsigmoid, x = cbr * scale
+        (the N,C,H,W map is Mul's first operand here), bilinear to the low size, low 1x1
+        classifier + high 1x1 classifier, bilinear to the input size: per-pixel logits."""
+
+        def __init__(self, classes=5, inter=16):
+            super().__init__()
+            self.low = nn.Sequential(
+                conv_bn_act(3, 8, 3, stride=2),              # 8 x H/2
+                Bneck(8, 3, 8, 8, True, "relu", 2),          # 8 x H/4 (low)
+            )
+            self.high = nn.Sequential(
+                Bneck(8, 3, 24, 12, False, "relu", 2),       # 12 x H/8
+                Bneck(12, 5, 36, 12, True, "hswish", 1),     # residual, SE
+                conv_bn_act(12, 24, 1),                      # 24 x H/8 (high)
+            )
+            self.cbr = conv_bn_act(24, inter, 1, act="relu")
+            self.scale = nn.Sequential(nn.AdaptiveAvgPool2d(1),
+                                       nn.Conv2d(24, inter, 1, bias=False), nn.Hardsigmoid())
+            self.low_classifier = nn.Conv2d(8, classes, 1)
+            self.high_classifier = nn.Conv2d(inter, classes, 1)
+
+        def forward(self, x):
+            low = self.low(x)
+            high = self.high(low)
+            y = self.cbr(high) * self.scale(high)
+            y = F.interpolate(y, size=low.shape[-2:], mode="bilinear", align_corners=False)
+            y = self.low_classifier(low) + self.high_classifier(y)
+            return F.interpolate(y, size=x.shape[-2:], mode="bilinear", align_corners=False)
+
     def maxpool_to_avgpool(model: nn.Module) -> int:
         """Every MaxPool2d -> AvgPool2d with the same kernel/stride/padding/ceil_mode and
         count_include_pad=True (PyTorch's default), in place. Returns the number swapped."""
@@ -544,7 +687,8 @@ def torch_modules():
                 TinyMobileNetV2=TinyMobileNetV2, OddShapes=OddShapes,
                 TinySegNet=TinySegNet, SmallCNN=SmallCNN, Opset9Net=Opset9Net,
                 ShuffleBlock=ShuffleBlock, TinyDeepLab=TinyDeepLab,
-                TinyDeepLabMobileNetV2=TinyDeepLabMobileNetV2,
+                TinyDeepLabMobileNetV2=TinyDeepLabMobileNetV2, TinySEResNet=TinySEResNet,
+                TinyMobileNetV3=TinyMobileNetV3, TinyLRASPP=TinyLRASPP,
                 REWRITES=dict(maxpool_to_avgpool=maxpool_to_avgpool,
                               relu6_to_relu=relu6_to_relu))
 
@@ -609,6 +753,39 @@ def check_labels(name: str, stats: dict) -> None:
     if stats["close"] > stats["pixels"] // 1000:
         raise RuntimeError(f"{name}: {stats['close']} of {stats['pixels']} pixels have a "
                            f"top-2 logit gap below {LABEL_MIN_GAP} (min {stats['gap_min']:.3g})")
+
+
+def logit_gap_stats(y: np.ndarray) -> dict:
+    """Top-2 gap along axis 1 (classes) of float logits: per row of a classifier's N x 10,
+    per pixel of a segmentation model's N x C x H x W."""
+    top2 = np.sort(y, axis=1)[:, -2:]
+    gap = top2[:, 1] - top2[:, 0]
+    counts = np.bincount(y.argmax(1).ravel(), minlength=y.shape[1])
+    return dict(classes=[int(c) for c in counts], gap_min=float(gap.min()),
+                close=int(np.sum(gap < LABEL_MIN_GAP)), below_1e2=int(np.sum(gap < 1e-2)),
+                count=int(gap.size), per_pixel=y.ndim > 2)
+
+
+def check_logit_gap(name: str, stats: dict) -> None:
+    """No near-ties at all: every row's (pixel's) two best logits differ by at least
+    LABEL_MIN_GAP, so the fixed-point argmax is onnxruntime's wherever mpcc's logits are
+    within LABEL_MIN_GAP / 2 of the float ones. A segmentation model must also show at
+    least 3 classes among its pixels' argmax."""
+    if stats["close"]:
+        raise RuntimeError(f"{name}: {stats['close']} of {stats['count']} top-2 logit gaps "
+                           f"below {LABEL_MIN_GAP} (min {stats['gap_min']:.3g})")
+    if stats["per_pixel"] and sum(1 for c in stats["classes"] if c > 0) < 3:
+        raise RuntimeError(f"{name}: fewer than 3 classes among the pixels' argmax")
+
+
+def gap_note(stats: dict) -> str:
+    where = "pixels" if stats["per_pixel"] else "rows"
+    argmax = (", ".join(f"{k}: {c}" for k, c in enumerate(stats["classes"]))
+              if stats["per_pixel"] else
+              ", ".join(str(k) for k, c in enumerate(stats["classes"]) for _ in range(c)))
+    return (f"float logits top-2 gap min {stats['gap_min']:.2g} over {stats['count']} "
+            f"{where} (none below {LABEL_MIN_GAP:g}; below 1e-2 on {stats['below_1e2']}); "
+            + (f"argmax per class {{{argmax}}}" if stats["per_pixel"] else f"argmax {argmax}"))
 
 
 def labels_note(stats: dict) -> str:
@@ -682,6 +859,34 @@ WHOLE_MODELS = [
               "Concat with the untouched half, channel shuffle view/transpose/view "
               "(Reshape [1,2,4,9,11], Transpose perm [0,2,1,3,4], Reshape [1,-1,9,11]); "
               "output 1x8x9x11"),
+    # Gated blocks (MobileNetV3-era): HardSigmoid / HardSwish and the Mul of a computed
+    # N,C,1,1 gate by a computed N,C,H,W map. Their float outputs are logits; the top-2
+    # gap along axis 1 is checked at generation time (logit_gap, see check_logit_gap).
+    dict(name="tiny_se_resnet", cls="TinySEResNet", shape=(1, 3, 32, 32), opset=13,
+         exporter="torch legacy (TorchScript)", logit_gap=True,
+         desc="`tiny_resnet`'s layout with squeeze-excitation in both basic blocks: after "
+              "bn2, GlobalAveragePool -> 1x1 conv (bias) -> Relu -> 1x1 conv (bias) -> "
+              "HardSigmoid (alpha 1/6, beta 0.5: nn.Hardsigmoid) -> Mul(gate 1xCx1x1, map "
+              "1xCxHxW), then the residual Add (2nd block: stride 2 + 1x1 conv-BN shortcut); "
+              "MaxPool 3/2/1, GlobalAveragePool, Flatten, Gemm->10"),
+    dict(name="tiny_mobilenetv3", cls="TinyMobileNetV3", shape=(1, 3, 32, 32), opset=14,
+         exporter="torch legacy (TorchScript)", logit_gap=True,
+         desc="MobileNetV3-Small-style: conv-BN-HardSwish stem (stride 2), 5 bneck blocks "
+              "(1x1 expand unless the expansion is 1, 3x3 or 5x5 depthwise, SE = "
+              "GlobalAveragePool -> 1x1 conv -> Relu -> 1x1 conv -> HardSigmoid -> Mul(gate, "
+              "map) in 3 of them, 1x1 project; Relu in the 3x3 ones, HardSwish in the 5x5 "
+              "ones; residual Add when shapes match), 1x1 conv-BN-HardSwish, "
+              "GlobalAveragePool, Flatten, Gemm -> HardSwish -> Gemm->10; HardSwish-14"),
+    dict(name="tiny_lraspp", cls="TinyLRASPP", shape=(1, 3, 32, 48), opset=17,
+         exporter="torch legacy (TorchScript)", logit_gap=True,
+         desc="LRASPP-style segmentation (torchvision's LRASPP head, Hardsigmoid for its "
+              "Sigmoid) on a tiny MobileNetV3 backbone (HardSwish stem, SE bneck with Relu -> "
+              "low features 8x8x12 at output stride 4; bneck, SE bneck with HardSwish, 1x1 "
+              "conv-BN-HardSwish -> high features 24x4x6); head: 1x1 conv-BN-Relu on high "
+              "times (Mul(map, gate): the map first) GlobalAveragePool -> 1x1 conv -> "
+              "HardSigmoid, bilinear Resize to 8x12, low 1x1 classifier + high 1x1 "
+              "classifier (Add), bilinear Resize to 32x48 (sizes from Shape/Slice/Concat); "
+              "5-class per-pixel logits (no ArgMax); opset 17 (BatchNormalization-15)"),
     # Rewritten twins: base's module, weights (state_dict checked identical) and input.npy,
     # with parameter-free modules swapped. References for mpcc's accuracy-changing rewrite
     # passes (MaxPool -> AvgPool, ReLU6 -> ReLU): the rewritten base must match these.
@@ -769,6 +974,10 @@ def export_whole(spec: dict, out_root: Path) -> None:
     if spec.get("labels"):
         labels = label_stats(model, x, torch)
         check_labels(name, labels)
+    gap = None
+    if spec.get("logit_gap"):
+        gap = logit_gap_stats(y)
+        check_logit_gap(name, gap)
     save_npy(folder / "input.npy", x)
     save_npy(folder / "output.npy", y)
 
@@ -780,7 +989,7 @@ def export_whole(spec: dict, out_root: Path) -> None:
         output_shape=shape_str(y.shape) + ("" if y.dtype.kind == "f" else f" ({y.dtype})"),
         graph_input=[d.dim_param or d.dim_value for d in graph_in.dim],
         sizes=file_sizes(folder), ops=op_histogram(m), torch_diff=diff,
-        magnitude=magnitude_note(y), labels=labels,
+        magnitude=magnitude_note(y), labels=labels, gap=gap,
         producer=f"{m.producer_name} {m.producer_version}"))
 
 
@@ -809,6 +1018,7 @@ def record_whole_from_disk(spec: dict, out_root: Path) -> None:
         sizes=file_sizes(folder), ops=op_histogram(m), torch_diff=diff,
         magnitude=magnitude_note(y), from_disk=True,
         labels=label_stats(model, x, torch) if spec.get("labels") else None,
+        gap=logit_gap_stats(y) if spec.get("logit_gap") else None,
         producer=f"{m.producer_name} {m.producer_version}"))
 
 
@@ -2262,6 +2472,15 @@ the graphs):
   the Constant [1]): shape arithmetic that must constant-fold before the Slices are static.
   The sizes of the channel-shuffle `view`s, although written with `x.size()`, come out as
   Constant nodes ([1,2,4,9,11] and [1,-1,9,11]). Split itself is covered by `ops/split_*`.
+* `tiny_se_resnet`, `tiny_mobilenetv3`, `tiny_lraspp`: nn.Hardsigmoid is HardSigmoid with
+  alpha 0.16666667 (float32 1/6) and no beta attribute (the default 0.5); nn.Hardswish is
+  HardSwish-14, without attributes (opset 14 and later; `tiny_se_resnet`, at opset 13, has
+  no Hardswish). `scale * x` of the squeeze-excitation blocks is a Mul with the HardSigmoid
+  output (1xCx1x1) first and the 1xCxHxW map second, both computed; the LRASPP head's
+  `cbr(high) * scale(high)` has the map first. AdaptiveAvgPool2d(1) is GlobalAveragePool
+  and torch.flatten is Flatten. At opset 17 (`tiny_lraspp`, IR 8) BatchNormalization-15
+  carries `training_mode` 0; its Resizes are `tiny_segnet`'s (linear, half_pixel, sizes
+  from Shape/Slice/Concat, here Constant [8, 12] and [32, 48]).
 * Dynamo exporter (`dynamo_external`, opset 20, IR 10): its optimizer folds BatchNorm into
   the conv (new initializer `conv1.weight_bias`), so there is no BatchNormalization
   node. AdaptiveAvgPool2d(1) becomes ReduceMean-18 with an int64 axes initializer [-1, -2]
@@ -2426,6 +2645,8 @@ def write_readme(out_root: Path, versions: dict[str, str]) -> None:
         lines.append(f"* `{r['folder']}` (opset {r['opset']}, IR {r['ir_version']}): {hist}")
         if r.get("labels"):
             lines.append(f"  ({labels_note(r['labels'])})")
+        if r.get("gap"):
+            lines.append(f"  ({gap_note(r['gap'])})")
     lines += ["", EXPORTER_NOTES]
     lines += trained_readme_lines([r for r in RECORDS if r["kind"] == "trained"], sizes, npys)
     lines += [

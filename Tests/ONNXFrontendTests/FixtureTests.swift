@@ -41,6 +41,15 @@ func perInferenceShape(_ shape: [Int]) -> [Int] {
         "tiny_deeplab_mobilenetv2": [
             "conv": 22, "batch_norm": 21, "relu": 6, "relu6": 10, "add": 3, "global_avg_pool": 1, "resize": 2, "concat": 1, "argmax": 1,
         ],
+        // HardSigmoid = mul (alpha) + add (beta) + clip 0..1; HardSwish adds the product
+        // with its input (a second mul); the squeeze-excitation gate is one more mul.
+        "tiny_se_resnet": [
+            "conv": 10, "batch_norm": 6, "relu": 7, "max_pool": 1, "global_avg_pool": 3, "clip": 2, "mul": 4, "add": 4, "reshape": 1, "dense": 1,
+        ],
+        "tiny_mobilenetv3": [
+            "conv": 22, "batch_norm": 16, "relu": 8, "global_avg_pool": 4, "clip": 10, "mul": 20, "add": 12, "reshape": 1, "dense": 2,
+        ],
+        "tiny_lraspp": ["conv": 18, "batch_norm": 11, "relu": 6, "global_avg_pool": 3, "clip": 7, "mul": 14, "add": 9, "resize": 2],
     ]
 
     @Test(arguments: wholeModels)

@@ -21,6 +21,7 @@ public func modelsPath(_ relative: String) -> String { "\(repositoryRoot)/Models
 public let wholeModels = [
     "tiny_resnet", "tiny_mobilenetv2", "odd_shapes", "tiny_segnet", "dynamo_external", "opset9_legacy", "shufflenet_block",
     "tiny_resnet_avgpool", "tiny_mobilenetv2_relu", "tiny_deeplab", "tiny_deeplab_mobilenetv2",
+    "tiny_se_resnet", "tiny_mobilenetv3", "tiny_lraspp",
 ]
 
 /// Op-level fixtures (Models/ops/<name>/model.onnx), listed from the folder.
