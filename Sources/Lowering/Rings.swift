@@ -142,7 +142,8 @@ extension Lowering {
     static func magnitudeBits(_ x: Double) -> Int {
         // Infinite or NaN (an overflowing float run): too large for any ring.
         guard x.isFinite else { return 1 << 20 }
-        return x > 1 ? Int((x - 1).exponent) + 1 : 0
+        // x = m 2^e with 1 <= m < 2: e bits, one more unless x is 2^e exactly.
+        return x > 1 ? Int(x.exponent) + (x.significandWidth == 0 ? 0 : 1) : 0
     }
 
     /// The largest activation bits that let every conv and dense layer with a calibrated

@@ -1,7 +1,7 @@
 import Bytecode
 import FloatEngine
 import IR
-import Lowering
+@testable import Lowering
 import MPCRuntime
 import NPY
 import ONNXFrontend
@@ -232,6 +232,13 @@ func withRandomBlocks(_ graph: Graph, seed: UInt64) -> Graph {
         options.narrowRing = Lowering.NarrowRing(largest: largest)
         let program = try Lowering.lower(try Parser().parse(text), options: options).program
         return try #require(program.instructions.first { $0.opcode == .relu }).domain
+    }
+
+    /// ceil(log2 x): values just above 1 or a power of two need the next bit (a
+    /// calibrated 1.058 once got -4 bits, and 4.5 got 2, so a layer wrapped in Z_2^32).
+    @Test func magnitudeBitsRoundUp() {
+        let cases: [(Double, Int)] = [(0.5, 0), (1, 0), (1.058, 1), (2, 1), (2.5, 2), (4, 2), (4.5, 3), (1000, 10), (1024, 10), (1025, 11)]
+        for (x, bits) in cases { #expect(Lowering.magnitudeBits(x) == bits, "\(x)") }
     }
 
     @Test func magnitudesPlaceTheRing() throws {

@@ -127,7 +127,7 @@ func expectAgreement(_ expected: [Float], _ actual: [Float], blocks: Bool, _ nam
     /// Z_2^32 where values fit: most registers are narrow, exact truncations keep the
     /// parties bit for bit equal to the emulator, stochastic ones within rounding, and
     /// the narrow program's output stays within 1% of the 64-bit one's.
-    @Test(arguments: ["tiny_resnet", "tiny_mobilenetv2", "odd_shapes", "tiny_segnet", "shufflenet_block", "tiny_resnet_avgpool"])
+    @Test(arguments: ["tiny_resnet", "tiny_mobilenetv2", "odd_shapes", "tiny_segnet", "shufflenet_block", "tiny_resnet_avgpool", "tiny_mobilenetv3", "tiny_se_resnet"])
     func narrowRingsMatchTheEmulator(_ fixture: String) throws {
         let (wide, wideWeights, inputs) = try compiledFixture(fixture)
         let reference = Emulator(program: wide, weights: wideWeights).run(inputs[0])[0]
