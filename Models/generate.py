@@ -2275,15 +2275,15 @@ def _(name):
     return g, y
 
 
-@unsupported("mul_two_activations.onnx",
-             "Mul of two non-constant tensors (Conv outputs); Mul by a constant is supported, "
-             "this one is not",
-             [("Mul", ["mul_ab"])])
+@unsupported("div_two_activations.onnx",
+             "Div of two non-constant tensors (Conv outputs); Div by a constant is supported, "
+             "this one is not (a Mul of two is: the secure product)",
+             [("Div", ["div_ab"])])
 def _(name):
     g = G(name, 13)
     a = g.conv(g.x, 4, 4, 3, pads=[1, 1, 1, 1])
     b = g.conv(g.x, 4, 4, 1)
-    return g, g.n("Relu", [g.n("Mul", [a, b], name="mul_ab")])
+    return g, g.n("Relu", [g.n("Div", [a, b], name="div_ab")])
 
 
 @unsupported("pad_reflect.onnx", "Pad-13 mode=reflect before a Conv",
@@ -2316,9 +2316,9 @@ def _(name):
 
 
 @unsupported("hardswish_convtranspose.onnx",
-             "MobileNetV3 / decoder ops: HardSigmoid, HardSwish (opset 14) and ConvTranspose",
-             [("HardSigmoid", ["hsig_1"]), ("HardSwish", ["hswish_1"]),
-              ("ConvTranspose", ["deconv_1"])])
+             "a decoder's ConvTranspose after HardSwish and HardSigmoid (opset 14; those two are "
+             "supported)",
+             [("ConvTranspose", ["deconv_1"])])
 def _(name):
     g = G(name, 14)
     a = g.n("HardSwish", [g.conv(g.x, 4, 4, 3, pads=[1, 1, 1, 1])], name="hswish_1")

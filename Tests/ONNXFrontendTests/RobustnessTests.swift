@@ -144,14 +144,9 @@ func importMessage(_ bytes: [UInt8], directory: String, name: String = "model.on
             + "Div (3 nodes, first: div_0, div_1: the divisor is computed), Tanh (node tanh_1)"), "\(message)")
     }
 
-    /// A product of two computed tensors (here two convolutions' outputs) is the secure
-    /// product; it used to be rejected.
-    @Test func productsOfComputedTensorsImport() throws {
-        let graph = try importONNX(path: modelsPath("unsupported/mul_two_activations.onnx")).graph
-        #expect(graph.nodes.contains { $0.op == .mul && $0.operands.allSatisfy { operand in !graph.nodes.contains { $0.result == operand && $0.op.group == .constant } } })
-    }
-
     @Test(arguments: [
+        ("div_two_activations.onnx", "Div", "the divisor is computed"),
+        ("hardswish_convtranspose.onnx", "ConvTranspose", "deconv_1"),
         ("pad_reflect.onnx", "Pad", "reflect"),
         ("maxpool_indices.onnx", "MaxPool", "Indices"),
     ])
