@@ -7,7 +7,7 @@ extension Lowering {
     /// clip(x, lo, hi) = lo + relu(x - lo) - relu(x - hi), dropping an infinite side.
     mutating func clip(_ x: Int, low: Float, high: Float, shape: [Int], label: String, layer: String) throws -> Int {
         func emitted(_ operation: some InstructionDefinition) -> Int { emit(operation, shape: shape, source: label) }
-        func shifted(_ register: Int, by value: Int) -> Int { emitted(AddPublic(register, value: value)) }
+        func shifted(_ register: Int, by value: Int) -> Int { value == 0 ? register : emitted(AddPublic(register, value: value)) }
         func relu(_ register: Int) -> Int { emitted(ReLU(register, comparison: comparison(spread: 2, layer: layer))) }
         switch (low.isFinite, high.isFinite) {
         case (true, true):
