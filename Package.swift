@@ -77,7 +77,7 @@ let package = Package(
         .testTarget(name: "NPYTests", dependencies: ["NPY", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "IRTests", dependencies: ["IR"], swiftSettings: strict),
         .testTarget(
-            name: "ONNXFrontendTests", dependencies: ["ONNXFrontend", "IR", "NPY", "TestSupport"],
+            name: "ONNXFrontendTests", dependencies: ["ONNXFrontend", "IR", "NPY", "TestSupport", "FloatEngine", "Lowering", "MPCRuntime", "Passes"],
             swiftSettings: strict),
         .testTarget(
             name: "PassesTests", dependencies: ["Passes", "FloatEngine", "IR", "ONNXFrontend", "NPY", "TestSupport"],

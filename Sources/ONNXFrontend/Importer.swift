@@ -5,9 +5,13 @@ public struct ImportOptions: Sendable {
     /// The size given to a symbolic leading (batch) dimension of the graph inputs: the
     /// IR describes one inference; a batch of N inputs is N inferences.
     public var batchSize: Int = 1
+    /// Sigmoid becomes `SigmoidApproximation` (mpcc --approx-sigmoid); else it is
+    /// unsupported.
+    public var approximateSigmoid = false
 
-    public init(batchSize: Int = 1) {
+    public init(batchSize: Int = 1, approximateSigmoid: Bool = false) {
         self.batchSize = batchSize
+        self.approximateSigmoid = approximateSigmoid
     }
 }
 
@@ -18,6 +22,8 @@ public struct ImportedModel: Sendable {
     public var opset: Int
     public var irVersion: Int64
     public var producer: String
+    /// Sigmoid nodes imported as `SigmoidApproximation` (ImportOptions.approximateSigmoid).
+    public var approximatedSigmoids = 0
 }
 
 /// The oldest and newest ai.onnx opsets whose semantics the importer knows.
@@ -37,7 +43,9 @@ public func importONNX(path: String, options: ImportOptions = ImportOptions()) t
     }
     let graphImport = GraphImport(model: model, opset: opset, options: options, path: path)
     let graph = try graphImport.run()
-    return ImportedModel(graph: graph, opset: opset, irVersion: model.irVersion, producer: model.producer)
+    var imported = ImportedModel(graph: graph, opset: opset, irVersion: model.irVersion, producer: model.producer)
+    imported.approximatedSigmoids = graphImport.approximatedSigmoids
+    return imported
 }
 
 /// What an ONNX name refers to during import.
@@ -69,6 +77,7 @@ final class GraphImport {
     /// Every name some node or graph output reads.
     let consumed: Set<String>
     var unsupported: [UnsupportedNode] = []
+    var approximatedSigmoids = 0
 
     init(model: ONNXModel, opset: Int, options: ImportOptions, path: String) {
         self.model = model

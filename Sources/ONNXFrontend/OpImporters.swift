@@ -13,6 +13,7 @@ let opImporters: [String: OpImporter] = [
     "Clip": importClip,
     "HardSigmoid": { c in .value(try hardSigmoid(c, of: try c.value(0), alpha: try c.float("alpha") ?? 0.2, beta: try c.float("beta") ?? 0.5, last: true)) },
     "HardSwish": importHardSwish,
+    "Sigmoid": importSigmoid,
     "MaxPool": { c in try importPool(c, max: true) },
     "AveragePool": { c in try importPool(c, max: false) },
     "GlobalAveragePool": { c in .value(try c.emit(.globalAvgPool, [try c.value(0)])) },
@@ -170,6 +171,29 @@ private func hardSigmoid(_ c: NodeContext, of x: ValueID, alpha: Float, beta: Fl
 private func importHardSwish(_ c: NodeContext) throws -> ImportOutcome {
     let x = try c.value(0)
     return .value(try c.emit(.mul, [x, try hardSigmoid(c, of: x, alpha: 1 / 6, beta: 0.5, last: false)]))
+}
+
+/// Sigmoid, opt in: `SigmoidApproximation` from ReLUs of shifted copies (clips, so the
+/// block-ReLU planner leaves them alone) and public slopes.
+private func importSigmoid(_ c: NodeContext) throws -> ImportOutcome {
+    guard c.importer.options.approximateSigmoid else {
+        throw Unsupported("no secure protocol; --approx-sigmoid uses a piecewise-linear approximation within "
+            + "\(SigmoidApproximation.maxError) of it (\(SigmoidApproximation.comparisons) comparisons per element)")
+    }
+    let x = try c.value(0), name = c.outputName
+    c.importer.approximatedSigmoids += 1
+    func constant(_ value: Float, _ label: String) -> ValueID { c.addConstant(Tensor(shape: [1], floats: [value]), name: "\(name)/\(label)") }
+    let negated = try c.emit(.mul, [x, constant(-1, "minus_one")], name: "\(name)/negated")
+    var sum = try c.emit(.mul, [x, constant(SigmoidApproximation.coefficients[0], "slope0")], name: "\(name)/linear")
+    for (index, knot) in SigmoidApproximation.knots.enumerated().dropFirst() {
+        // c_i (relu(x - t_i) - relu(-x - t_i)): the odd part's slope change at +-t_i.
+        let right = try c.emit(.clip(min: knot, max: .infinity), [x], name: "\(name)/right\(index)")
+        let left = try c.emit(.clip(min: knot, max: .infinity), [negated], name: "\(name)/left\(index)")
+        let difference = try c.emit(.sub, [right, left], name: "\(name)/difference\(index)")
+        let term = try c.emit(.mul, [difference, constant(SigmoidApproximation.coefficients[index], "slope\(index)")], name: "\(name)/term\(index)")
+        sum = try c.emit(.add, [sum, term], name: "\(name)/sum\(index)")
+    }
+    return .value(try c.emit(.add, [sum, constant(0.5, "half")]))
 }
 
 private func importPool(_ c: NodeContext, max: Bool) throws -> ImportOutcome {

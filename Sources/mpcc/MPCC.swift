@@ -71,6 +71,9 @@ struct MPCC: ParsableCommand {
     @Flag(help: "Keep ReLU6 (do not rewrite it to ReLU); costs a second comparison.")
     var keepRelu6 = false
 
+    @Flag(help: "Import Sigmoid (and so SiLU, x * sigmoid(x)) as a piecewise-linear approximation from comparisons and public slopes (changes the function; its maximum error and cost are in --emit report).")
+    var approxSigmoid = false
+
     @Option(help: "Fractional bits of every fixed-point value, weights included (default: 20 for activations, per layer for weights).")
     var fracBits: Int?
 
@@ -226,7 +229,15 @@ struct MPCC: ParsableCommand {
 
     /// The model as IR: parsed and verified for `.ir` files, imported from ONNX otherwise.
     func inputGraph() throws -> Graph {
-        guard model.hasSuffix(".ir") else { return try importONNX(path: model).graph }
+        guard model.hasSuffix(".ir") else {
+            let imported = try importONNX(path: model, options: ImportOptions(approximateSigmoid: approxSigmoid))
+            if imported.approximatedSigmoids > 0 {
+                let count = imported.approximatedSigmoids
+                printError("mpcc: note: \(count) Sigmoid \(count == 1 ? "node is a piecewise-linear approximation" : "nodes are piecewise-linear approximations") (--approx-sigmoid): "
+                    + "within \(SigmoidApproximation.maxError) of the sigmoid everywhere, \(SigmoidApproximation.comparisons) comparisons per element")
+            }
+            return imported.graph
+        }
         guard let data = FileManager.default.contents(atPath: model) else { throw CommandFailure(.userError, "cannot read \(model)") }
         guard let text = String(data: data, encoding: .utf8) else { throw CommandFailure(.userError, "\(model) is not UTF-8 text") }
         do {
