@@ -181,9 +181,11 @@ final class GraphImport {
             if case .unavailable = symbol { unavailable.append(input) }
         }
         if !unavailable.isEmpty {
-            // Its values would be computed, so a quotient by them is a blocker too.
+            // Blockers that do not depend on the skipped inputs' shapes are reported too.
             if node.opType == "Div", node.inputs.count > 1, unavailable.contains(node.inputs[1]) {
                 unsupported.append(UnsupportedNode(opType: node.opType, nodeName: node.displayName, reason: "the divisor is computed"))
+            } else if node.opType == "Sigmoid", !options.approximateSigmoid {
+                unsupported.append(UnsupportedNode(opType: node.opType, nodeName: node.displayName, reason: sigmoidReason))
             }
             markUnavailable(node)
             return

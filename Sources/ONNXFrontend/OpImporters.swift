@@ -173,13 +173,13 @@ private func importHardSwish(_ c: NodeContext) throws -> ImportOutcome {
     return .value(try c.emit(.mul, [x, try hardSigmoid(c, of: x, alpha: 1 / 6, beta: 0.5, last: false)]))
 }
 
+let sigmoidReason = "no secure protocol; --approx-sigmoid uses a piecewise-linear approximation within "
+    + "\(SigmoidApproximation.maxError) of it (\(SigmoidApproximation.comparisons) comparisons per element)"
+
 /// Sigmoid, opt in: `SigmoidApproximation` from ReLUs of shifted copies (clips, so the
 /// block-ReLU planner leaves them alone) and public slopes.
 private func importSigmoid(_ c: NodeContext) throws -> ImportOutcome {
-    guard c.importer.options.approximateSigmoid else {
-        throw Unsupported("no secure protocol; --approx-sigmoid uses a piecewise-linear approximation within "
-            + "\(SigmoidApproximation.maxError) of it (\(SigmoidApproximation.comparisons) comparisons per element)")
-    }
+    guard c.importer.options.approximateSigmoid else { throw Unsupported(sigmoidReason) }
     let x = try c.value(0), name = c.outputName
     c.importer.approximatedSigmoids += 1
     func constant(_ value: Float, _ label: String) -> ValueID { c.addConstant(Tensor(shape: [1], floats: [value]), name: "\(name)/\(label)") }
