@@ -110,14 +110,21 @@ extension MPCC {
     /// `rows` rows of the calibration inputs.
     func largestValues(_ graph: Graph, _ inputs: Tensor, rows limit: Int) throws -> [String: Float] {
         let rows = min(inputs.shape[0], limit), perRow = inputs.elementCount / max(inputs.shape[0], 1)
+        let largest: [String: Float]
         do {
             let engine = try FloatEngine(graph: graph, fuseActivations: false)
-            return try engine.largestMagnitudes((0..<rows).map { row in
+            largest = try engine.largestMagnitudes((0..<rows).map { row in
                 Tensor(shape: [1] + inputs.shape.dropFirst(), floats: Array(inputs.floats[(row * perRow)..<((row + 1) * perRow)]))
             })
         } catch let error as EngineError {
             throw CommandFailure(.userError, "\(model): \(error.message)")
         }
+        // An overflowing float run has no fixed point to hold it (and would be garbage).
+        if let name = graph.nodes.map({ graph.name(of: $0.result) }).first(where: { largest[$0].map { !$0.isFinite } ?? false }), let value = largest[name] {
+            let which = calibration == nil ? "synthetic Gaussian inputs (give --calibration with real ones)" : "calibration inputs"
+            throw CommandFailure(.userError, "\(model): the network's float values reach \(value) at '\(name)' on the \(which); no fixed point holds them")
+        }
+        return largest
     }
 
     /// Writes the program and, beside it, the server's weights.

@@ -119,6 +119,25 @@ func model(_ name: String) -> String { "\(repositoryRoot)/Models/\(name)/model.o
         #expect(result.stderr.contains("error"))
     }
 
+    /// A network whose float values overflow (here to infinity) on the inputs that set
+    /// the fixed point is refused with one sentence naming the value; it used to crash.
+    @Test func overflowingFloatValuesAreRefused() throws {
+        let path = temporaryDirectory() + "/overflow.ir"
+        writeFile(path, Array("""
+            graph @g(%x: f32[1,4]) -> (%y: f32[1,4]) {
+              %c = constant f32[1] [3e38]
+              %m = mul(%x, %c) : f32[1,4]
+              %n = mul(%m, %c) : f32[1,4]
+              %y = relu(%n) : f32[1,4]
+              return %y
+            }
+            """.utf8))
+        let result = try run("mpcc", [path, "--passes", "", "-o", temporaryDirectory() + "/o.mpcb"])
+        #expect(result.status == 1)
+        #expect(result.stderr.hasPrefix("mpcc: error: \(path): the network's float values reach inf at 'm' on the synthetic Gaussian inputs"), "\(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").count == 1)
+    }
+
     @Test func inferRunsTheOriginalFunctionWithKeepFlags() throws {
         let directory = temporaryDirectory()
         let result = try run("mpcc", [
