@@ -177,13 +177,14 @@ let sigmoidReason = "no secure protocol; --approx-sigmoid uses a piecewise-linea
     + "\(SigmoidApproximation.maxError) of it (\(SigmoidApproximation.comparisons) comparisons per element)"
 
 /// Sigmoid, opt in: `SigmoidApproximation` from ReLUs of shifted copies (clips, so the
-/// block-ReLU planner leaves them alone) and public slopes.
+/// block-ReLU planner leaves them alone) and constant slopes.
 private func importSigmoid(_ c: NodeContext) throws -> ImportOutcome {
     guard c.importer.options.approximateSigmoid else { throw Unsupported(sigmoidReason) }
     let x = try c.value(0), name = c.outputName
     c.importer.approximatedSigmoids += 1
     func constant(_ value: Float, _ label: String) -> ValueID { c.addConstant(Tensor(shape: [1], floats: [value]), name: "\(name)/\(label)") }
-    let negated = try c.emit(.mul, [x, constant(-1, "minus_one")], name: "\(name)/negated")
+    // 0 - x: a local negation (a product by -1 would be a masked weight and a truncation).
+    let negated = try c.emit(.sub, [constant(0, "zero"), x], name: "\(name)/negated")
     var sum = try c.emit(.mul, [x, constant(SigmoidApproximation.coefficients[0], "slope0")], name: "\(name)/linear")
     for (index, knot) in SigmoidApproximation.knots.enumerated().dropFirst() {
         // c_i (relu(x - t_i) - relu(-x - t_i)): the odd part's slope change at +-t_i.

@@ -71,7 +71,7 @@ struct MPCC: ParsableCommand {
     @Flag(help: "Keep ReLU6 (do not rewrite it to ReLU); costs a second comparison.")
     var keepRelu6 = false
 
-    @Flag(help: "Import Sigmoid (and so SiLU, x * sigmoid(x)) as a piecewise-linear approximation from comparisons and public slopes (changes the function; its maximum error and cost are in --emit report).")
+    @Flag(help: "Import Sigmoid (and so SiLU, x * sigmoid(x)) as a piecewise-linear approximation from comparisons and constant slopes (changes the function; a note on stderr gives its maximum error and cost).")
     var approxSigmoid = false
 
     @Option(help: "Fractional bits of every fixed-point value, weights included (default: 20 for activations, per layer for weights).")
