@@ -346,6 +346,8 @@ import Testing
         program.instructions.append(Instruction(Reveal(3), shape: [1, 4, 4], domain: .revealed, source: "am"))
         program.outputs = [4]
         #expect((try? Program(decoding: program.encoded())) != nil)
+        let empty = Fixtures.chain([Instruction(make(ArgMax.self) { $0.x = 0; $0.axis = 1 }, shape: [1, 1], source: "am")], inputShape: [1, 0])
+        expectRejected(empty, "argmax over an empty axis")
         // The largest index times 2^f must be a positive value of the ring: in Z_2^32 at
         // 12 fractional bits, 2^19 candidates fit and one more does not.
         for (candidates, fits) in [(1 << 19, true), (1 << 19 + 1, false)] {

@@ -151,6 +151,7 @@ public struct ArgMax: InstructionDefinition {
         var input = context.shape(x)
         try context.expect(axis < input.count, "argmax axis \(axis) is out of range")
         let candidates = input[axis]
+        try context.expect(candidates >= 1, "argmax over an empty axis")
         if keepDims { input[axis] = 1 } else { input.remove(at: axis) }
         try context.expect(context.result == input, "result shape \(context.result) is not \(input)")
         try context.expectWithinRing(comparison)
