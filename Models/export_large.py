@@ -287,7 +287,8 @@ def init_and_calibrate(model, name: str, shape, calib_batch: int) -> None:
                 m.weight.normal_(0.0, math.sqrt(2.0 / fan_in))
             elif isinstance(m, nn.Linear):
                 m.weight.normal_(0.0, 1.0 / math.sqrt(m.in_features))
-                m.bias.uniform_(-0.1, 0.1)
+                if m.bias is not None:
+                    m.bias.uniform_(-0.1, 0.1)
         # random BN affine parameters first, then the running statistics from data
         # (cumulative average over a few random batches), so every BN's statistics match
         # what its input really is at inference (randomizing gamma afterwards would make

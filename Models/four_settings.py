@@ -77,7 +77,8 @@ class Setting:
             calibration = self.calibration()
             _, row["plan_seconds"], row["plan_peak_mb"] = timed(
                 [a.mpcc, model, "--budget", str(a.budget), "--calibration", calibration, "--distortion", "fast",
-                 "--fast-samples", str(a.samples), "--fast-rerun-macs", str(a.rerun_macs), "--emit", "spec", "-o", out + ".json"], self.log)
+                 "--fast-samples", str(a.samples), "--fast-projections", str(a.projections), "--fast-rerun-macs", str(a.rerun_macs),
+                 "--emit", "spec", "-o", out + ".json"], self.log)
             options = ["--spec", out + ".json", "--calibration", calibration]
         compiled, row["compile_seconds"], _ = timed([a.mpcc, model] + options + ["-o", out + ".mpcb"], self.log)
         predicted = re.search(r"predicted per inference: (\d+) DReLUs, (\d+) rounds", compiled)
@@ -121,6 +122,7 @@ def main():
     parser.add_argument("--large", default="/tmp/mpcc-large")
     parser.add_argument("--budget", type=float, default=0.06)
     parser.add_argument("--samples", type=int, default=8, help="Gaussian calibration inputs for planning")
+    parser.add_argument("--projections", type=int, default=8, help="--fast-projections for planning")
     parser.add_argument("--rerun-macs", type=float, default=2e10, help="--fast-rerun-macs for planning")
     parser.add_argument("--mpcc", default=".build/release/mpcc")
     parser.add_argument("--mpcr", default=".build/release/mpcr")

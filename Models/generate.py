@@ -11,7 +11,8 @@ What it makes (see Models/README.md for the full table, which this script rewrit
                             dynamo_external (dynamo exporter, weights in model.onnx.data),
                             opset9_legacy, shufflenet_block; gated blocks (HardSigmoid,
                             HardSwish, Mul of two computed tensors): tiny_se_resnet,
-                            tiny_mobilenetv3, tiny_lraspp (per-pixel logits).
+                            tiny_mobilenetv3, tiny_lraspp (per-pixel logits);
+                            SiLU and Sigmoid gates (--approx-sigmoid): tiny_efficientnet.
                             Rewritten twins tiny_resnet_avgpool / tiny_mobilenetv2_relu:
                             the same module and weights as tiny_resnet / tiny_mobilenetv2
                             (built from the base's seed, then modules swapped) with
@@ -658,6 +659,53 @@ def torch_modules():
             y = self.low_classifier(low) + self.high_classifier(y)
             return F.interpolate(y, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
+    class MBConv(nn.Module):
+        """torchvision's EfficientNet MBConv: 1x1 expand conv-BN-SiLU (when the ratio is
+        not 1), kxk depthwise conv-BN-SiLU, squeeze-excitation with SiLU inside and a
+        Sigmoid gate (SqueezeExcitation(activation=nn.SiLU)), 1x1 project conv-BN, residual
+        Add when stride 1 and cin == cout (stochastic depth is the identity in eval)."""
+
+        def __init__(self, cin, k, ratio, cout, stride):
+            super().__init__()
+            exp = cin * ratio
+            layers = []
+            if ratio != 1:
+                layers += [nn.Conv2d(cin, exp, 1, bias=False), nn.BatchNorm2d(exp), nn.SiLU(inplace=True)]
+            layers += [nn.Conv2d(exp, exp, k, stride, (k - 1) // 2, groups=exp, bias=False), nn.BatchNorm2d(exp),
+                       nn.SiLU(inplace=True)]
+            squeeze = max(1, cin // 4)
+            self.block = nn.Sequential(*layers)
+            self.se = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(exp, squeeze, 1), nn.SiLU(inplace=True),
+                                    nn.Conv2d(squeeze, exp, 1), nn.Sigmoid())
+            self.project = nn.Sequential(nn.Conv2d(exp, cout, 1, bias=False), nn.BatchNorm2d(cout))
+            self.use_res = stride == 1 and cin == cout
+
+        def forward(self, x):
+            y = self.block(x)
+            y = self.project(self.se(y) * y)
+            return x + y if self.use_res else y
+
+    class TinyEfficientNet(nn.Module):
+        """EfficientNet-B0-style at tiny width: conv-BN-SiLU stem (stride 2), four MBConv
+        blocks (ratios 1 and 4, 3x3 and 5x5 depthwise, one residual), 1x1 conv-BN-SiLU,
+        AdaptiveAvgPool2d(1), flatten, Linear->10 (Dropout is not exported in eval)."""
+
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(
+                nn.Conv2d(3, 8, 3, 2, 1, bias=False), nn.BatchNorm2d(8), nn.SiLU(inplace=True),  # 8 x 16x16
+                MBConv(8, 3, 1, 8, 1),       # residual, no expansion
+                MBConv(8, 3, 4, 12, 2),      # 12 x 8x8
+                MBConv(12, 5, 4, 12, 1),     # residual, 5x5
+                MBConv(12, 3, 4, 16, 2),     # 16 x 4x4
+                nn.Conv2d(16, 32, 1, bias=False), nn.BatchNorm2d(32), nn.SiLU(inplace=True),
+            )
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.classifier = nn.Linear(32, 10)
+
+        def forward(self, x):
+            return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
     def maxpool_to_avgpool(model: nn.Module) -> int:
         """Every MaxPool2d -> AvgPool2d with the same kernel/stride/padding/ceil_mode and
         count_include_pad=True (PyTorch's default), in place. Returns the number swapped."""
@@ -688,7 +736,7 @@ def torch_modules():
                 TinySegNet=TinySegNet, SmallCNN=SmallCNN, Opset9Net=Opset9Net,
                 ShuffleBlock=ShuffleBlock, TinyDeepLab=TinyDeepLab,
                 TinyDeepLabMobileNetV2=TinyDeepLabMobileNetV2, TinySEResNet=TinySEResNet,
-                TinyMobileNetV3=TinyMobileNetV3, TinyLRASPP=TinyLRASPP,
+                TinyMobileNetV3=TinyMobileNetV3, TinyLRASPP=TinyLRASPP, TinyEfficientNet=TinyEfficientNet,
                 REWRITES=dict(maxpool_to_avgpool=maxpool_to_avgpool,
                               relu6_to_relu=relu6_to_relu))
 
@@ -887,6 +935,14 @@ WHOLE_MODELS = [
               "HardSigmoid, bilinear Resize to 8x12, low 1x1 classifier + high 1x1 "
               "classifier (Add), bilinear Resize to 32x48 (sizes from Shape/Slice/Concat); "
               "5-class per-pixel logits (no ArgMax); opset 17 (BatchNormalization-15)"),
+    dict(name="tiny_efficientnet", cls="TinyEfficientNet", shape=(1, 3, 32, 32), opset=17,
+         exporter="torch legacy (TorchScript)", logit_gap=True,
+         desc="EfficientNet-B0-style (needs mpcc --approx-sigmoid): conv-BN-SiLU stem "
+              "(stride 2), 4 MBConv blocks (1x1 expand conv-BN-SiLU unless the ratio is 1, "
+              "3x3 or 5x5 depthwise conv-BN-SiLU, SE = GlobalAveragePool -> 1x1 conv -> SiLU "
+              "-> 1x1 conv -> Sigmoid -> Mul(gate, map), 1x1 project conv-BN, residual Add in "
+              "2), 1x1 conv-BN-SiLU, GlobalAveragePool, Flatten, Gemm->10; nn.SiLU is "
+              "Sigmoid + Mul(x, sigmoid(x)); output.npy is onnxruntime's (exact sigmoid)"),
     # Rewritten twins: base's module, weights (state_dict checked identical) and input.npy,
     # with parameter-free modules swapped. References for mpcc's accuracy-changing rewrite
     # passes (MaxPool -> AvgPool, ReLU6 -> ReLU): the rewritten base must match these.

@@ -2,15 +2,16 @@ extension Graph {
     /// The same graph for a batch of `size` inferences: the leading axis of every input and
     /// activation becomes `size`, and shape attributes follow. CNN graphs keep the batch
     /// leading throughout; a graph that moves or mixes it (a transpose of axis 0, a
-    /// reshape that folds it away) cannot be rebatched and throws.
-    public func rebatched(_ size: Int) throws -> Graph {
+    /// reshape that folds it away) cannot be rebatched and throws. `from` is the graph's
+    /// batch (1 for the IR of one inference; an exported fixed batch otherwise).
+    public func rebatched(_ size: Int, from batch: Int = 1) throws -> Graph {
         guard size >= 1 else { throw IRError("batch size \(size) is invalid") }
         var result = Graph(name: name)
         var map: [ValueID: ValueID] = [:]
         for input in inputs {
             var type = type(of: input)
-            guard type.rank >= 1, type.shape[0] == 1 else {
-                throw IRError("input %\(self.name(of: input)) has no leading batch of 1 to rebatch")
+            guard type.rank >= 1, type.shape[0] == batch else {
+                throw IRError("input %\(self.name(of: input)) has no leading batch of \(batch) to rebatch")
             }
             type.shape[0] = size
             map[input] = result.addInput(name: self.name(of: input), type: type)
@@ -22,16 +23,16 @@ extension Graph {
                 continue
             }
             let original = type(of: node.result)
-            guard original.rank >= 1, original.shape[0] == 1 else {
+            guard original.rank >= 1, original.shape[0] == batch else {
                 throw IRError("\(node.op.mnemonic) '\(node.name)' gives \(original), whose leading axis is not the batch")
             }
             var op = node.op
             switch op {
-            case .reshape(var shape):
+            case .reshape(var shape) where shape[0] == batch:
                 shape[0] = size
                 op = .reshape(shape: shape)
             case .slice(let starts, let steps, var sizes):
-                guard starts[0] == 0, steps[0] == 1 else { throw IRError("slice '\(node.name)' cuts the batch axis") }
+                guard starts[0] == 0, steps[0] == 1, sizes[0] == batch else { throw IRError("slice '\(node.name)' cuts the batch axis") }
                 sizes[0] = size
                 op = .slice(starts: starts, steps: steps, sizes: sizes)
             case .resize(var resize):

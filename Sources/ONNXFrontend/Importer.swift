@@ -22,8 +22,12 @@ public struct ImportedModel: Sendable {
     public var opset: Int
     public var irVersion: Int64
     public var producer: String
-    /// Sigmoid nodes imported as `SigmoidApproximation` (ImportOptions.approximateSigmoid).
-    public var approximatedSigmoids = 0
+    /// The outputs of the Sigmoid nodes imported as `SigmoidApproximation`
+    /// (ImportOptions.approximateSigmoid), by ONNX name.
+    public var approximatedSigmoids: [String] = []
+    /// The fixed batch (> 1) the model was exported with, now one inference; nil when
+    /// the model's batch was 1 or symbolic.
+    public var exportedBatch: Int?
 }
 
 /// The oldest and newest ai.onnx opsets whose semantics the importer knows.
@@ -42,10 +46,30 @@ public func importONNX(path: String, options: ImportOptions = ImportOptions()) t
         throw ImportError("\(path) uses ai.onnx opset \(opset); mpcc reads opsets \(supportedOpsets.lowerBound) to \(supportedOpsets.upperBound)")
     }
     let graphImport = GraphImport(model: model, opset: opset, options: options, path: path)
-    let graph = try graphImport.run()
+    var graph = try graphImport.run()
+    let exportedBatch = fixedBatch(of: graph)
+    if let batch = exportedBatch {
+        do {
+            graph = try graph.rebatched(options.batchSize, from: batch)
+        } catch let error as IRError {
+            throw ImportError(
+                "\(path) was exported with a fixed batch of \(batch) that cannot become one inference (\(error.message)); export it with batch 1 or a dynamic batch axis")
+        }
+    }
     var imported = ImportedModel(graph: graph, opset: opset, irVersion: model.irVersion, producer: model.producer)
     imported.approximatedSigmoids = graphImport.approximatedSigmoids
+    imported.exportedBatch = exportedBatch
     return imported
+}
+
+/// A model exported with a batch of B > 1 (`torch.onnx.export(model, torch.randn(8, ...))`):
+/// every input and output of rank 2 or more leads with the same B. The IR describes one
+/// inference, so the graph is then rebatched to 1.
+func fixedBatch(of graph: Graph) -> Int? {
+    let leading = (graph.inputs + graph.outputs).map { graph.type(of: $0).shape }
+    guard let batch = leading.first?.first, batch > 1,
+          leading.allSatisfy({ $0.count >= 2 && $0[0] == batch }) else { return nil }
+    return batch
 }
 
 /// What an ONNX name refers to during import.
@@ -77,7 +101,7 @@ final class GraphImport {
     /// Every name some node or graph output reads.
     let consumed: Set<String>
     var unsupported: [UnsupportedNode] = []
-    var approximatedSigmoids = 0
+    var approximatedSigmoids: [String] = []
 
     init(model: ONNXModel, opset: Int, options: ImportOptions, path: String) {
         self.model = model

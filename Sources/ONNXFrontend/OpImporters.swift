@@ -181,7 +181,7 @@ let sigmoidReason = "no secure protocol; --approx-sigmoid uses a piecewise-linea
 private func importSigmoid(_ c: NodeContext) throws -> ImportOutcome {
     guard c.importer.options.approximateSigmoid else { throw Unsupported(sigmoidReason) }
     let x = try c.value(0), name = c.outputName
-    c.importer.approximatedSigmoids += 1
+    c.importer.approximatedSigmoids.append(name)
     func constant(_ value: Float, _ label: String) -> ValueID { c.addConstant(Tensor(shape: [1], floats: [value]), name: "\(name)/\(label)") }
     // 0 - x: a local negation (a product by -1 would be a masked weight and a truncation).
     let negated = try c.emit(.sub, [constant(0, "zero"), x], name: "\(name)/negated")

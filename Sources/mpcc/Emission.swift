@@ -22,6 +22,10 @@ extension MPCC {
         var windows: ApproximateWindows?
         /// With --narrow-ring: the calibrated magnitudes that place values in Z_2^32.
         var narrow: Lowering.NarrowRing?
+        /// The largest magnitude of each value (by name) on the rows measured.
+        var magnitudes: [String: Float] = [:]
+        /// How many inputs those rows were.
+        var measuredRows = 0
     }
 
     func lower(_ graph: Graph) throws -> (program: Program, weights: WeightFile) {
@@ -47,16 +51,20 @@ extension MPCC {
     func calibratedFixedPoint(_ graph: Graph) throws -> CalibratedFixedPoint {
         let standard = fracBits ?? Lowering.Options().fracBits
         guard calibration != nil else {
-            let largest = try largestValues(graph, MPCC.syntheticInputs(graph, rows: 2), rows: 2).values.max() ?? 0
-            return CalibratedFixedPoint(largest: largest, calibrated: false, activationBits: fracBits ?? MPCC.activationBits(standard: standard, largest: largest))
+            let magnitudes = try largestValues(graph, MPCC.syntheticInputs(graph, rows: 2), rows: 2)
+            let largest = magnitudes.values.max() ?? 0
+            var fixedPoint = CalibratedFixedPoint(largest: largest, calibrated: false, activationBits: fracBits ?? MPCC.activationBits(standard: standard, largest: largest))
+            (fixedPoint.magnitudes, fixedPoint.measuredRows) = (magnitudes, 2)
+            return fixedPoint
         }
         let inputs = try calibrationInputs(for: graph)
         let inputRange = MPCC.inputRange(inputs.floats)
         var narrow: Lowering.NarrowRing?
         let largest: Float
         let bits: Int
+        let rows = min(inputs.shape[0], narrowRing ? ApproximateWindows.sampleLimit : 8)
+        var magnitudes = try largestValues(graph, inputs, rows: rows)
         if narrowRing {
-            var magnitudes = try largestValues(graph, inputs, rows: ApproximateWindows.sampleLimit)
             // Clients' inputs are clamped to the input range: that bounds the input itself.
             magnitudes[graph.name(of: graph.inputs[0])] = inputRange.map { max(abs($0.lowerBound), abs($0.upperBound)) }
             largest = magnitudes.values.max() ?? 0
@@ -64,7 +72,7 @@ extension MPCC {
             narrow = ring
             bits = fracBits ?? Lowering.narrowActivationBits(graph, ring, standard: MPCC.activationBits(standard: standard, largest: largest))
         } else {
-            largest = try largestValues(graph, inputs, rows: 8).values.max() ?? 0
+            largest = magnitudes.values.max() ?? 0
             bits = fracBits ?? MPCC.activationBits(standard: standard, largest: largest)
         }
         var windows: ApproximateWindows?
@@ -75,7 +83,9 @@ extension MPCC {
                 throw CommandFailure(.userError, "\(model): \(error.message)")
             }
         }
-        return CalibratedFixedPoint(largest: largest, calibrated: true, activationBits: bits, inputRange: inputRange, windows: windows, narrow: narrow)
+        var fixedPoint = CalibratedFixedPoint(largest: largest, calibrated: true, activationBits: bits, inputRange: inputRange, windows: windows, narrow: narrow)
+        (fixedPoint.magnitudes, fixedPoint.measuredRows) = (magnitudes, rows)
+        return fixedPoint
     }
 
     /// The range clients clamp their input to: the calibration inputs' range widened by a

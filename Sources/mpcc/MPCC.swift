@@ -170,14 +170,15 @@ struct MPCC: ParsableCommand {
             }
             return
         }
-        let (graph, functionChanges) = try compile()
-        try produce(graph)
+        let compiled = try compile()
+        try produce(compiled.graph, sigmoids: compiled.sigmoids)
         // Said once the command has done its work (an error stays the only line).
-        for line in functionChanges { printError(line) }
+        for line in compiled.functionChanges { printError(line) }
     }
 
     /// Plans, then infers or emits what was asked for.
-    func produce(_ compiled: Graph) throws {
+    /// `sigmoids`: the outputs of approximated Sigmoid nodes, for the report.
+    func produce(_ compiled: Graph, sigmoids: [String]) throws {
         var graph = compiled
         let unplanned = graph
         let planning = try applyPlanning(&graph)
@@ -192,7 +193,7 @@ struct MPCC: ParsableCommand {
             let plan = planning?.plan ?? BlockPlan.of(graph)
             try write(try plan.json(), to: outputPath)
         case .report:
-            try printReport(graph, unplanned: unplanned, planning: planning)
+            try printReport(graph, unplanned: unplanned, planning: planning, sigmoids: sigmoids)
         case .bytecode:
             try writeBytecode(graph)
         case .asm:
@@ -208,9 +209,9 @@ struct MPCC: ParsableCommand {
 
     /// Reads the model and runs the pass pipeline (the default one, or --passes); also
     /// says how far its accuracy-changing rewrites move the network (`RewriteCheck.swift`).
-    func compile() throws -> (graph: Graph, functionChanges: [String]) {
+    func compile() throws -> (graph: Graph, functionChanges: [String], sigmoids: [String]) {
         do {
-            var graph = try inputGraph()
+            var (graph, sigmoids) = try inputGraph()
             let passes = try selectedPasses()
             let functionChanges = try self.functionChanges(graph, passes: passes)
             let manager = PassManager(passes: passes) { name, graph in
@@ -219,7 +220,7 @@ struct MPCC: ParsableCommand {
                 printError(Printer().print(graph))
             }
             try manager.run(&graph)
-            return (graph, functionChanges)
+            return (graph, functionChanges, sigmoids)
         } catch let error as ImportError {
             throw CommandFailure(.userError, error.message)
         } catch let error as IRError {
@@ -227,16 +228,20 @@ struct MPCC: ParsableCommand {
         }
     }
 
-    /// The model as IR: parsed and verified for `.ir` files, imported from ONNX otherwise.
-    func inputGraph() throws -> Graph {
+    /// The model as IR: parsed and verified for `.ir` files, imported from ONNX otherwise;
+    /// and the outputs of the Sigmoid nodes --approx-sigmoid approximated.
+    func inputGraph() throws -> (Graph, sigmoids: [String]) {
         guard model.hasSuffix(".ir") else {
             let imported = try importONNX(path: model, options: ImportOptions(approximateSigmoid: approxSigmoid))
-            if imported.approximatedSigmoids > 0 {
-                let count = imported.approximatedSigmoids
+            if !imported.approximatedSigmoids.isEmpty {
+                let count = imported.approximatedSigmoids.count
                 printError("mpcc: note: \(count) Sigmoid \(count == 1 ? "node is a piecewise-linear approximation" : "nodes are piecewise-linear approximations") (--approx-sigmoid): "
                     + "within \(SigmoidApproximation.maxError) of the sigmoid everywhere, \(SigmoidApproximation.comparisons) comparisons per element")
             }
-            return imported.graph
+            if let batch = imported.exportedBatch {
+                printError("mpcc: note: \(model) was exported with a fixed batch of \(batch); it compiles for one inference, and an input array with batch N is N inferences")
+            }
+            return (imported.graph, imported.approximatedSigmoids)
         }
         guard let data = FileManager.default.contents(atPath: model) else { throw CommandFailure(.userError, "cannot read \(model)") }
         guard let text = String(data: data, encoding: .utf8) else { throw CommandFailure(.userError, "\(model) is not UTF-8 text") }
@@ -244,7 +249,7 @@ struct MPCC: ParsableCommand {
             let graph = try Parser().parse(text)
             // Checked here too, so a parser that admits more can never hand on a broken graph.
             try Verifier.verify(graph)
-            return graph
+            return (graph, [])
         } catch let error as IRError {
             // The parser quotes the text near the error, which may span lines.
             throw CommandFailure(.userError, "\(model) is not valid mpcc IR: \(error.message.replacingOccurrences(of: "\n", with: "\\n"))")

@@ -65,7 +65,7 @@ extension MPCC {
     }
 
     /// --emit report: per-layer DReLUs and block sizes, accuracy with --labels, JSON with --report.
-    func printReport(_ graph: Graph, unplanned: Graph, planning: BlockReLUPlanner.Result?) throws {
+    func printReport(_ graph: Graph, unplanned: Graph, planning: BlockReLUPlanner.Result?, sigmoids: [String]) throws {
         let layers = PlanReport(graph: graph, table: planning?.table)
         print(layers.text, terminator: "")
         let fixedPoint = try calibratedFixedPoint(graph)
@@ -74,6 +74,8 @@ extension MPCC {
         print(fixedPointText(program, fixedPoint), terminator: "")
         let rings = fixedPoint.narrow == nil ? nil : Lowering.layerRings(graph, options: loweringOptions(fixedPoint))
         print(ringText(rings), terminator: "")
+        let sigmoidErrors = self.sigmoidErrors(sigmoids, fixedPoint)
+        print(sigmoidText(sigmoidErrors, fixedPoint), terminator: "")
         if let windows = fixedPoint.windows {
             let rate = Double(windows.mismatches) / Double(max(windows.compared, 1))
             print("approximate DReLU on \(approxDrelu!) bits (windows from calibration ranges): the sign may differ from the exact one on at most \(windows.mismatches) of \(windows.compared) calibration values (\(rate))")
@@ -116,6 +118,7 @@ extension MPCC {
         json["cost"] = costJSON(program)
         json["fixed_point"] = fixedPointJSON(program)
         json["rings"] = ringJSON(rings)
+        if !sigmoidErrors.isEmpty { json["sigmoid_approximation"] = sigmoidJSON(sigmoidErrors) }
         if let planning {
             json["budget"] = planning.budget
             json["distortion"] = planning.distortion

@@ -1,6 +1,11 @@
 import Bytecode
+import FloatEngine
+import IR
+import Lowering
 import MPCRuntime
 import NPY
+import ONNXFrontend
+import Passes
 import TestSupport
 import Testing
 
@@ -69,5 +74,33 @@ import Testing
         #expect(program.instructions.contains { $0.opcode == .mul }, "\(fixture): no secure product")
         let secure = try MemorySession(program: program, weights: weights).infer([inputs[0]])[0]
         #expect(secure == Emulator(program: program, weights: weights).run(inputs[0]), "\(fixture)")
+    }
+
+    /// `tiny_efficientnet` (SiLU and Sigmoid-gated squeeze-excitation) with
+    /// --approx-sigmoid: the float function moves from onnxruntime's by the
+    /// approximation's error only (its top class stays), and the parties match the
+    /// emulator, bit for bit with exact truncations.
+    @Test func siluAndSigmoidGatesRunThroughTheParties() throws {
+        let imported = try importONNX(path: modelsPath("tiny_efficientnet/model.onnx"), options: ImportOptions(approximateSigmoid: true))
+        #expect(imported.approximatedSigmoids.count == 17)
+        let reference = try NPYArray.read(path: modelsPath("tiny_efficientnet/output.npy"))
+        let (program, weights, inputs) = try compiledFixture("tiny_efficientnet", sigmoid: true)
+        var graph = imported.graph
+        try PassManager(passes: PassRegistry.defaultPipeline(keepReLU6: true, keepMaxPool: true)).run(&graph)
+        let float = try FloatEngine(graph: graph).run([Tensor(shape: [1, 3, 32, 32], floats: inputs[0])])[0].floats
+        let scale = reference.floats.map(abs).max()!
+        let moved = zip(float, reference.floats).map { abs($0 - $1) }.max()!
+        #expect(moved > 0 && moved <= 0.2 * scale, "the approximation moves the logits by \(moved) at scale \(scale)")
+        let expected = labels(reference.floats, shape: reference.shape)
+        #expect(labels(float, shape: reference.shape) == expected)
+
+        let emulated = Emulator(program: program, weights: weights).run(inputs[0])[0]
+        let secure = try MemorySession(program: program, weights: weights).infer([inputs[0]])[0][0]
+        expectAgreement(emulated, secure, blocks: false, "tiny_efficientnet")
+        #expect(zip(float, emulated).map { abs($0 - $1) }.max()! <= 1e-3 * scale, "the emulator follows the approximated float function")
+        #expect(labels(secure, shape: reference.shape) == expected)
+        let (exactProgram, exactWeights, _) = try compiledFixture("tiny_efficientnet", exact: true, sigmoid: true)
+        let exactSecure = try MemorySession(program: exactProgram, weights: exactWeights).infer([inputs[0]])[0]
+        #expect(exactSecure == Emulator(program: exactProgram, weights: exactWeights).run(inputs[0]))
     }
 }

@@ -12,8 +12,10 @@ import Testing
 /// Compiles a fixture (original function: batch norms folded, ReLU6 and max pooling kept).
 /// `narrow`: Z_2^32 where the fixture's own inputs, as calibration, leave room (as
 /// `mpcc --narrow-ring --calibration` places it).
-func compiledFixture(_ fixture: String, approx: Int? = nil, blocks: Bool = false, exact: Bool = false, narrow: Bool = false) throws -> (program: Program, weights: WeightFile, input: [[Float]]) {
-    var graph = try importONNX(path: modelsPath("\(fixture)/model.onnx")).graph
+func compiledFixture(
+    _ fixture: String, approx: Int? = nil, blocks: Bool = false, exact: Bool = false, narrow: Bool = false, sigmoid: Bool = false
+) throws -> (program: Program, weights: WeightFile, input: [[Float]]) {
+    var graph = try importONNX(path: modelsPath("\(fixture)/model.onnx"), options: ImportOptions(approximateSigmoid: sigmoid)).graph
     try PassManager(passes: PassRegistry.defaultPipeline(keepReLU6: true, keepMaxPool: true)).run(&graph)
     if blocks {
         var generator = SeededGenerator(state: 5)

@@ -26,7 +26,7 @@ import Testing
     }
 
     @Test func theApproximationIsWithinItsStatedError() {
-        #expect(SigmoidApproximation.maxError > 0.011 && SigmoidApproximation.maxError < 0.012)
+        #expect(SigmoidApproximation.maxError > 0.004 && SigmoidApproximation.maxError < 0.0043)
         #expect(SigmoidApproximation.comparisons == 10)
         for x in stride(from: Float(-30), through: 30, by: 0.01) {
             let exact = 1 / (1 + exp(-Double(x)))
@@ -37,12 +37,12 @@ import Testing
 
     @Test func withoutTheFlagTheMessageNamesIt() throws {
         let error = try #require(throws: ImportError.self) { try importONNX(path: siluModel()) }
-        #expect(error.message.contains("Sigmoid (node sig: no secure protocol; --approx-sigmoid uses a piecewise-linear approximation within 0.0117 of it (10 comparisons per element)"))
+        #expect(error.message.contains("Sigmoid (node sig: no secure protocol; --approx-sigmoid uses a piecewise-linear approximation within 0.0042 of it (10 comparisons per element)"))
     }
 
     @Test func siluRunsThroughTheParties() throws {
         let imported = try importONNX(path: siluModel(), options: ImportOptions(approximateSigmoid: true))
-        #expect(imported.approximatedSigmoids == 1)
+        #expect(imported.approximatedSigmoids.count == 1)
         var graph = imported.graph
         try PassManager(passes: PassRegistry.defaultPipeline()).run(&graph)
         #expect(!graph.nodes.contains { $0.op.kind == .relu }, "the approximation's comparisons are clips, which no plan replaces")
