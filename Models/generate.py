@@ -1854,6 +1854,16 @@ def _(name):
                             g.i64("axes", [2, 3]), g.i64("steps", [1, 2])])
 
 
+@op("slice_after_relu", "Conv, Relu, Slice-13 of the result (axes [1,3] starts [1,2] ends [3,9] steps "
+    "[1,3]): a final slice after the last comparison runs on shares, so the client receives "
+    "only the sliced values")
+def _(name):
+    g = G(name, 13)
+    r = g.n("Relu", [g.conv(g.x, 4, 4, 3, pads=[1, 1, 1, 1])])
+    return g, g.n("Slice", [r, g.i64("starts", [1, 2]), g.i64("ends", [3, 9]),
+                            g.i64("axes", [1, 3]), g.i64("steps", [1, 3])])
+
+
 # ---- Split ----------------------------------------------------------------------------
 
 @op("split_opset11_attr",
@@ -2682,6 +2692,10 @@ def write_readme(out_root: Path, versions: dict[str, str]) -> None:
         "  also as `_labels` variants ending in a per-pixel argmax) with random seeded weights",
         "  and onnxruntime reference outputs to a directory outside the repository (default",
         "  `/tmp/mpcc-large`).",
+        "* `four_settings.py`: the paper's four settings end to end (compile, emulate, `mpcr",
+        "  local`) on `export_large.py`'s models, with and without a DReLU budget.",
+        "* `zoo.py`: conformance over the torchvision zoo (torchvision needed): export with",
+        "  random weights, compile, emulate and run three parties, against onnxruntime.",
         "",
         "## Whole models",
         "",

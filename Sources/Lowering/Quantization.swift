@@ -4,9 +4,27 @@ import IR
 /// The fixed-point choices: weights and public constants at f (biases of products at
 /// 2f) fractional bits, pooling and resize coefficients, and the DReLU windows.
 extension Lowering {
-    /// Extra fractional bits of a pooling multiplier beyond the divisor's magnitude:
-    /// round(2^shift / d) keeps 12 significant bits.
+    /// Significant bits a pooling multiplier round(2^shift / d) keeps at least.
     static let poolPrecision = 12
+
+    /// The shift of a pooling multiplier for `count` values: in Z_2^64 the weights'
+    /// most bits (the fixed point's headroom allows f + 24 for any product), so 1/9 is
+    /// within 6e-8 rather than 3e-5 (random-weight Inception-v3 amplifies that to 1.5e-3
+    /// of its output); at least `poolPrecision` significant bits for large counts; in
+    /// Z_2^32 only `poolPrecision` (its room is smaller).
+    static func poolShift(count: Int, narrow: Bool) -> Int {
+        let least = poolPrecision + count.log2Ceiling
+        return narrow ? least : max(maxWeightBits, least)
+    }
+
+    /// The values an average pool divides by: its window, or the whole map.
+    func poolCount(_ node: Node) -> Int? {
+        switch node.op {
+        case .avgPool(let pool): return pool.kernel[0] * pool.kernel[1]
+        case .globalAvgPool: return graph.type(of: node.operands[0]).shape.dropFirst(2).reduce(1, *)
+        default: return nil
+        }
+    }
     /// Fractional bits of resize coefficients (bilinear weights are exact for 2^k scales;
     /// others are within 2^-13). The shared result carries twice these before its trunc.
     static let resizeShift = 12

@@ -41,8 +41,10 @@ extension Lowering {
             return productPrecision(node, weight: w, narrow)
         }
         guard let bits = magnitudeBits(of: node, narrow) else { return NodePrecision() }
-        let ring: Ring = Ring.z32.holds(magnitudeBits: bits + narrow.headroomBits) ? .z32 : .z64
-        return NodePrecision(ring: ring, magnitudeBits: bits)
+        if Ring.z32.holds(magnitudeBits: bits + narrow.headroomBits) { return NodePrecision(ring: .z32, magnitudeBits: bits) }
+        // A pool left in Z_2^64 takes the wider multiplier.
+        let wider = poolCount(node).map { Lowering.poolShift(count: $0, narrow: false) - Lowering.poolShift(count: $0, narrow: true) } ?? 0
+        return NodePrecision(ring: .z64, magnitudeBits: bits + wider)
     }
 
     /// A conv or dense layer: its product carries f + w bits, so in Z_2^32 it takes the
@@ -92,10 +94,8 @@ extension Lowering {
             // Differences of candidates, and indices up to (n - 1) * 2^f.
             let candidates = graph.type(of: node.operands[0]).shape[attributes.axis]
             return max(bits(2), Int.bitWidth - (candidates - 1).leadingZeroBitCount + f)
-        case .avgPool(let pool):
-            return bits(1, extraBits: Lowering.poolPrecision + (pool.kernel[0] * pool.kernel[1]).log2Ceiling)
-        case .globalAvgPool:
-            return bits(1, extraBits: Lowering.poolPrecision + graph.type(of: node.operands[0]).shape.dropFirst(2).reduce(1, *).log2Ceiling)
+        case .avgPool, .globalAvgPool:
+            return bits(1, extraBits: Lowering.poolShift(count: poolCount(node)!, narrow: true))
         case .constant, .conv, .dense, .batchNorm, .mul, .div, .resize, .softmax:
             return nil
         }

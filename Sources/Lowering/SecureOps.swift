@@ -46,11 +46,10 @@ extension Lowering {
         case .avgPool(let pool):
             var average = AvgPool()
             (average.x, average.window, average.countIncludePad) = (try x(), window(pool), pool.countIncludePad)
-            average.shift = Lowering.poolPrecision + (pool.kernel[0] * pool.kernel[1]).log2Ceiling
+            average.shift = Lowering.poolShift(count: pool.kernel[0] * pool.kernel[1], narrow: nodePrecision.ring == .z32)
             return truncated(emitted(average), bits: average.shift, shape: shape, label: label)
         case .globalAvgPool:
-            let count = graph.type(of: operands[0]).shape.dropFirst(2).reduce(1, *)
-            let shift = Lowering.poolPrecision + count.log2Ceiling
+            let shift = Lowering.poolShift(count: poolCount(node)!, narrow: nodePrecision.ring == .z32)
             return truncated(emitted(GlobalAvgPool(try x(), shift: shift)), bits: shift, shape: shape, label: label)
         case .add, .sub, .mul, .div:
             return try arithmetic(node, shape: shape, label: label)

@@ -31,7 +31,7 @@ extension MPCC {
         ]
         for error in errors {
             let magnitude = error.inputMagnitude.map { "|x| <= \($0)" } ?? "input not measured"
-            lines.append("  \(error.name.padding(toLength: 28, withPad: " ", startingAt: 0)) \(magnitude), error \(error.maxError)")
+            lines.append("  \(error.name): \(magnitude), error \(error.maxError)")
         }
         return lines.joined(separator: "\n") + "\n"
     }

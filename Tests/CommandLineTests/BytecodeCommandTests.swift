@@ -1,3 +1,4 @@
+import Foundation
 import NPY
 import TestSupport
 import Testing
@@ -47,6 +48,24 @@ import Testing
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("secure cost per inference"))
         #expect(contents("\(directory)/r.json").contains("\"online_bytes\""))
+    }
+
+    /// --approx-sigmoid: each approximated node's largest input magnitude on the
+    /// calibration rows and the approximation's error within it, below the global bound.
+    @Test func reportGivesEachSigmoidsErrorOnTheCalibrationInputs() throws {
+        let directory = temporaryDirectory()
+        let calibration = "\(repositoryRoot)/Models/tiny_efficientnet/input.npy"
+        let result = try run("mpcc", [model("tiny_efficientnet"), "--approx-sigmoid", "--calibration", calibration, "--emit", "report", "--report", "\(directory)/r.json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("sigmoid approximation (--approx-sigmoid): 17 nodes; on 1 calibration inputs the largest error is"))
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(contents("\(directory)/r.json").utf8)) as? [String: Any])
+        let nodes = try #require(json["sigmoid_approximation"] as? [[String: Any]])
+        #expect(nodes.count == 17)
+        for node in nodes {
+            let (magnitude, error) = (try #require(node["input_magnitude"] as? Double), try #require(node["max_error"] as? Double))
+            #expect(magnitude > 0 && error > 0 && error <= 0.0042, "\(node)")
+            #expect(result.stdout.contains("  \(node["name"] as? String ?? "?"): |x| <= "))
+        }
     }
 
     @Test func corruptedProgramsAndForeignWeightsFailClearly() throws {

@@ -1,4 +1,4 @@
-; mpcb format 4, ring Z_2^64 (z32: Z_2^32), 20 fractional bits, exact DReLU, program hash cc8085ce43a0d567...
+; mpcb format 4, ring Z_2^64 (z32: Z_2^32), 20 fractional bits, exact DReLU, program hash 43e43e3e39b0ce8e...
 ; #0 = weight [8,3,3,3] frac 21  // features.0.0.weight#1
 ; #1 = weight [8] frac 41  // /features/features.0/features.0.0/Conv_output_0/bias
 ; #2 = weight [32,8,1,1] frac 20  // features.1.conv.0.0.weight#1
@@ -72,8 +72,8 @@
 %48 = conv %47, #18, #19, strides=[1,1], pads=[0,0,0,0], dilations=[1,1], group=1 : [1,16,8,8]  // /features/features.3/conv/conv.2/conv.2.0/Conv, 32768 B, 1 rounds
 %49 = trunc %48, bits=22, exact=0 : [1,16,8,8]  // /features/features.3/conv/conv.2/conv.2.0/Conv, 32768 B, 1 rounds
 %50 = add %35, %49 : [1,16,8,8]  // /features/features.3/Add
-%51 = global_avg_pool %50, shift=18 : [1,16,1,1]  // /ReduceMean
-%52 = trunc %51, bits=18, exact=0 : [1,16,1,1]  // /ReduceMean, 512 B, 1 rounds
+%51 = global_avg_pool %50, shift=24 : [1,16,1,1]  // /ReduceMean
+%52 = trunc %51, bits=24, exact=0 : [1,16,1,1]  // /ReduceMean, 512 B, 1 rounds
 %53 = reshape %52 : [1,16]  // /ReduceMean
 %54 = dense %53, #20, #21 : [1,10]  // /classifier/Gemm, 208 B, 1 rounds
 %55 = trunc %54, bits=21, exact=0 : [1,10]  // /classifier/Gemm, 320 B, 1 rounds

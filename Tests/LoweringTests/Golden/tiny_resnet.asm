@@ -1,4 +1,4 @@
-; mpcb format 4, ring Z_2^64 (z32: Z_2^32), 20 fractional bits, exact DReLU, program hash ad54c39c163d0dfb...
+; mpcb format 4, ring Z_2^64 (z32: Z_2^32), 20 fractional bits, exact DReLU, program hash db1c5854f01e97ad...
 ; #0 = weight [8,3,3,3] frac 21  // conv1.weight#1
 ; #1 = weight [8] frac 41  // /conv1/Conv_output_0/bias
 ; #2 = weight [8,8,3,3] frac 22  // layer1.conv1.weight#1
@@ -34,8 +34,8 @@
 %18 = trunc %17, bits=22, exact=0 : [1,16,8,8]  // /layer2/conv2/Conv, 32768 B, 1 rounds
 %19 = add %18, %13 : [1,16,8,8]  // /layer2/Add
 %20 = relu %19, bits=64, dropped=0 : [1,16,8,8]  // /layer2/relu_1/Relu, 1024 DReLUs, 118784 B, 8 rounds
-%21 = global_avg_pool %20, shift=18 : [1,16,1,1]  // /avgpool/GlobalAveragePool
-%22 = trunc %21, bits=18, exact=0 : [1,16,1,1]  // /avgpool/GlobalAveragePool, 512 B, 1 rounds
+%21 = global_avg_pool %20, shift=24 : [1,16,1,1]  // /avgpool/GlobalAveragePool
+%22 = trunc %21, bits=24, exact=0 : [1,16,1,1]  // /avgpool/GlobalAveragePool, 512 B, 1 rounds
 %23 = reshape %22 : [1,16]  // /Reshape
 %24 = dense %23, #12, #13 : [1,10]  // /fc/Gemm, 208 B, 1 rounds
 %25 = trunc %24, bits=21, exact=0 : [1,10]  // /fc/Gemm, 320 B, 1 rounds
