@@ -115,6 +115,15 @@ def markdown(rows):
     return "\n".join(lines)
 
 
+def tool_arguments(parser, out, table):
+    """The options every measuring script shares: the release binaries, the output
+    directory and --table (reprint `table` from it)."""
+    parser.add_argument("--mpcc", default=".build/release/mpcc")
+    parser.add_argument("--mpcr", default=".build/release/mpcr")
+    parser.add_argument("--out", default=out)
+    parser.add_argument("--table", action="store_true", help=f"print the table of OUT/{table} again; run nothing")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="+", default=MODELS, help="models (names in --large)")
@@ -124,10 +133,7 @@ def main():
     parser.add_argument("--samples", type=int, default=8, help="Gaussian calibration inputs for planning")
     parser.add_argument("--projections", type=int, default=8, help="--fast-projections for planning")
     parser.add_argument("--rerun-macs", type=float, default=2e10, help="--fast-rerun-macs for planning")
-    parser.add_argument("--mpcc", default=".build/release/mpcc")
-    parser.add_argument("--mpcr", default=".build/release/mpcr")
-    parser.add_argument("--out", default="/tmp/mpcc-settings")
-    parser.add_argument("--table", action="store_true", help="print the table of OUT/settings.json again; run nothing")
+    tool_arguments(parser, "/tmp/mpcc-settings", "settings.json")
     args = parser.parse_args()
     if args.table:
         print(markdown(json.load(open(os.path.join(args.out, "settings.json")))))

@@ -48,6 +48,7 @@ import onnx
 sys.dont_write_bytecode = True  # no Models/__pycache__ from importing siblings
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from export_large import init_and_calibrate  # noqa: E402
+from four_settings import tool_arguments  # noqa: E402
 from generate import ort_run, save_npy, seed_for, strip_metadata  # noqa: E402
 
 # name: (constructor keyword arguments, input side, kind)
@@ -231,10 +232,7 @@ def main():
     parser.add_argument("--inputs", type=int, default=2, help="seeded standard-normal inputs per model")
     parser.add_argument("--local-max-mb", type=float, default=3000, help="run mpcr local when the predicted bytes stay under this")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per command")
-    parser.add_argument("--mpcc", default=".build/release/mpcc")
-    parser.add_argument("--mpcr", default=".build/release/mpcr")
-    parser.add_argument("--out", default="/tmp/mpcc-zoo")
-    parser.add_argument("--table", action="store_true", help="print the table of OUT/zoo.json again; run nothing")
+    tool_arguments(parser, "/tmp/mpcc-zoo", "zoo.json")
     a = parser.parse_args()
     table = Path(a.out) / "zoo.json"
     if a.table:
