@@ -4,7 +4,9 @@ import IR
 /// IR ops that lower to several instructions: clip and ReLU6 from ReLUs, unfolded batch
 /// normalization, and arithmetic with a constant or between computed tensors.
 extension Lowering {
-    /// clip(x, lo, hi) = lo + relu(x - lo) - relu(x - hi), dropping an infinite side.
+    /// clip(x, lo, hi) = lo + relu(x - lo) - relu(x - hi), dropping an infinite side. The
+    /// two ReLUs are one instruction over both shifted copies (stacked along axis 0), so
+    /// they share their rounds.
     mutating func clip(_ x: Int, low: Float, high: Float, shape: [Int], label: String, layer: String) throws -> Int {
         func emitted(_ operation: some InstructionDefinition) -> Int { emit(operation, shape: shape, source: label) }
         func shifted(_ register: Int, by value: Int) -> Int { value == 0 ? register : emitted(AddPublic(register, value: value)) }
@@ -12,8 +14,8 @@ extension Lowering {
         switch (low.isFinite, high.isFinite) {
         case (true, true):
             let lo = try fixed(low), hi = try fixed(high)
-            let lower = shifted(relu(shifted(x, by: -lo)), by: lo)
-            return emitted(Sub(lower, relu(shifted(x, by: -hi))))
+            let both = sharedReLU([shifted(x, by: -lo), shifted(x, by: -hi)], shape: shape, label: label, layer: layer)
+            return emitted(Sub(shifted(both[0], by: lo), both[1]))
         case (true, false):
             let lo = try fixed(low)
             return shifted(relu(shifted(x, by: -lo)), by: lo)
@@ -24,6 +26,24 @@ extension Lowering {
             return shifted(emitted(Neg(below)), by: hi)
         case (false, false):
             return x
+        }
+    }
+
+    /// relu of each of `registers` (all of `shape`) as one ReLU instruction over their
+    /// concatenation along axis 0: the bytes of separate ones, the rounds of one.
+    mutating func sharedReLU(_ registers: [Int], shape: [Int], label: String, layer: String) -> [Int] {
+        guard !shape.isEmpty else {
+            return registers.map { emit(ReLU($0, comparison: comparison(spread: 2, layer: layer)), shape: shape, source: label) }
+        }
+        var stacked = shape
+        stacked[0] *= registers.count
+        let all = emit(Concat(registers, axis: 0), shape: stacked, source: label)
+        let relu = emit(ReLU(all, comparison: comparison(spread: 2, layer: layer)), shape: stacked, source: label)
+        let steps = [Int](repeating: 1, count: shape.count)
+        return registers.indices.map { index in
+            var starts = [Int](repeating: 0, count: shape.count)
+            starts[0] = index * shape[0]
+            return emit(Slice(relu, starts: starts, steps: steps), shape: shape, source: label)
         }
     }
 

@@ -180,21 +180,55 @@ let sigmoidReason = "no secure protocol; --approx-sigmoid uses a piecewise-linea
 /// block-ReLU planner leaves them alone) and constant slopes.
 private func importSigmoid(_ c: NodeContext) throws -> ImportOutcome {
     guard c.importer.options.approximateSigmoid else { throw Unsupported(sigmoidReason) }
-    let x = try c.value(0), name = c.outputName
+    let type = try c.type(0), name = c.outputName
     c.importer.approximatedSigmoids.append(name)
-    func constant(_ value: Float, _ label: String) -> ValueID { c.addConstant(Tensor(shape: [1], floats: [value]), name: "\(name)/\(label)") }
-    // 0 - x: a local negation (a product by -1 would be a masked weight and a truncation).
-    let negated = try c.emit(.sub, [constant(0, "zero"), x], name: "\(name)/negated")
-    var sum = try c.emit(.mul, [x, constant(SigmoidApproximation.coefficients[0], "slope0")], name: "\(name)/linear")
-    for (index, knot) in SigmoidApproximation.knots.enumerated().dropFirst() {
-        // c_i (relu(x - t_i) - relu(-x - t_i)): the odd part's slope change at +-t_i.
-        let right = try c.emit(.clip(min: knot, max: .infinity), [x], name: "\(name)/right\(index)")
-        let left = try c.emit(.clip(min: knot, max: .infinity), [negated], name: "\(name)/left\(index)")
-        let difference = try c.emit(.sub, [right, left], name: "\(name)/difference\(index)")
-        let term = try c.emit(.mul, [difference, constant(SigmoidApproximation.coefficients[index], "slope\(index)")], name: "\(name)/term\(index)")
-        sum = try c.emit(.add, [sum, term], name: "\(name)/sum\(index)")
+    guard type.rank >= 2 else {
+        // Stacked along axis 1: a lower rank is computed as one row.
+        let row = [1, type.elementCount]
+        let flat = try c.emit(.reshape(shape: row), [try c.value(0)], name: "\(name)/row")
+        return .value(try c.emit(.reshape(shape: type.shape), [try sigmoidApproximation(c, flat, shape: row, name: name, last: "\(name)/approximation")]))
     }
-    return .value(try c.emit(.add, [sum, constant(0.5, "half")]))
+    return .value(try sigmoidApproximation(c, try c.value(0), shape: type.shape, name: name, last: nil))
+}
+
+/// 0.5 + [x, d_1 ... d_K] . [c_0 ... c_K] per channel block, d_i = relu(x - t_i) -
+/// relu(-x - t_i): the 2K comparisons are one clip of the 2K shifted copies stacked
+/// along axis 1 (one comparison instruction, so they share rounds) and the K + 1 slopes
+/// one product by a per-channel constant (one truncation). `last` names the result
+/// (nil: the node's output).
+private func sigmoidApproximation(_ c: NodeContext, _ x: ValueID, shape: [Int], name: String, last: String?) throws -> ValueID {
+    let knots = Array(SigmoidApproximation.knots.dropFirst()), channels = shape[1]
+    func scalar(_ value: Float, _ label: String) -> ValueID { c.addConstant(Tensor(shape: [1], floats: [value]), name: "\(name)/\(label)") }
+    // The `count` blocks of `channels` along axis 1 of `value`.
+    func blocks(_ value: ValueID, count: Int, _ label: String) throws -> [ValueID] {
+        try (0..<count).map { index in
+            var starts = [Int](repeating: 0, count: shape.count)
+            starts[1] = index * channels
+            return try c.emit(.slice(starts: starts, steps: [Int](repeating: 1, count: shape.count), sizes: shape), [value], name: "\(name)/\(label)\(index)")
+        }
+    }
+    // 0 - x: a local negation (a product by -1 would be a masked weight and a truncation).
+    let negated = try c.emit(.sub, [scalar(0, "zero"), x], name: "\(name)/negated")
+    let knotValues = knots.enumerated().map { scalar($0.element, "knot\($0.offset + 1)") }
+    var shifted: [ValueID] = []
+    for (side, value) in [("right", x), ("left", negated)] {
+        for (index, knot) in knotValues.enumerated() {
+            shifted.append(try c.emit(.sub, [value, knot], name: "\(name)/\(side)\(index + 1)"))
+        }
+    }
+    let compared = try c.emit(.clip(min: 0, max: .infinity), [try c.emit(.concat(axis: 1), shifted, name: "\(name)/shifted")], name: "\(name)/compared")
+    let parts = try blocks(compared, count: 2 * knots.count, "part")
+    let differences = try knots.indices.map { try c.emit(.sub, [parts[$0], parts[knots.count + $0]], name: "\(name)/difference\($0 + 1)") }
+    let terms = try c.emit(.concat(axis: 1), [x] + differences, name: "\(name)/terms")
+    var slopeShape = [Int](repeating: 1, count: shape.count)
+    slopeShape[1] = (knots.count + 1) * channels
+    let slopes = SigmoidApproximation.coefficients.flatMap { [Float](repeating: $0, count: channels) }
+    let scaled = try c.emit(.mul, [terms, c.addConstant(Tensor(shape: slopeShape, floats: slopes), name: "\(name)/slopes")], name: "\(name)/scaled")
+    var sum: ValueID?
+    for (index, term) in try blocks(scaled, count: knots.count + 1, "term").enumerated() {
+        sum = try sum.map { try c.emit(.add, [$0, term], name: "\(name)/sum\(index)") } ?? term
+    }
+    return try c.emit(.add, [sum!, scalar(0.5, "half")], name: last)
 }
 
 private func importPool(_ c: NodeContext, max: Bool) throws -> ImportOutcome {

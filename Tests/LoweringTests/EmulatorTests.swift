@@ -123,6 +123,30 @@ func withRandomBlocks(_ graph: Graph, seed: UInt64) -> Graph {
 
 /// The client receives the declared output: trailing data movement and resize run on
 /// shares before the reveal; softmax stays the client's, on revealed logits of its size.
+/// Independent comparisons share their rounds: a clip's two ReLUs are one instruction
+/// over both shifted copies, with the same bytes and the values of two.
+@Suite struct SharedRoundTests {
+    @Test func aClipsTwoComparisonsAreOneInstruction() throws {
+        let graph = try Parser().parse("""
+            graph @g(%x: f32[1,2,3,4]) -> (%y: f32[1,2,3,4]) {
+              %y = clip(%x) {min=-1.5, max=2} : f32[1,2,3,4]
+              return %y
+            }
+            """)
+        let program = try Lowering.lower(graph).program
+        let relus = program.instructions.filter { $0.opcode == .relu }
+        #expect(relus.count == 1 && relus[0].elementCount == 48, "one ReLU over both copies")
+        let beforeReveal = program.instructions.filter { $0.opcode != .reveal }.reduce(Cost()) { $0 + $1.cost }
+        #expect(beforeReveal.rounds == relus[0].cost.rounds, "the clip takes the rounds of one comparison")
+        let weights = WeightFile(programHash: program.hash, tensors: [])
+        let input = (0..<24).map { Float($0) / 4 - 3 }
+        let output = Emulator(program: program, weights: weights).run(input)[0]
+        #expect(zip(output, input).allSatisfy { abs($0 - min(max($1, -1.5), 2)) < 1e-5 })
+        let secure = try MemorySession(program: program, weights: weights).infer([input])[0][0]
+        #expect(zip(secure, output).allSatisfy { abs($0 - $1) < 1e-5 })
+    }
+}
+
 @Suite struct RevealTests {
     func lowered(_ text: String) throws -> Program {
         try Lowering.lower(try Parser().parse(text)).program

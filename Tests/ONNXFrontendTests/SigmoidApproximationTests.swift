@@ -58,5 +58,8 @@ import Testing
         let secure = try MemorySession(program: program, weights: weights).infer([input])[0][0]
         #expect(zip(secure, emulated).allSatisfy { abs($0 - $1) < 1e-3 })
         #expect(program.instructions.contains { $0.opcode == .mul })
+        // The ten comparisons are one instruction (their rounds shared), over ten copies.
+        let relus = program.instructions.filter { $0.opcode == .relu }
+        #expect(relus.count == 1 && relus[0].elementCount == 10 * 30)
     }
 }
