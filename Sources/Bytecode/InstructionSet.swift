@@ -109,6 +109,30 @@ public enum Operation: Sendable, Hashable {
         visitFields(&collector)
         return collector.registers
     }
+
+    /// What the operation is (local, interactive ...).
+    public var kind: InstructionKind { type(of: definition).kind }
+
+    /// The same operation reading `renumbered[r]` wherever it read register r.
+    public func renumbered(_ renumbered: [Int]) -> Operation {
+        var remapper = OperandRemapper(renumbered: renumbered)
+        var fields = definition
+        try? fields.visit(&remapper)  // the remapper never throws
+        return fields.operation
+    }
+}
+
+/// Renumbers the registers an operation reads.
+struct OperandRemapper: FieldVisitor {
+    let renumbered: [Int]
+    mutating func operand(_ name: String, _ value: inout Int) { value = renumbered[value] }
+    mutating func operands(_ name: String, _ value: inout [Int]) { value = value.map { renumbered[$0] } }
+    mutating func weight(_ name: String, _ value: inout Int) {}
+    mutating func optionalWeight(_ name: String, _ value: inout Int?) {}
+    mutating func integer(_ name: String, _ value: inout Int, _ range: ClosedRange<Int>) {}
+    mutating func integers(_ name: String, _ value: inout [Int], count: ClosedRange<Int>, _ range: ClosedRange<Int>) {}
+    mutating func blocks(_ name: String, _ value: inout [BlockSize]) {}
+    mutating func taps(_ name: String, _ value: inout [ResizeTap]) {}
 }
 
 /// Where an instruction runs and which domains it reads and writes. The groups are

@@ -78,6 +78,7 @@ public struct Lowering {
     public static func lower(_ graph: Graph, options: Options = Options()) throws -> (program: Program, weights: WeightFile) {
         var lowering = Lowering(graph: graph, options: options)
         try lowering.run()
+        lowering.program = RoundSharing.shared(lowering.program)
         try lowering.fitFormatLimits()
         CostModel.annotate(&lowering.program)
         do {

@@ -1,4 +1,4 @@
-; mpcb format 4, ring Z_2^64 (z32: Z_2^32), 20 fractional bits, exact DReLU, program hash db1c5854f01e97ad...
+; mpcb format 4, ring Z_2^64 (z32: Z_2^32), 20 fractional bits, exact DReLU, program hash aacd53d12ac7060a...
 ; #0 = weight [8,3,3,3] frac 21  // conv1.weight#1
 ; #1 = weight [8] frac 41  // /conv1/Conv_output_0/bias
 ; #2 = weight [8,8,3,3] frac 22  // layer1.conv1.weight#1
@@ -26,13 +26,13 @@
 %10 = add %9, %4 : [1,8,16,16]  // /layer1/Add
 %11 = relu %10, bits=64, dropped=0 : [1,8,16,16]  // /layer1/relu_1/Relu, 2048 DReLUs, 237568 B, 8 rounds
 %12 = conv %11, #6, #7, strides=[2,2], pads=[0,0,0,0], dilations=[1,1], group=1 : [1,16,8,8]  // /layer2/downsample/downsample.0/Conv, 24576 B, 1 rounds
-%13 = trunc %12, bits=20, exact=0 : [1,16,8,8]  // /layer2/downsample/downsample.0/Conv, 32768 B, 1 rounds
-%14 = conv %11, #8, #9, strides=[2,2], pads=[1,1,1,1], dilations=[1,1], group=1 : [1,16,8,8]  // /layer2/conv1/Conv, 24576 B, 1 rounds
-%15 = trunc %14, bits=22, exact=0 : [1,16,8,8]  // /layer2/conv1/Conv, 32768 B, 1 rounds
+%13 = conv %11, #8, #9, strides=[2,2], pads=[1,1,1,1], dilations=[1,1], group=1 : [1,16,8,8]  // /layer2/conv1/Conv, 24576 B, 1 rounds
+%14 = trunc %12, bits=20, exact=0 : [1,16,8,8]  // /layer2/downsample/downsample.0/Conv, 32768 B, 1 rounds
+%15 = trunc %13, bits=22, exact=0 : [1,16,8,8]  // /layer2/conv1/Conv, 32768 B, 1 rounds
 %16 = relu %15, bits=64, dropped=0 : [1,16,8,8]  // /layer2/relu/Relu, 1024 DReLUs, 118784 B, 8 rounds
 %17 = conv %16, #10, #11, strides=[1,1], pads=[1,1,1,1], dilations=[1,1], group=1 : [1,16,8,8]  // /layer2/conv2/Conv, 16384 B, 1 rounds
 %18 = trunc %17, bits=22, exact=0 : [1,16,8,8]  // /layer2/conv2/Conv, 32768 B, 1 rounds
-%19 = add %18, %13 : [1,16,8,8]  // /layer2/Add
+%19 = add %18, %14 : [1,16,8,8]  // /layer2/Add
 %20 = relu %19, bits=64, dropped=0 : [1,16,8,8]  // /layer2/relu_1/Relu, 1024 DReLUs, 118784 B, 8 rounds
 %21 = global_avg_pool %20, shift=24 : [1,16,1,1]  // /avgpool/GlobalAveragePool
 %22 = trunc %21, bits=24, exact=0 : [1,16,1,1]  // /avgpool/GlobalAveragePool, 512 B, 1 rounds
