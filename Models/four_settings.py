@@ -73,6 +73,12 @@ class Setting:
         row = {"model": self.name, "variant": variant}
         if variant == "original":
             options = ["--keep-maxpool", "--keep-relu6"]
+        elif a.reuse_plans and os.path.exists(out + ".json"):
+            # The plan of an earlier run (its planning time kept): re-measure the runtime only.
+            calibration = self.calibration()
+            earlier = [r for r in a.earlier if r["model"] == self.name and r["variant"] == variant]
+            row.update({k: earlier[0][k] for k in ["plan_seconds", "plan_peak_mb"] if earlier and k in earlier[0]})
+            options = ["--spec", out + ".json", "--calibration", calibration]
         else:
             calibration = self.calibration()
             _, row["plan_seconds"], row["plan_peak_mb"] = timed(
@@ -133,8 +139,11 @@ def main():
     parser.add_argument("--samples", type=int, default=8, help="Gaussian calibration inputs for planning")
     parser.add_argument("--projections", type=int, default=8, help="--fast-projections for planning")
     parser.add_argument("--rerun-macs", type=float, default=2e10, help="--fast-rerun-macs for planning")
+    parser.add_argument("--reuse-plans", action="store_true", help="compile budget rows from OUT/NAME_budget.json of an earlier run")
     tool_arguments(parser, "/tmp/mpcc-settings", "settings.json")
     args = parser.parse_args()
+    table = os.path.join(args.out, "settings.json")
+    args.earlier = json.load(open(table)) if os.path.exists(table) else []
     if args.table:
         print(markdown(json.load(open(os.path.join(args.out, "settings.json")))))
         return

@@ -147,6 +147,32 @@ func withRandomBlocks(_ graph: Graph, seed: UInt64) -> Graph {
     }
 }
 
+extension SharedRoundTests {
+    /// Two ReLUs of parallel branches (one level apart from the input each) are one
+    /// instruction after round sharing, and the values are the separate ones'.
+    @Test func parallelBranchesShareTheirComparison() throws {
+        let graph = try Parser().parse("""
+            graph @g(%x: f32[1,2,3,4]) -> (%y: f32[1,2,3,4]) {
+              %c = constant f32[1] [0.5]
+              %s = sub(%x, %c) : f32[1,2,3,4]
+              %a = relu(%x) : f32[1,2,3,4]
+              %b = relu(%s) : f32[1,2,3,4]
+              %y = add(%a, %b) : f32[1,2,3,4]
+              return %y
+            }
+            """)
+        let (program, weights) = try Lowering.lower(graph)
+        let relus = program.instructions.filter { $0.opcode == .relu }
+        #expect(relus.count == 1 && relus[0].elementCount == 48)
+        #expect(relus[0].source == "a + b")
+        let input = (0..<24).map { Float($0) / 4 - 3 }
+        let output = Emulator(program: program, weights: weights).run(input)[0]
+        #expect(zip(output, input).allSatisfy { abs($0 - (max($1, 0) + max($1 - 0.5, 0))) < 1e-5 })
+        let secure = try MemorySession(program: program, weights: weights).infer([input])[0][0]
+        #expect(zip(secure, output).allSatisfy { abs($0 - $1) < 1e-5 })
+    }
+}
+
 @Suite struct RevealTests {
     func lowered(_ text: String) throws -> Program {
         try Lowering.lower(try Parser().parse(text)).program
