@@ -68,7 +68,7 @@ let package = Package(
         .executableTarget(
             name: "mpcr",
             dependencies: [
-                "CommandLineSupport", "MPCRuntime", "Bytecode", "NPY",
+                "CommandLineSupport", "MPCRuntime", "Bytecode", "NPY", "CRingKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict),

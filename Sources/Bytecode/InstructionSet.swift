@@ -123,16 +123,10 @@ public enum Operation: Sendable, Hashable {
 }
 
 /// Renumbers the registers an operation reads.
-struct OperandRemapper: FieldVisitor {
+struct OperandRemapper: OperandVisitor {
     let renumbered: [Int]
     mutating func operand(_ name: String, _ value: inout Int) { value = renumbered[value] }
     mutating func operands(_ name: String, _ value: inout [Int]) { value = value.map { renumbered[$0] } }
-    mutating func weight(_ name: String, _ value: inout Int) {}
-    mutating func optionalWeight(_ name: String, _ value: inout Int?) {}
-    mutating func integer(_ name: String, _ value: inout Int, _ range: ClosedRange<Int>) {}
-    mutating func integers(_ name: String, _ value: inout [Int], count: ClosedRange<Int>, _ range: ClosedRange<Int>) {}
-    mutating func blocks(_ name: String, _ value: inout [BlockSize]) {}
-    mutating func taps(_ name: String, _ value: inout [ResizeTap]) {}
 }
 
 /// Where an instruction runs and which domains it reads and writes. The groups are
@@ -251,17 +245,23 @@ public protocol FieldVisitor {
     mutating func taps(_ name: String, _ value: inout [ResizeTap]) throws
 }
 
-/// Collects the registers an operation reads.
-struct OperandCollector: FieldVisitor {
-    var registers: [Int] = []
-    mutating func operand(_ name: String, _ value: inout Int) { registers.append(value) }
-    mutating func operands(_ name: String, _ value: inout [Int]) { registers += value }
+/// A visitor of the registers alone: every other field is passed over.
+protocol OperandVisitor: FieldVisitor {}
+
+extension OperandVisitor {
     mutating func weight(_ name: String, _ value: inout Int) {}
     mutating func optionalWeight(_ name: String, _ value: inout Int?) {}
     mutating func integer(_ name: String, _ value: inout Int, _ range: ClosedRange<Int>) {}
     mutating func integers(_ name: String, _ value: inout [Int], count: ClosedRange<Int>, _ range: ClosedRange<Int>) {}
     mutating func blocks(_ name: String, _ value: inout [BlockSize]) {}
     mutating func taps(_ name: String, _ value: inout [ResizeTap]) {}
+}
+
+/// Collects the registers an operation reads.
+struct OperandCollector: OperandVisitor {
+    var registers: [Int] = []
+    mutating func operand(_ name: String, _ value: inout Int) { registers.append(value) }
+    mutating func operands(_ name: String, _ value: inout [Int]) { registers += value }
 }
 
 /// Limits the decoder enforces on attribute values.

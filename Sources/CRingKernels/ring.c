@@ -13,11 +13,13 @@
 #define WORD uint64_t
 #define SUFFIX
 #define COLUMNS 16
+#define EDGE 8
 #include "ring_words.h"
 
 #define WORD uint32_t
 #define SUFFIX 32
 #define COLUMNS 64
+#define EDGE 16
 #include "ring_words.h"
 
 void mpc_transpose_bits64(const uint64_t *in, uint64_t *out) {

@@ -1,6 +1,7 @@
 // The linear-layer kernels for one word width, included by ring.c once per ring:
 // WORD is the type of B, C and the accumulators (wrapping arithmetic mod 2^bits),
-// SUFFIX ends the function names and COLUMNS is the block width. A (weights, or the
+// SUFFIX ends the function names, COLUMNS is the block width and EDGE the narrower
+// width of the last column blocks. A (weights, or the
 // rows of x) is always uint64_t: each element is loaded once per block row and
 // truncated then, so callers never convert a tensor to feed the narrow kernels. The
 // three parameters are undefined at the end, ready for the next width.
@@ -9,37 +10,41 @@
 #define NAMED(name, suffix) GLUE(name, suffix)
 #define NAME(name) NAMED(name, SUFFIX)
 
-// A 4 x COLUMNS block of C is accumulated in registers over all of K (COLUMNS lanes per
-// row, a whole number of AVX-512 or AVX2 registers), reading each B row segment once
-// for four rows of A and writing C once; edges fall back to a plain loop. The
-// fixed-size loops are written for the compiler to unroll and vectorize per
-// instruction set.
+// A 4 x `width` block of C (width COLUMNS, or EDGE for the last columns) is accumulated
+// in registers over all of K (whole AVX-512 or AVX2 registers a row), reading each B row
+// segment once for four rows of A and writing C once. `width` is a constant at each call,
+// so the compiler unrolls and vectorizes the fixed-size loops per instruction set.
 __attribute__((always_inline)) static inline void NAME(block)(int K, const uint64_t *A, long lda, const WORD *B, long ldb,
-                                                               WORD *C, long ldc, int accumulate) {
+                                                               WORD *C, long ldc, int accumulate, const int width) {
     WORD acc[ROWS][COLUMNS];
     for (int r = 0; r < ROWS; r++)
-        for (int c = 0; c < COLUMNS; c++) acc[r][c] = accumulate ? C[(long)r * ldc + c] : 0;
+        for (int c = 0; c < width; c++) acc[r][c] = accumulate ? C[(long)r * ldc + c] : 0;
     for (int k = 0; k < K; k++) {
         const WORD *b = B + (long)k * ldb;
         for (int r = 0; r < ROWS; r++) {
             const WORD w = (WORD)A[(long)r * lda + k];
-            for (int c = 0; c < COLUMNS; c++) acc[r][c] += w * b[c];
+            for (int c = 0; c < width; c++) acc[r][c] += w * b[c];
         }
     }
     for (int r = 0; r < ROWS; r++)
-        for (int c = 0; c < COLUMNS; c++) C[(long)r * ldc + c] = acc[r][c];
+        for (int c = 0; c < width; c++) C[(long)r * ldc + c] = acc[r][c];
 }
 
 __attribute__((target_clones("avx512dq", "avx2", "default")))
 void NAME(mpc_ring_gemm)(int M, int N, int K, const uint64_t *A, long lda, const WORD *B, long ldb, WORD *C, long ldc,
                          int accumulate) {
-    const int fullRows = M - M % ROWS, fullColumns = N - N % COLUMNS;
-    for (int i = 0; i < fullRows; i += ROWS)
-        for (int j = 0; j < fullColumns; j += COLUMNS)
-            NAME(block)(K, A + (long)i * lda, lda, B + j, ldb, C + (long)i * ldc + j, ldc, accumulate);
+    // Column blocks of COLUMNS, then of EDGE (a small map's 7 x 7 = 49 columns would
+    // otherwise all fall to the plain loop), then the plain loop for what is left.
+    const int fullRows = M - M % ROWS, wide = N - N % COLUMNS, blocked = wide + (N - wide) / EDGE * EDGE;
+    for (int i = 0; i < fullRows; i += ROWS) {
+        const uint64_t *a = A + (long)i * lda;
+        WORD *c = C + (long)i * ldc;
+        for (int j = 0; j < wide; j += COLUMNS) NAME(block)(K, a, lda, B + j, ldb, c + j, ldc, accumulate, COLUMNS);
+        for (int j = wide; j < blocked; j += EDGE) NAME(block)(K, a, lda, B + j, ldb, c + j, ldc, accumulate, EDGE);
+    }
     // Edges: the last rows (all columns) and the last columns of the full rows.
     for (int i = 0; i < M; i++) {
-        const int from = i < fullRows ? fullColumns : 0;
+        const int from = i < fullRows ? blocked : 0;
         if (from == N) continue;
         WORD *c = C + (long)i * ldc;
         if (!accumulate) memset(c + from, 0, sizeof(WORD) * (size_t)(N - from));
@@ -117,9 +122,40 @@ void NAME(mpc_ring_conv2d)(const mpc_ring_conv_geometry *g, const uint64_t *imag
     NAME(mpc_ring_gemm_parallel)(M, columns, K, W, K, scratch, columns, out, columns, 0);
 }
 
+// For `mpcr bench --kernels`: the multiply-add rate of the instruction set with every
+// operand in registers (ROWS x COLUMNS independent lanes, acc = acc * m + b, the GEMM
+// block's operation), and a plain triple loop without blocking or target clones.
+__attribute__((target_clones("avx512dq", "avx2", "default")))
+uint64_t NAME(mpc_bench_peak)(long iterations) {
+    WORD acc[ROWS][COLUMNS], b[COLUMNS];
+    for (int c = 0; c < COLUMNS; c++) b[c] = (WORD)(2 * c + 1);
+    for (int r = 0; r < ROWS; r++)
+        for (int c = 0; c < COLUMNS; c++) acc[r][c] = (WORD)(r * COLUMNS + c);
+    const WORD m = (WORD)(iterations | 1);
+    for (long i = 0; i < iterations; i++)
+        for (int r = 0; r < ROWS; r++)
+            for (int c = 0; c < COLUMNS; c++) acc[r][c] = acc[r][c] * m + b[c];
+    uint64_t sum = 0;
+    for (int r = 0; r < ROWS; r++)
+        for (int c = 0; c < COLUMNS; c++) sum += acc[r][c];
+    return sum;
+}
+
+long NAME(mpc_bench_peak_lanes)(void) { return ROWS * COLUMNS; }
+
+void NAME(mpc_bench_plain_gemm)(int M, int N, int K, const uint64_t *A, const WORD *B, WORD *C) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            WORD sum = 0;
+            for (int k = 0; k < K; k++) sum += (WORD)A[(long)i * K + k] * B[(long)k * N + j];
+            C[(long)i * N + j] = sum;
+        }
+}
+
 #undef NAME
 #undef NAMED
 #undef GLUE
 #undef WORD
 #undef SUFFIX
 #undef COLUMNS
+#undef EDGE

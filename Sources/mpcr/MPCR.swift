@@ -73,13 +73,17 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmark a program: three parties as threads of this process (in-memory links); JSON results.")
 
-    @Argument(help: "The program (.mpcb).") var program: String
+    @Argument(help: "The program (.mpcb); not with --kernels.") var program: String?
     @Option(help: "Input array (float32 .npy); random if absent.") var input: String?
     @Option(help: "Runs to time.") var `repeat`: Int = 3
     @Option(help: "Write the results as JSON.") var report: String?
+    @Flag(help: "Time the ring GEMM kernels against a plain loop and the machine's multiply-add peak instead of a program.")
+    var kernels = false
 
     func validate() throws {
         if `repeat` < 1 { throw ValidationError("--repeat must be at least 1") }
+        if kernels == (program != nil) { throw ValidationError("give a program or --kernels") }
+        if kernels, input != nil { throw ValidationError("--input goes with a program, not with --kernels") }
     }
 }
 

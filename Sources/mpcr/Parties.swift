@@ -257,8 +257,12 @@ extension Bench {
     /// Setup once, then --repeat inferences of the first input (or a random one), each
     /// timed; prints JSON (times in seconds, bytes per role, predicted bytes).
     func run() throws {
-        let program = try RunInputs.program(self.program)
-        let weights = try RunInputs.weights(nil, programPath: self.program, for: program)
+        guard let path = self.program else {
+            try write(try KernelBench(repeats: `repeat`).json())
+            return
+        }
+        let program = try RunInputs.program(path)
+        let weights = try RunInputs.weights(nil, programPath: path, for: program)
         let row: [Float]
         if let input {
             row = try RunInputs.inferences(input, for: program).rows[0]
@@ -290,10 +294,15 @@ extension Bench {
         }
         let cost = program.totalCost
         let json: [String: Any] = [
-            "program": self.program, "repeat": repeats, "setup_seconds": times.setup, "seconds": times.runs,
+            "program": path, "repeat": repeats, "setup_seconds": times.setup, "seconds": times.runs,
             "median_seconds": sorted[sorted.count / 2], "min_seconds": sorted[0], "roles": roles,
             "predicted_bytes": cost.online.total + cost.offline.total, "drelus": cost.drelus, "transport": "in-memory",
         ]
+        try write(json)
+    }
+
+    /// Prints the JSON and writes it to --report.
+    func write(_ json: [String: Any]) throws {
         let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
         print(String(decoding: data, as: UTF8.self))
         if let report {

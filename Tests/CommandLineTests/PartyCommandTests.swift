@@ -1,3 +1,4 @@
+import Foundation
 import NPY
 import TestSupport
 import Testing
@@ -127,6 +128,25 @@ func start(_ tool: String, _ arguments: [String], in directory: String, name: St
         let result = try run("mpcr", ["bench", program, "--repeat", "2"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("\"median_seconds\""))
+    }
+
+    /// --kernels times the GEMM kernels against the plain loop and the peak; it takes no
+    /// program (and a program no --kernels).
+    @Test func benchKernelsPrintsRatesAgainstThePeak() throws {
+        let directory = temporaryDirectory()
+        let result = try run("mpcr", ["bench", "--kernels", "--repeat", "1", "--report", "\(directory)/k.json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(contents("\(directory)/k.json").utf8)) as? [String: Any])
+        let peaks = try #require(json["peak_gmacs"] as? [String: Double])
+        #expect(["z64", "z32", "z64_all_cores", "z32_all_cores"].allSatisfy { (peaks[$0] ?? 0) > 0 })
+        let rows = try #require(json["gemm"] as? [[String: Any]])
+        #expect(rows.count == 6)
+        for row in rows {
+            for key in ["gemm", "gemm_parallel", "plain_loop", "share_of_peak"] { #expect((row[key] as? Double ?? 0) > 0, "\(key) in \(row)") }
+        }
+        let (_, program) = try compiled()
+        #expect(try run("mpcr", ["bench", program, "--kernels"]).status != 0)
+        #expect(try run("mpcr", ["bench"]).stderr.contains("give a program or --kernels"))
     }
 
     @Test func partiesFromAConfigFileAndAWrongKey() throws {

@@ -215,7 +215,7 @@ import Testing
         seed: UInt64, _ kernels: [(Int32, Int32, Int32, UnsafePointer<UInt64>?, Int, UnsafePointer<Word>?, Int, UnsafeMutablePointer<Word>?, Int, Int32) -> Void]
     ) {
         var generator = SeededGenerator(state: seed)
-        for (m, n, k) in [(1, 1, 1), (3, 5, 7), (3, 33, 7), (4, 300, 9), (9, 513, 17), (70, 70, 70), (130, 200, 160)] {
+        for (m, n, k) in [(1, 1, 1), (3, 5, 7), (3, 33, 7), (4, 300, 9), (9, 513, 17), (70, 70, 70), (130, 200, 160), (8, 49, 12), (12, 196, 9), (5, 90, 3)] {
             let a = (0..<(m * k)).map { _ in generator.next() }, b = (0..<(k * n)).map { _ in Word(truncatingIfNeeded: generator.next()) }
             var c = [Word](repeating: 0, count: m * n)
             for kernel in kernels {

@@ -23,13 +23,19 @@ typedef struct {
 // cores and the product is large; otherwise on the calling thread.
 // mpc_ring_conv2d: out[M x (outHeight * outWidth)] = W[M x (channels * kh * kw)] *
 // im2col(image); `scratch` holds channels * kh * kw * outHeight * outWidth words.
+// mpc_bench_peak: `iterations` x mpc_bench_peak_lanes() register-resident multiply-adds
+// (returns a checksum); mpc_bench_plain_gemm: C = A * B by a plain triple loop (both for
+// `mpcr bench --kernels`).
 #define MPC_RING_KERNELS(WORD, SUFFIX)                                                                                 \
     void mpc_ring_gemm##SUFFIX(int M, int N, int K, const uint64_t *A, long lda, const WORD *B, long ldb, WORD *C,     \
                                long ldc, int accumulate);                                                              \
     void mpc_ring_gemm_parallel##SUFFIX(int M, int N, int K, const uint64_t *A, long lda, const WORD *B, long ldb,     \
                                         WORD *C, long ldc, int accumulate);                                            \
     void mpc_ring_conv2d##SUFFIX(const mpc_ring_conv_geometry *g, const uint64_t *image, int M, const uint64_t *W,     \
-                                 WORD *out, WORD *scratch);
+                                 WORD *out, WORD *scratch);                                                    \
+    uint64_t mpc_bench_peak##SUFFIX(long iterations);                                                           \
+    long mpc_bench_peak_lanes##SUFFIX(void);                                                                    \
+    void mpc_bench_plain_gemm##SUFFIX(int M, int N, int K, const uint64_t *A, const WORD *B, WORD *C);
 
 MPC_RING_KERNELS(uint64_t, )
 MPC_RING_KERNELS(uint32_t, 32)

@@ -1,0 +1,100 @@
+import CRingKernels
+import Foundation
+
+/// `mpcr bench --kernels`: the ring GEMM kernels (one thread and both cores) against a
+/// plain triple loop and against the machine's peak, each ring's multiply-add rate with
+/// every operand in registers. Shapes are convolutions as im2col GEMMs: M output
+/// channels, N output pixels, K = input channels x kernel area.
+struct KernelBench {
+    let repeats: Int
+
+    /// (name, M, N, K).
+    static let shapes: [(String, Int, Int, Int)] = [
+        ("CIFAR ResNet18 layer1 3x3 (64x32x32)", 64, 1024, 576),
+        ("ResNet50 layer3 3x3 (256x14x14)", 256, 196, 2304),
+        ("ResNet50 layer4 1x1 (2048x7x7)", 2048, 49, 512),
+    ]
+
+    /// Multiply-adds per second (1e9) of `work` over the fastest of `repeats` runs.
+    func rate(_ multiplyAdds: Double, _ work: () -> Void) -> Double {
+        work()  // warm up
+        var best = Double.infinity
+        for _ in 0..<repeats {
+            let start = DispatchTime.now().uptimeNanoseconds
+            work()
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        return multiplyAdds / best / 1e9
+    }
+
+    func json() throws -> [String: Any] {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let peaks: [String: Double] = [
+            "z64": peak(UInt64.self, threads: 1), "z32": peak(UInt32.self, threads: 1),
+            "z64_all_cores": peak(UInt64.self, threads: cores), "z32_all_cores": peak(UInt32.self, threads: cores),
+        ]
+        var rows: [[String: Any]] = []
+        for (name, m, n, k) in KernelBench.shapes {
+            rows.append(gemmRow(name, m, n, k, ring: "z64", peaks: peaks, word: UInt64.self))
+            rows.append(gemmRow(name, m, n, k, ring: "z32", peaks: peaks, word: UInt32.self))
+        }
+        return ["cores": cores, "peak_gmacs": peaks, "gemm": rows, "repeat": repeats, "unit": "1e9 multiply-adds per second"]
+    }
+
+    /// The peak of one ring on `threads` threads.
+    func peak<Word: RingWord>(_ word: Word.Type, threads: Int) -> Double {
+        let iterations = 320_000_000 / Word.peakLanes
+        return rate(Double(iterations * Word.peakLanes * threads)) {
+            DispatchQueue.concurrentPerform(iterations: threads) { _ in _ = Word.peak(iterations) }
+        }
+    }
+
+    func gemmRow<Word: RingWord>(_ name: String, _ m: Int, _ n: Int, _ k: Int, ring: String, peaks: [String: Double], word: Word.Type) -> [String: Any] {
+        var generator = SystemRandomNumberGenerator()
+        let a = (0..<(m * k)).map { _ in UInt64.random(in: 0...UInt64.max, using: &generator) }
+        let b = (0..<(k * n)).map { _ in Word.random(in: 0...Word.max, using: &generator) }
+        var c = [Word](repeating: 0, count: m * n)
+        func call(_ kind: GEMMKind) { c.withUnsafeMutableBufferPointer { Word.gemm(kind, m, n, k, a, b, $0.baseAddress!) } }
+        let work = Double(m * n * k)
+        let one = rate(work) { call(.blocked) }, both = rate(work) { call(.parallel) }, loop = rate(work) { call(.plain) }
+        return [
+            "shape": name, "m": m, "n": n, "k": k, "ring": ring, "gemm": one, "gemm_parallel": both, "plain_loop": loop,
+            "share_of_peak": one / peaks[ring]!, "parallel_share_of_peak": both / peaks[ring + "_all_cores"]!,
+        ]
+    }
+}
+
+enum GEMMKind { case blocked, parallel, plain }
+
+/// A ring's word and its kernels.
+protocol RingWord: FixedWidthInteger, Sendable {
+    static var peakLanes: Int { get }
+    static func peak(_ iterations: Int) -> UInt64
+    static func gemm(_ kind: GEMMKind, _ m: Int, _ n: Int, _ k: Int, _ a: [UInt64], _ b: [Self], _ c: UnsafeMutablePointer<Self>)
+}
+
+extension UInt64: RingWord {
+    static var peakLanes: Int { mpc_bench_peak_lanes() }
+    static func peak(_ iterations: Int) -> UInt64 { mpc_bench_peak(iterations) }
+    static func gemm(_ kind: GEMMKind, _ m: Int, _ n: Int, _ k: Int, _ a: [UInt64], _ b: [UInt64], _ c: UnsafeMutablePointer<UInt64>) {
+        let (m, n, k) = (Int32(m), Int32(n), Int(k))
+        switch kind {
+        case .blocked: mpc_ring_gemm(m, n, Int32(k), a, k, b, Int(n), c, Int(n), 0)
+        case .parallel: mpc_ring_gemm_parallel(m, n, Int32(k), a, k, b, Int(n), c, Int(n), 0)
+        case .plain: mpc_bench_plain_gemm(m, n, Int32(k), a, b, c)
+        }
+    }
+}
+
+extension UInt32: RingWord {
+    static var peakLanes: Int { mpc_bench_peak_lanes32() }
+    static func peak(_ iterations: Int) -> UInt64 { mpc_bench_peak32(iterations) }
+    static func gemm(_ kind: GEMMKind, _ m: Int, _ n: Int, _ k: Int, _ a: [UInt64], _ b: [UInt32], _ c: UnsafeMutablePointer<UInt32>) {
+        let (m, n, k) = (Int32(m), Int32(n), Int(k))
+        switch kind {
+        case .blocked: mpc_ring_gemm32(m, n, Int32(k), a, k, b, Int(n), c, Int(n), 0)
+        case .parallel: mpc_ring_gemm_parallel32(m, n, Int32(k), a, k, b, Int(n), c, Int(n), 0)
+        case .plain: mpc_bench_plain_gemm32(m, n, Int32(k), a, b, c)
+        }
+    }
+}
