@@ -66,35 +66,41 @@ struct KernelBench {
 
 enum GEMMKind { case blocked, parallel, plain }
 
-/// A ring's word and its kernels.
-protocol RingWord: FixedWidthInteger, Sendable {
-    static var peakLanes: Int { get }
-    static func peak(_ iterations: Int) -> UInt64
-    static func gemm(_ kind: GEMMKind, _ m: Int, _ n: Int, _ k: Int, _ a: [UInt64], _ b: [Self], _ c: UnsafeMutablePointer<Self>)
+/// One ring's kernels (CRingKernels.h), for its word.
+struct RingKernelSet<Word> {
+    typealias GEMM = (Int32, Int32, Int32, UnsafePointer<UInt64>?, Int, UnsafePointer<Word>?, Int, UnsafeMutablePointer<Word>?, Int, Int32) -> Void
+    let lanes: Int
+    let peak: (Int) -> UInt64
+    let blocked: GEMM, parallel: GEMM
+    let plain: (Int32, Int32, Int32, UnsafePointer<UInt64>?, UnsafePointer<Word>?, UnsafeMutablePointer<Word>?) -> Void
 }
 
-extension UInt64: RingWord {
-    static var peakLanes: Int { mpc_bench_peak_lanes() }
-    static func peak(_ iterations: Int) -> UInt64 { mpc_bench_peak(iterations) }
-    static func gemm(_ kind: GEMMKind, _ m: Int, _ n: Int, _ k: Int, _ a: [UInt64], _ b: [UInt64], _ c: UnsafeMutablePointer<UInt64>) {
-        let (m, n, k) = (Int32(m), Int32(n), Int(k))
+/// A ring's word and its kernels.
+protocol RingWord: FixedWidthInteger, Sendable {
+    static var kernels: RingKernelSet<Self> { get }
+}
+
+extension RingWord {
+    static var peakLanes: Int { kernels.lanes }
+    static func peak(_ iterations: Int) -> UInt64 { kernels.peak(iterations) }
+    static func gemm(_ kind: GEMMKind, _ m: Int, _ n: Int, _ k: Int, _ a: [UInt64], _ b: [Self], _ c: UnsafeMutablePointer<Self>) {
+        let (m32, n32, k32) = (Int32(m), Int32(n), Int32(k))
         switch kind {
-        case .blocked: mpc_ring_gemm(m, n, Int32(k), a, k, b, Int(n), c, Int(n), 0)
-        case .parallel: mpc_ring_gemm_parallel(m, n, Int32(k), a, k, b, Int(n), c, Int(n), 0)
-        case .plain: mpc_bench_plain_gemm(m, n, Int32(k), a, b, c)
+        case .blocked: kernels.blocked(m32, n32, k32, a, k, b, n, c, n, 0)
+        case .parallel: kernels.parallel(m32, n32, k32, a, k, b, n, c, n, 0)
+        case .plain: kernels.plain(m32, n32, k32, a, b, c)
         }
     }
 }
 
+extension UInt64: RingWord {
+    static var kernels: RingKernelSet<UInt64> {
+        RingKernelSet(lanes: mpc_bench_peak_lanes(), peak: { mpc_bench_peak($0) }, blocked: mpc_ring_gemm, parallel: mpc_ring_gemm_parallel, plain: mpc_bench_plain_gemm)
+    }
+}
+
 extension UInt32: RingWord {
-    static var peakLanes: Int { mpc_bench_peak_lanes32() }
-    static func peak(_ iterations: Int) -> UInt64 { mpc_bench_peak32(iterations) }
-    static func gemm(_ kind: GEMMKind, _ m: Int, _ n: Int, _ k: Int, _ a: [UInt64], _ b: [UInt32], _ c: UnsafeMutablePointer<UInt32>) {
-        let (m, n, k) = (Int32(m), Int32(n), Int(k))
-        switch kind {
-        case .blocked: mpc_ring_gemm32(m, n, Int32(k), a, k, b, Int(n), c, Int(n), 0)
-        case .parallel: mpc_ring_gemm_parallel32(m, n, Int32(k), a, k, b, Int(n), c, Int(n), 0)
-        case .plain: mpc_bench_plain_gemm32(m, n, Int32(k), a, b, c)
-        }
+    static var kernels: RingKernelSet<UInt32> {
+        RingKernelSet(lanes: mpc_bench_peak_lanes32(), peak: { mpc_bench_peak32($0) }, blocked: mpc_ring_gemm32, parallel: mpc_ring_gemm_parallel32, plain: mpc_bench_plain_gemm32)
     }
 }
