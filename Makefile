@@ -3,7 +3,7 @@ SWIFT ?= swift
 MPCC := .build/release/mpcc
 MNIST := Models/mnist_resnet
 
-.PHONY: deps build release test demo clean
+.PHONY: deps build release test demo bench clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -36,6 +36,15 @@ demo: release
 	@$(MPCR) emulate $(DEMO)/mnist.mpcb --input $(MNIST)/test.npy --labels $(MNIST)/test_labels.npy
 	@echo "float accuracy of the original network:"
 	@$(MPCC) $(MNIST)/model.onnx --keep-maxpool --infer $(MNIST)/test.npy --labels $(MNIST)/test_labels.npy
+
+# The benchmark suite (Models/bench.py): exports the standard models once (torch needed),
+# then runs each through three local parties every ReLU exact, with a 6% DReLU budget, and
+# with that budget and 16-bit approximate DReLUs. JSON in /tmp/mpcc-bench/bench.json.
+LARGE := /tmp/mpcc-large
+bench: release
+	@for model in resnet18_cifar resnet50 mobilenet_v2; do \
+		test -f $(LARGE)/$$model.onnx || python3 Models/export_large.py $(LARGE) --only $$model || exit 1; done
+	python3 Models/bench.py --large $(LARGE)
 
 clean:
 	rm -rf .build

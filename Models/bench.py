@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""The benchmark suite behind `make bench`: the standard models of
+Models/export_large.py (CIFAR ResNet18, ResNet50 and MobileNetV2 at 224x224, random
+weights with calibrated BatchNorm statistics) through `mpcr local` (three processes,
+encrypted loopback TCP), in three variants of the default pipeline (average pooling,
+ReLU6 -> ReLU):
+
+  full           every ReLU exact;
+  budget         block ReLUs planned under --budget (default 0.06; `fast` distortion on
+                 --samples seeded Gaussian inputs, re-runs capped by --rerun-macs; the
+                 plan is kept in OUT and reused);
+  budget-approx  the same plan with --approx-drelu 16.
+
+Per inference figures are amortized, (a run of 4 inferences - a run of 1) / 3, so the
+session setup (masked weights, keys) is excluded; it is reported apart. Per variant:
+time, bytes per party, rounds, the setup's time and bytes, peak RSS per party, and the
+share of the last inference's instruction time spent in linear layers, comparisons,
+truncations and the rest (each instruction's time includes waiting for its messages).
+
+    make bench                                   # release build, exports, this script
+    python3 Models/bench.py --only resnet18_cifar [--variants full budget] [--table]
+
+Writes OUT/bench.json (default /tmp/mpcc-bench) and prints a Markdown table. Links are
+loopback only here (no emulated LAN/WAN yet).
+"""
+import argparse, json, os, sys
+
+import numpy as np
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from four_settings import timed, tool_arguments  # noqa: E402
+
+MODELS = ["resnet18_cifar", "resnet50", "mobilenet_v2"]
+VARIANTS = ["full", "budget", "budget-approx"]
+ROLES = ["client", "server", "helper"]
+KINDS = {"conv": "linear", "dense": "linear", "scale": "linear", "relu": "comparison", "block_relu": "comparison",
+         "max_pool": "comparison", "argmax": "comparison", "trunc": "truncation"}
+
+
+def inputs(a, name, count):
+    """`count` seeded standard-normal inputs of the model's input shape."""
+    shape = np.load(os.path.join(a.large, name + "_input.npy")).shape[1:]
+    path = os.path.join(a.out, f"{name}_x{count}.npy")
+    np.save(path, np.random.default_rng(20261202 + count).standard_normal((count,) + shape).astype(np.float32))
+    return path
+
+
+def program(a, name, variant, log):
+    """Compiles the variant (planning the budget once); returns the program's path."""
+    model, out = os.path.join(a.large, name + ".onnx"), os.path.join(a.out, f"{name}_{variant}")
+    options = []
+    if variant != "full":
+        plan = os.path.join(a.out, f"{name}_plan.json")
+        calibration = inputs(a, name, a.samples)
+        if not os.path.exists(plan):
+            timed([a.mpcc, model, "--budget", str(a.budget), "--calibration", calibration, "--distortion", "fast",
+                   "--fast-samples", str(a.samples), "--fast-rerun-macs", str(a.rerun_macs), "--emit", "spec", "-o", plan], log)
+        options = ["--spec", plan, "--calibration", calibration] + (["--approx-drelu", "16"] if variant == "budget-approx" else [])
+    timed([a.mpcc, model] + options + ["-o", out + ".mpcb"], log)
+    return out + ".mpcb"
+
+
+def local(a, path, x, log):
+    report = path.replace(".mpcb", "_report.json")
+    timed([a.mpcr, "local", path, "--input", x, "--report", report, "--timeout", "600"], log)
+    return json.load(open(report))
+
+
+def shares(report):
+    """Share of the client's last-inference instruction time by kind."""
+    totals = {}
+    for layer in report["client"]["layers"]:
+        kind = KINDS.get(layer["op"], "other")
+        totals[kind] = totals.get(kind, 0) + layer["seconds"]
+    whole = sum(totals.values()) or 1
+    return {k: v / whole for k, v in totals.items()}
+
+
+def measure(a, name, variant, log):
+    path = program(a, name, variant, log)
+    one, four = local(a, path, inputs(a, name, 1), log), local(a, path, inputs(a, name, 4), log)
+    per = lambda key, role: (four[role][key] - one[role][key]) / 3  # noqa: E731
+    return {
+        "model": name, "variant": variant,
+        "seconds": per("online_seconds", "client"),
+        "bytes": {r: per("bytes_sent", r) for r in ROLES},
+        "rounds": max(four[r]["rounds"] for r in ROLES),
+        "setup_seconds": four["client"]["offline_seconds"],
+        "session_bytes": sum(four[r]["session_bytes"] for r in ROLES),
+        "peak_rss_mb": {r: four[r]["peak_rss_bytes"] / 2**20 for r in ROLES},
+        "time_shares": shares(four),
+        "bytes_equal_predicted": one["bytes_sent"] == one["predicted_bytes"] and four["bytes_sent"] == four["predicted_bytes"],
+    }
+
+
+def markdown(rows):
+    lines = ["| model | variant | per inference | bytes C / S / H | rounds | setup | peak RSS C / S / H | linear / comparison / trunc / other | bytes = predicted |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        b = " / ".join(f"{r['bytes'][k] / 1e6:,.1f}" for k in ROLES)
+        peak = " / ".join(f"{r['peak_rss_mb'][k]:.0f}" for k in ROLES)
+        t = " / ".join(f"{100 * r['time_shares'].get(k, 0):.0f}%" for k in ["linear", "comparison", "truncation", "other"])
+        lines.append(f"| {r['model']} | {r['variant']} | {r['seconds']:.3f} s | {b} MB | {r['rounds']} | "
+                     f"{r['setup_seconds']:.2f} s, {r['session_bytes'] / 1e6:,.1f} MB | {peak} MB | {t} | {'yes' if r['bytes_equal_predicted'] else 'no'} |")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", nargs="+", default=MODELS, choices=MODELS, metavar="MODEL")
+    parser.add_argument("--variants", nargs="+", default=VARIANTS, choices=VARIANTS)
+    parser.add_argument("--large", default="/tmp/mpcc-large", help="where export_large.py wrote the models")
+    parser.add_argument("--budget", type=float, default=0.06)
+    parser.add_argument("--samples", type=int, default=8, help="Gaussian calibration inputs for planning")
+    parser.add_argument("--rerun-macs", type=float, default=2e10, help="--fast-rerun-macs for planning")
+    tool_arguments(parser, "/tmp/mpcc-bench", "bench.json")
+    a = parser.parse_args()
+    table = os.path.join(a.out, "bench.json")
+    if a.table:
+        print(markdown(json.load(open(table))))
+        return
+    os.makedirs(a.out, exist_ok=True)
+    rows = []
+    with open(os.path.join(a.out, "log.txt"), "a") as log:
+        for name in a.only:
+            for variant in a.variants:
+                rows.append(measure(a, name, variant, log))
+                print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+                json.dump(rows, open(table, "w"), indent=2)
+    print(markdown(rows))
+
+
+if __name__ == "__main__":
+    main()
