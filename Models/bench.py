@@ -29,7 +29,7 @@ import numpy as np
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from four_settings import timed, tool_arguments  # noqa: E402
+from four_settings import record, timed, tool_arguments  # noqa: E402
 
 MODELS = ["resnet18_cifar", "resnet50", "mobilenet_v2"]
 VARIANTS = ["full", "budget", "budget-approx"]
@@ -121,14 +121,8 @@ def main():
         print(markdown(json.load(open(table))))
         return
     os.makedirs(a.out, exist_ok=True)
-    rows = []
     with open(os.path.join(a.out, "log.txt"), "a") as log:
-        for name in a.only:
-            for variant in a.variants:
-                rows.append(measure(a, name, variant, log))
-                print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-                json.dump(rows, open(table, "w"), indent=2)
-    print(markdown(rows))
+        record((measure(a, name, variant, log) for name in a.only for variant in a.variants), table, markdown)
 
 
 if __name__ == "__main__":

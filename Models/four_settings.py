@@ -130,6 +130,17 @@ def tool_arguments(parser, out, table):
     parser.add_argument("--table", action="store_true", help=f"print the table of OUT/{table} again; run nothing")
 
 
+def record(rows, table, markdown):
+    """Collects `rows` as they are measured: each printed as JSON to stderr and `table`
+    rewritten; then prints the Markdown table."""
+    done = []
+    for row in rows:
+        done.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)
+        json.dump(done, open(table, "w"), indent=2)
+    print(markdown(done))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="+", default=MODELS, help="models (names in --large)")
@@ -148,15 +159,9 @@ def main():
         print(markdown(json.load(open(os.path.join(args.out, "settings.json")))))
         return
     os.makedirs(args.out, exist_ok=True)
-    rows = []
     with open(os.path.join(args.out, "log.txt"), "a") as log:
-        for name in args.only:
-            setting = Setting(name, args, log)
-            for variant in args.variants:
-                rows.append(setting.run(variant))
-                print(json.dumps(rows[-1]), file=sys.stderr)
-                json.dump(rows, open(os.path.join(args.out, "settings.json"), "w"), indent=2)
-    print(markdown(rows))
+        settings = (Setting(name, args, log) for name in args.only)
+        record((setting.run(variant) for setting in settings for variant in args.variants), table, markdown)
 
 
 if __name__ == "__main__":

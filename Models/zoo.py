@@ -48,7 +48,7 @@ import onnx
 sys.dont_write_bytecode = True  # no Models/__pycache__ from importing siblings
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from export_large import init_and_calibrate  # noqa: E402
-from four_settings import tool_arguments  # noqa: E402
+from four_settings import record, tool_arguments  # noqa: E402
 from generate import ort_run, save_npy, seed_for, strip_metadata  # noqa: E402
 
 # name: (constructor keyword arguments, input side, kind)
@@ -241,12 +241,7 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     torch, torchvision = import_torchvision()
     torch.set_num_threads(1)
-    rows = []
-    for name in a.only:
-        rows.append(check(name, a, torch, torchvision))
-        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-        json.dump(rows, open(table, "w"), indent=2)
-    print(markdown(rows))
+    record((check(name, a, torch, torchvision) for name in a.only), table, markdown)
 
 
 if __name__ == "__main__":
