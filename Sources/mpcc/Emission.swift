@@ -187,7 +187,10 @@ extension MPCC {
         var lines = ["secure cost per inference (predicted; bytes sent by client / server / helper):"]
         func line(_ name: String, _ cost: Cost) -> String {
             let all = cost.online + cost.offline
-            return "  \(name.padding(toLength: 28, withPad: " ", startingAt: 0)) \(String(cost.drelus).leftAligned(9)) DReLUs  \(String(cost.rounds).leftAligned(4)) rounds  "
+            // Instructions that share rounds name their layers joined by " + " (JSON has them all).
+            let layers = name.components(separatedBy: " + ")
+            let shown = layers.count > 1 ? "(\(layers.count) merged) \(layers[0])" : name
+            return "  \(shown.padding(toLength: 28, withPad: " ", startingAt: 0)) \(String(cost.drelus).leftAligned(9)) DReLUs  \(String(cost.rounds).leftAligned(4)) rounds  "
                 + "\(all.client) / \(all.server) / \(all.helper) B"
         }
         for row in costRows(program) { lines.append(line(row.layer, row.cost)) }

@@ -68,6 +68,13 @@ import Testing
         }
     }
 
+    /// The ASPP's three dilated branches share one comparison; the report says so.
+    @Test func reportNamesLayersThatShareRounds() throws {
+        let result = try run("mpcc", [model("tiny_deeplab"), "--keep-maxpool", "--keep-relu6", "--emit", "report"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("(3 merged) /aspp/branches.0/"), "\(result.stdout)")
+    }
+
     @Test func corruptedProgramsAndForeignWeightsFailClearly() throws {
         let (directory, program) = try compiled()
         let input = "\(repositoryRoot)/Models/tiny_resnet/input.npy"
