@@ -63,12 +63,14 @@ public func importONNX(path: String, options: ImportOptions = ImportOptions()) t
 }
 
 /// A model exported with a batch of B > 1 (`torch.onnx.export(model, torch.randn(8, ...))`):
-/// every input and output of rank 2 or more leads with the same B. The IR describes one
-/// inference, so the graph is then rebatched to 1.
+/// every input (of rank 2 or more: a sample has axes of its own) and every output (of
+/// rank 1 or more: an ArgMax without keepdims leaves [B]) leads with the same B. The IR
+/// describes one inference, so the graph is then rebatched to 1.
 func fixedBatch(of graph: Graph) -> Int? {
-    let leading = (graph.inputs + graph.outputs).map { graph.type(of: $0).shape }
-    guard let batch = leading.first?.first, batch > 1,
-          leading.allSatisfy({ $0.count >= 2 && $0[0] == batch }) else { return nil }
+    let inputs = graph.inputs.map { graph.type(of: $0).shape }, outputs = graph.outputs.map { graph.type(of: $0).shape }
+    guard let batch = inputs.first?.first, batch > 1,
+          inputs.allSatisfy({ $0.count >= 2 && $0[0] == batch }),
+          outputs.allSatisfy({ $0.count >= 1 && $0[0] == batch }) else { return nil }
     return batch
 }
 

@@ -24,7 +24,8 @@ extension MPCC {
 
     func sigmoidText(_ errors: [SigmoidError], _ fixedPoint: CalibratedFixedPoint) -> String {
         guard let worst = errors.max(by: { $0.maxError < $1.maxError }) else { return "" }
-        let inputs = fixedPoint.calibrated ? "\(fixedPoint.measuredRows) calibration inputs" : "two synthetic Gaussian inputs (give --calibration for real ones)"
+        let rows = fixedPoint.measuredRows
+        let inputs = fixedPoint.calibrated ? "\(rows) calibration input\(rows == 1 ? "" : "s")" : "two synthetic Gaussian inputs (give --calibration for real ones)"
         var lines = [
             "sigmoid approximation (--approx-sigmoid): \(errors.count) nodes; on \(inputs) the largest error is \(worst.maxError) at '\(worst.name)' "
                 + "(\(SigmoidApproximation.maxError) for any input); per node, the largest input magnitude and the error within it:",

@@ -82,7 +82,7 @@ struct Bench: ParsableCommand {
 
     func validate() throws {
         if `repeat` < 1 { throw ValidationError("--repeat must be at least 1") }
-        if kernels == (program != nil) { throw ValidationError("give a program or --kernels") }
+        if kernels == (program != nil) { throw ValidationError("give a program or --kernels (not both)") }
         if kernels, input != nil { throw ValidationError("--input goes with a program, not with --kernels") }
     }
 }

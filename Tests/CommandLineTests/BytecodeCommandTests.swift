@@ -57,7 +57,7 @@ import Testing
         let calibration = "\(repositoryRoot)/Models/tiny_efficientnet/input.npy"
         let result = try run("mpcc", [model("tiny_efficientnet"), "--approx-sigmoid", "--calibration", calibration, "--emit", "report", "--report", "\(directory)/r.json"])
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stdout.contains("sigmoid approximation (--approx-sigmoid): 17 nodes; on 1 calibration inputs the largest error is"))
+        #expect(result.stdout.contains("sigmoid approximation (--approx-sigmoid): 17 nodes; on 1 calibration input the largest error is"))
         let json = try #require(try JSONSerialization.jsonObject(with: Data(contents("\(directory)/r.json").utf8)) as? [String: Any])
         let nodes = try #require(json["sigmoid_approximation"] as? [[String: Any]])
         #expect(nodes.count == 17)

@@ -245,6 +245,23 @@ func importMessage(_ bytes: [UInt8], directory: String, name: String = "model.on
         #expect(model.graph.nodes.last?.op == .reshape(shape: [1, 18]))
     }
 
+    /// A classifier exported with a fixed batch and a final ArgMax without keepdims: its
+    /// output [2] is rank 1, and it still becomes one inference.
+    @Test func fixedBatchEndingInArgMaxBecomesOneInference() throws {
+        let batched = ONNXWriter.valueInfo("x", dims: [.size(2), .size(5)])
+        let nodes = [
+            ONNXWriter.node("Relu", ["x"], ["r"], name: "relu"),
+            ONNXWriter.node("ArgMax", ["r"], ["y"], name: "classes", ["axis": .int(1), "keepdims": .int(0)]),
+        ]
+        let directory = temporaryDirectory()
+        let path = "\(directory)/model.onnx"
+        writeFile(path, ONNXWriter.model(nodes: nodes, inputs: [batched], outputs: [ONNXWriter.valueInfo("y", elementType: 7, dims: nil)]))
+        let model = try importONNX(path: path)
+        #expect(model.exportedBatch == 2)
+        #expect(model.graph.type(of: model.graph.inputs[0]).shape == [1, 5])
+        #expect(model.graph.type(of: model.graph.outputs[0]).shape == [1])
+    }
+
     /// A fixed batch the graph mixes (here a reshape that folds it away) cannot become one
     /// inference: the message says so and what to do.
     @Test func fixedBatchThatIsMixedIsRefused() {
