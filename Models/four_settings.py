@@ -150,7 +150,7 @@ def main():
     parser.add_argument("--samples", type=int, default=8, help="Gaussian calibration inputs for planning")
     parser.add_argument("--projections", type=int, default=8, help="--fast-projections for planning")
     parser.add_argument("--rerun-macs", type=float, default=2e10, help="--fast-rerun-macs for planning")
-    parser.add_argument("--reuse-plans", action="store_true", help="compile budget rows from OUT/NAME_budget.json of an earlier run")
+    parser.add_argument("--reuse-plans", action="store_true", help="compile budget rows from OUT/NAME_budget.json of an earlier run (give that run's --samples: the calibration inputs are made again from them)")
     tool_arguments(parser, "/tmp/mpcc-settings", "settings.json")
     args = parser.parse_args()
     table = os.path.join(args.out, "settings.json")
