@@ -102,9 +102,9 @@ struct Interpreter {
         case .input: r.shared[index] = try e.shareInput(shape: shape)
         case .constant(let op): r.shared[index] = try e.shareConstant(op.weight, shape: shape)
         case .reveal(let op): r.revealed[index] = try e.reveal(shares[op.x], ring: program.instructions[op.x].domain.ring!)
-        case .conv(let op): r.shared[index] = try e.linear(instruction, x: op.x, shares[op.x], weight: op.weight, bias: op.bias, apply: convolution(op, shape, ring))
-        case .dense(let op): r.shared[index] = try e.linear(instruction, x: op.x, shares[op.x], weight: op.weight, bias: op.bias, apply: dense(op, shape, ring))
-        case .scale(let op): r.shared[index] = try e.linear(instruction, x: op.x, shares[op.x], weight: op.weight, bias: nil, apply: scale(op, shape))
+        case .conv, .dense, .scale:
+            let layer = linearLayer(instruction)!
+            r.shared[index] = try e.linear(instruction, x: layer.x, shares[layer.x], weight: layer.weight, bias: layer.bias, apply: layer.kernel)
         case .mul(let op):
             r.shared[index] = try e.multiply(instruction, a: op.a, shares[op.a], b: op.b, shares[op.b])
         case .relu(let op):
@@ -164,6 +164,18 @@ struct Interpreter {
 extension Interpreter {
     /// The linear layers' ring kernels, as the protocol applies them to masks and shares.
     typealias LinearKernel = (RingTensor, [UInt64], [UInt64]?) -> RingTensor
+
+    /// A layer linear in its input and in a server weight (conv, dense, scale): the input
+    /// register, the weight, the bias and the kernel; nil for other instructions.
+    func linearLayer(_ instruction: Instruction) -> (x: Int, weight: Int, bias: Int?, kernel: LinearKernel)? {
+        let (shape, ring) = (instruction.shape, instruction.domain.ring ?? .z64)
+        switch instruction.operation {
+        case .conv(let op): return (op.x, op.weight, op.bias, convolution(op, shape, ring))
+        case .dense(let op): return (op.x, op.weight, op.bias, dense(op, shape, ring))
+        case .scale(let op): return (op.x, op.weight, nil, scale(op, shape))
+        default: return nil
+        }
+    }
 
     func convolution(_ op: Conv, _ shape: [Int], _ ring: Ring) -> LinearKernel {
         let weightShape = program.weights[op.weight].shape

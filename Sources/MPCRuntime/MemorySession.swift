@@ -43,15 +43,14 @@ public struct MemorySession {
         if let error = errors.first { throw error }
     }
 
-    /// Setup, then one inference per input; the client's outputs.
-    public func infer(_ inputs: [[Float]]) throws -> [[[Float]]] {
+    /// Setup, then one inference per input, each role keeping `ahead[role]` inferences
+    /// prepared (`Party.run`); the client's outputs.
+    public func infer(_ inputs: [[Float]], preprocess ahead: [Role: Int] = [:]) throws -> [[[Float]]] {
         let results = ResultBox()
         try run { party in
             try party.setup()
-            for input in inputs {
-                let output = try party.infer(party.role == .client ? input : nil)
-                if let output { results.append(output) }
-            }
+            try party.run(inferences: inputs.count, preprocess: ahead[party.role] ?? 0,
+                          input: { party.role == .client ? inputs[$0] : nil }, output: results.append)
         }
         return results.values
     }

@@ -2,16 +2,29 @@ import Crypto
 import _CryptoExtras
 
 /// A pseudorandom generator shared by two parties: AES-256 in counter mode under a key
-/// agreed for this session. Both parties draw the same values as long as they draw in
-/// the same order, which the protocols guarantee by construction.
+/// agreed for this session. The 128-bit counter block is (stream, block): each stream is
+/// its own sequence, so every instruction of every inference draws from a stream of its
+/// own (`stream(_:)`) and a party can draw an instruction's masks ahead of time, in any
+/// order, and again later. Within a stream both parties draw the same values as long as
+/// they draw in the same order, which each protocol fixes.
 public final class PRG {
     private let key: SymmetricKey
+    private let stream: UInt64
     private var block: UInt64 = 0
 
     public init(key: [UInt8]) {
         precondition(key.count == 32, "PRG keys are 256 bits")
         self.key = SymmetricKey(data: key)
+        stream = 0
     }
+
+    private init(key: SymmetricKey, stream: UInt64) {
+        self.key = key
+        self.stream = stream
+    }
+
+    /// The start of stream `id` under the same key (stream 0 is this session's setup).
+    public func stream(_ id: UInt64) -> PRG { PRG(key: key, stream: id) }
 
     /// 32 bytes from the operating system's CSPRNG (getrandom on Linux).
     public static func freshKey() -> [UInt8] {
@@ -25,6 +38,7 @@ public final class PRG {
         let bytes = count * 8
         let blocks = (bytes + 15) / 16
         var counter = [UInt8](repeating: 0, count: 16)
+        withUnsafeBytes(of: stream.bigEndian) { counter.replaceSubrange(0..<8, with: $0) }
         withUnsafeBytes(of: block.bigEndian) { counter.replaceSubrange(8..<16, with: $0) }
         block += UInt64(blocks)
         let stream = try! AES._CTR.encrypt([UInt8](repeating: 0, count: blocks * 16), using: key, nonce: try! AES._CTR.Nonce(nonceBytes: counter))

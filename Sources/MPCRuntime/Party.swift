@@ -6,6 +6,17 @@ public enum Role: String, CaseIterable, Sendable {
     case client, server, helper
 }
 
+extension RoleBytes {
+    /// The bytes `role` sends.
+    public func of(_ role: Role) -> Int {
+        switch role {
+        case .client: client
+        case .server: server
+        case .helper: helper
+        }
+    }
+}
+
 /// What one party measured for one instruction.
 public struct Measured: Sendable, Equatable {
     public var bytesSent = 0
@@ -21,19 +32,30 @@ public final class Party {
     public let role: Role
     public let program: Program
     public let links: [Role: Link]
-    /// PRG shared with each other role.
+    /// PRG shared with each other role, as agreed at setup (its stream 0 is setup's).
+    var sessionPRGs: [Role: PRG] = [:]
+    /// The same PRGs positioned at the running instruction's own stream.
     var shared: [Role: PRG] = [:]
     /// Server: the weights. Client: W - B (masked once per session). Helper: B.
     var weights: [Int: [UInt64]] = [:]
     /// Bytes this party sent during setup (keys, hashes, masked weights).
     public private(set) var sessionBytes = 0
-    /// Per instruction of the last inference.
-    public private(set) var measured: [Measured] = []
+    /// Per instruction of the last inference (the helper's: of the last it prepared).
+    public internal(set) var measured: [Measured] = []
+    /// Time and bytes since setup, offline (preprocessing) and online.
+    public internal(set) var phases = PhaseTotals()
+    /// Inferences numbered so far (the next gets the next number), the prepared ones not
+    /// yet run, and the one running.
+    var numbered: UInt64 = 0
+    var prepared: [Preprocessed] = []
+    var active: Preprocessed?
+    /// The index of the running instruction.
+    var running = 0
 
     var current = Measured()
     /// The client's input during `infer`.
     var input: [Float]?
-    private let interpreter: Interpreter
+    let interpreter: Interpreter
     private var instructionStart = ContinuousClock.now
 
     /// `weights` only for the server.
@@ -63,7 +85,13 @@ public final class Party {
     func sendFrame(_ peer: Role, _ bytes: [UInt8]) throws {
         try links[peer]!.send(bytes)
         current.bytesSent += bytes.count
-        if inSetup { sessionBytes += bytes.count }
+        if inSetup {
+            sessionBytes += bytes.count
+        } else if role == .helper || active?.offline == true {
+            phases.offlineBytes += bytes.count
+        } else {
+            phases.onlineBytes += bytes.count
+        }
     }
 
     /// Receives a frame of exactly `count` elements of `ring` from `peer`.
@@ -74,7 +102,7 @@ public final class Party {
     /// Receives one frame of parts of the given sizes and rings; Z_2^32 words arrive
     /// canonical (sign-extended).
     func receive(_ peer: Role, parts: [(count: Int, ring: Ring)]) throws -> [[UInt64]] {
-        let frame = try links[peer]!.receive()
+        let frame = try peer == .helper && active?.helperFrames != nil ? active!.nextHelperFrame() : links[peer]!.receive()
         let expected = parts.reduce(0) { $0 + $1.count * $1.ring.bytes }
         guard frame.count == expected else {
             throw PeerError("the \(peer.rawValue) sent a malformed frame (\(frame.count) bytes where the protocol expects \(expected))")
@@ -151,21 +179,21 @@ public final class Party {
             if Role.allCases.firstIndex(of: role)! < Role.allCases.firstIndex(of: peer)! {
                 let key = PRG.freshKey()
                 try sendFrame(peer, key)
-                shared[peer] = PRG(key: key)
+                sessionPRGs[peer] = PRG(key: key)
             } else {
                 let key = try links[peer]!.receive()
                 guard key.count == 32 else { throw PeerError("the \(peer.rawValue) sent a malformed key") }
-                shared[peer] = PRG(key: key)
+                sessionPRGs[peer] = PRG(key: key)
             }
         }
         for index in Party.maskedWeights(program) {
             let count = program.weights[index].elementCount
             switch role {
             case .server:
-                let mask = shared[.helper]!.words(count)
+                let mask = sessionPRGs[.helper]!.words(count)
                 try send(.client, zip(weights[index]!, mask).map { $0 &- $1 })
             case .helper:
-                weights[index] = shared[.server]!.words(count)
+                weights[index] = sessionPRGs[.server]!.words(count)
             case .client:
                 weights[index] = try receive(.server, count: count)
             }
@@ -187,23 +215,42 @@ public final class Party {
 
     // MARK: - Inference
 
-    /// Runs the program once. The client passes its input and receives the outputs; the
-    /// server and the helper pass nil and receive nil.
+    /// Runs the program once, on the oldest prepared inference if there is one
+    /// (`preprocess`). The client passes its input and receives the outputs; the server
+    /// and the helper pass nil and receive nil. The helper's whole inference is offline:
+    /// when it was prepared, nothing is left to do.
     public func infer(_ input: [Float]?) throws -> [[Float]]? {
+        let inference = prepared.isEmpty ? Preprocessed(inference: nextNumber()) : prepared.removeFirst()
+        if role == .helper && inference.ran { return nil }
+        let start = ContinuousClock.now
+        defer { phases.onlineSeconds += seconds(since: start) }
         measured = []
         self.input = input
-        defer { self.input = nil }
+        active = inference
+        defer { self.input = nil; active = nil }
         return try interpreter.run(self)
+    }
+
+    func nextNumber() -> UInt64 {
+        numbered += 1
+        return numbered
     }
 
     func willRun(_ index: Int) {
         current = Measured()
         instructionStart = ContinuousClock.now
+        running = index
+        let stream = Preprocessed.stream(inference: active!.inference, instruction: index)
+        for (peer, prg) in sessionPRGs { shared[peer] = prg.stream(stream) }
     }
 
     func didRun(_ index: Int) {
-        let elapsed = ContinuousClock.now - instructionStart
-        current.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        current.seconds = seconds(since: instructionStart)
         measured.append(current)
+    }
+
+    func seconds(since start: ContinuousClock.Instant) -> Double {
+        let elapsed = ContinuousClock.now - start
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     }
 }

@@ -72,12 +72,13 @@ extension Party: Evaluator {
         let ring = instruction.domain.ring!
         switch role {
         case .client:
-            let prg = prgWithHelper
-            let a = prg.words(inputCount), r = prg.words(outputCount)
+            // Prepared offline: only A is drawn again (the stream's first words).
+            let prepared = active!.linearShares.removeValue(forKey: running)
+            let (a, y) = prepared.map { (prgWithHelper.words(inputCount), $0) }
+                ?? clientLinearShare(instruction, x: x, weight: weight, prg: prgWithHelper, apply: apply)
             try send(.server, zip(share!.values, a).map { $0 &- $1 }, ring: ring)
             current.rounds += 1
-            let masked = apply(RingTensor(shape: inputShape, values: a), weights[weight]!, nil)
-            return RingTensor(shape: instruction.shape, values: zip(masked.values, r).map { $0 &- $1 })
+            return y
         case .helper:
             let prg = shared[.client]!
             let a = prg.words(inputCount), r = prg.words(outputCount)

@@ -12,6 +12,11 @@ struct MPCR: ParsableCommand {
     static func main() { runAsMain() }
 }
 
+/// Inferences prepared ahead hold their material in memory: a few at most.
+func validatePreprocess(_ count: Int) throws {
+    if !(0...16).contains(count) { throw ValidationError("--preprocess must be between 0 and 16, got \(count)") }
+}
+
 /// The role a process plays in the protocol.
 enum RoleOption: String, ExpressibleByArgument, CaseIterable {
     case client, server, helper
@@ -29,8 +34,11 @@ struct Local: ParsableCommand {
     @Option(help: "Class labels of the inputs (int64 .npy): print the accuracy.") var labels: String?
     @Option(help: "Seconds a party waits for a message before giving up.") var timeout: Double = 30
     @Flag(help: "Send frames unencrypted (local benchmarking only).") var insecurePlaintext = false
+    @Option(help: "Inferences whose input-independent part (the helper's material, the client's products with masks) each party prepares before the input is used; 0 interleaves them with the online phase.")
+    var preprocess = 1
 
     func validate() throws {
+        try validatePreprocess(preprocess)
         if !(timeout > 0 && timeout <= 86_400) { throw ValidationError("--timeout must be between 0 and 86400 seconds, got \(timeout)") }
     }
 }
@@ -47,8 +55,12 @@ struct MPCRParty: ParsableCommand {
     @Option(help: "Write times, bytes and rounds as JSON.") var report: String?
     @Option(help: "Class labels of the client's inputs (int64 .npy): print the accuracy.") var labels: String?
     @Flag(help: "Send frames unencrypted (local benchmarking only; all three must agree).") var insecurePlaintext = false
+    @Option(help: "Inferences whose input-independent part (the helper's material, the client's products with masks) each party prepares before the input is used; 0 interleaves them with the online phase.")
+    var preprocess: Int?
 
     func validate() throws {
+        try validatePreprocess(preprocess ?? 1)
+        if role != .client && preprocess != nil { throw ValidationError("only the client sets --preprocess (the server and the helper follow it)") }
         if role == .server && weights == nil { throw ValidationError("the server needs --weights") }
         if role == .client && input == nil { throw ValidationError("the client needs --input") }
         if role != .server && weights != nil { throw ValidationError("only the server reads --weights") }
@@ -79,8 +91,11 @@ struct Bench: ParsableCommand {
     @Option(help: "Write the results as JSON.") var report: String?
     @Flag(help: "Time the ring GEMM kernels against a plain loop and the machine's multiply-add peak instead of a program.")
     var kernels = false
+    @Option(help: "Inferences whose input-independent part (the helper's material, the client's products with masks) each party prepares before the input is used; 0 interleaves them with the online phase.")
+    var preprocess = 1
 
     func validate() throws {
+        try validatePreprocess(preprocess)
         if `repeat` < 1 { throw ValidationError("--repeat must be at least 1") }
         if kernels == (program != nil) { throw ValidationError("give a program or --kernels (not both)") }
         if kernels, input != nil { throw ValidationError("--input goes with a program, not with --kernels") }

@@ -33,30 +33,27 @@ func peakResidentBytes() -> Int {
 func seconds(_ duration: Duration) -> Double { Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18 }
 
 extension Party {
-    /// This role's JSON report: times, bytes, rounds, predictions, per instruction.
-    func report(wall: Double, offline: Double, online: Double, inferences: Int) -> [String: Any] {
+    /// This role's JSON report: times and bytes of setup and of the offline and online
+    /// phases, rounds, predictions, per instruction.
+    func report(wall: Double, setup: Double, inferences: Int) -> [String: Any] {
         let predicted = program.totalCost
-        func roleBytes(_ bytes: RoleBytes) -> Int {
-            switch role {
-            case .client: return bytes.client
-            case .server: return bytes.server
-            case .helper: return bytes.helper
-            }
-        }
         let layers = program.instructions.enumerated().map { index, instruction -> [String: Any] in
             let measured = self.measured[index]
             return [
                 "index": index, "op": instruction.opcode.mnemonic, "source": instruction.source, "seconds": measured.seconds,
                 "bytes_sent": measured.bytesSent, "rounds": measured.rounds,
-                "predicted_bytes": roleBytes(instruction.cost.online) + roleBytes(instruction.cost.offline), "predicted_rounds": instruction.cost.rounds,
+                "predicted_bytes": instruction.cost.online.of(role) + instruction.cost.offline.of(role), "predicted_rounds": instruction.cost.rounds,
             ]
         }
         return [
-            "role": role.rawValue, "wall_seconds": wall, "offline_seconds": offline, "online_seconds": online, "inferences": inferences,
+            "role": role.rawValue, "wall_seconds": wall, "setup_seconds": setup, "inferences": inferences,
+            "offline_seconds": phases.offlineSeconds, "online_seconds": phases.onlineSeconds,
+            "offline_bytes": phases.offlineBytes, "online_bytes": phases.onlineBytes,
+            "predicted_offline_bytes": predicted.offline.of(role) * inferences, "predicted_online_bytes": predicted.online.of(role) * inferences,
             "peak_rss_bytes": peakResidentBytes(),
-            "bytes_sent": measured.reduce(0) { $0 + $1.bytesSent } * max(inferences, 1) + sessionBytes, "session_bytes": sessionBytes,
+            "bytes_sent": phases.offlineBytes + phases.onlineBytes + sessionBytes, "session_bytes": sessionBytes,
             "rounds": measured.reduce(0) { $0 + $1.rounds },
-            "predicted_bytes": (roleBytes(predicted.online) + roleBytes(predicted.offline)) * max(inferences, 1) + roleBytes(predicted.session) + handshakeBytes,
+            "predicted_bytes": (predicted.online.of(role) + predicted.offline.of(role)) * inferences + predicted.session.of(role) + handshakeBytes,
             "layers": layers,
         ]
     }
@@ -75,33 +72,39 @@ extension MPCRParty {
         let party = Party(role: role.runtime, program: program, weights: weightFile, links: links)
         let setupStart = clock.now
         try runPartyStep { try party.setup() }
-        let offline = seconds(clock.now - setupStart)
-        // The client tells the others how many inferences follow.
-        let count: Int
-        if role == .client {
-            count = rows.count
-            for peer in [Role.server, .helper] { try runPartyStep { try links[peer]!.send(withUnsafeBytes(of: UInt64(count).littleEndian) { Array($0) }) } }
-        } else {
-            let frame = try runPartyStep { try links[.client]!.receive() }
-            guard frame.count == 8 else { throw CommandFailure(.peerFailure, "the client sent a malformed inference count") }
-            count = Int(frame.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) })
-            guard count <= 1 << 20 else { throw CommandFailure(.peerFailure, "the client announced \(count) inferences") }
-        }
-        let onlineStart = clock.now
+        let setup = seconds(clock.now - setupStart)
+        let (count, ahead) = try announceSession(rows: rows.count, links: links)
         var outputs: [[[Float]]] = []
-        for index in 0..<count {
-            let result = try runPartyStep { try party.infer(role == .client ? rows[index] : nil) }
-            if let result { outputs.append(result) }
+        try runPartyStep {
+            try party.run(inferences: count, preprocess: ahead, input: { role == .client ? rows[$0] : nil }, output: { outputs.append($0) })
         }
-        let online = seconds(clock.now - onlineStart)
         if role == .client {
             try RunInputs.report(outputs: outputs, program: program, to: output, labels: labels)
         }
         if let report {
-            let json = party.report(wall: seconds(clock.now - start), offline: offline, online: online, inferences: count)
+            let json = party.report(wall: seconds(clock.now - start), setup: setup, inferences: count)
             let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
             guard FileManager.default.createFile(atPath: report, contents: data) else { throw CommandFailure(.userError, "cannot write \(report)") }
         }
+    }
+}
+
+extension MPCRParty {
+    /// The client tells the others how many inferences follow and how many of them each
+    /// prepares ahead (the client's `--preprocess` holds for the session): two
+    /// little-endian 64-bit words.
+    func announceSession(rows: Int, links: [Role: Link]) throws -> (count: Int, ahead: Int) {
+        if role == .client {
+            let frame = [UInt64(rows), UInt64(preprocess ?? 1)].flatMap { withUnsafeBytes(of: $0.littleEndian) { Array($0) } }
+            for peer in [Role.server, .helper] { try runPartyStep { try links[peer]!.send(frame) } }
+            return (rows, preprocess ?? 1)
+        }
+        let frame = try runPartyStep { try links[.client]!.receive() }
+        guard frame.count == 16 else { throw CommandFailure(.peerFailure, "the client sent a malformed session announcement") }
+        let words = (0..<2).map { index in frame.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 8 * index, as: UInt64.self)) } }
+        guard words[0] <= 1 << 20 else { throw CommandFailure(.peerFailure, "the client announced \(words[0]) inferences") }
+        guard words[1] <= 16 else { throw CommandFailure(.peerFailure, "the client asked to prepare \(words[1]) inferences ahead (at most 16)") }
+        return (Int(words[0]), Int(words[1]))
     }
 }
 
@@ -158,7 +161,7 @@ extension Local {
             var arguments = ["party", "--role", role.rawValue, "--config", configPath, "--program", self.program, "--report", "\(directory)/\(role.rawValue).json"]
             if role == .server { arguments += ["--weights", WeightFile.path(forProgram: self.program)] }
             if role == .client {
-                arguments += ["--input", input]
+                arguments += ["--input", input, "--preprocess", String(preprocess)]
                 if let output { arguments += ["--output", output] }
                 if let labels { arguments += ["--labels", labels] }
             }
@@ -195,7 +198,8 @@ extension Local {
             reports[role.rawValue] = json
         }
         let client = reports["client"] as! [String: Any]
-        print("three parties on loopback (\(insecurePlaintext ? "plaintext TCP" : "ChaCha20-Poly1305 over TCP")): \((wall * 1000).rounded() / 1000) s wall, setup \(((client["offline_seconds"] as! Double) * 1000).rounded() / 1000) s, inference \(((client["online_seconds"] as! Double) * 1000).rounded() / 1000) s")
+        func time(_ key: String) -> Double { ((client[key] as! Double) * 1000).rounded() / 1000 }
+        print("three parties on loopback (\(insecurePlaintext ? "plaintext TCP" : "ChaCha20-Poly1305 over TCP")): \((wall * 1000).rounded() / 1000) s wall, setup \(time("setup_seconds")) s, offline \(time("offline_seconds")) s, online \(time("online_seconds")) s")
         var totalMeasured = 0, totalPredicted = 0
         for role in Role.allCases {
             let report = reports[role.rawValue] as! [String: Any]
@@ -203,7 +207,8 @@ extension Local {
             totalMeasured += sent
             totalPredicted += predicted
             let peak = (report["peak_rss_bytes"] as? Int).map { ", peak RSS \(($0 + (1 << 19)) >> 20) MB" } ?? ""
-            print("  \(role.rawValue.padding(toLength: 6, withPad: " ", startingAt: 0)) sent \(sent) bytes (predicted \(predicted)), \(report["rounds"] as! Int) rounds\(peak)")
+            let phases = "offline \(report["offline_bytes"] as! Int), online \(report["online_bytes"] as! Int), setup \(report["session_bytes"] as! Int)"
+            print("  \(role.rawValue.padding(toLength: 6, withPad: " ", startingAt: 0)) sent \(sent) bytes (predicted \(predicted); \(phases)), \(report["rounds"] as! Int) rounds\(peak)")
         }
         print("  all parties: \(totalMeasured) bytes (predicted \(totalPredicted))")
         guard let report else { return }
@@ -273,16 +278,22 @@ extension Bench {
         let session = MemorySession(program: program, weights: weights)
         let clock = ContinuousClock()
         let times = TimeBox()
-        let repeats = `repeat`
+        let (repeats, ahead) = (`repeat`, preprocess)
         try runPartyStep {
             try session.run { party in
                 let start = clock.now
                 try party.setup()
                 if party.role == .client { times.setup = seconds(clock.now - start) }
+                // Each run: its offline part (when prepared ahead), then its online part.
                 for _ in 0..<repeats {
+                    let offlineStart = clock.now
+                    try party.preprocess(count: ahead > 0 ? 1 : 0)
                     let begin = clock.now
                     _ = try party.infer(party.role == .client ? row : nil)
-                    if party.role == .client { times.runs.append(seconds(clock.now - begin)) }
+                    if party.role == .client {
+                        times.offline.append(seconds(begin - offlineStart))
+                        times.runs.append(seconds(clock.now - begin))
+                    }
                 }
             }
         }
@@ -290,11 +301,14 @@ extension Bench {
         var roles: [String: Any] = [:]
         for role in Role.allCases {
             let party = session.parties[role]!
-            roles[role.rawValue] = ["bytes_sent": party.measured.reduce(0) { $0 + $1.bytesSent }, "session_bytes": party.sessionBytes, "rounds": party.measured.reduce(0) { $0 + $1.rounds }]
+            roles[role.rawValue] = [
+                "bytes_sent": party.measured.reduce(0) { $0 + $1.bytesSent }, "session_bytes": party.sessionBytes, "rounds": party.measured.reduce(0) { $0 + $1.rounds },
+                "offline_bytes": party.phases.offlineBytes / repeats, "online_bytes": party.phases.onlineBytes / repeats,
+            ]
         }
         let cost = program.totalCost
         let json: [String: Any] = [
-            "program": path, "repeat": repeats, "setup_seconds": times.setup, "seconds": times.runs,
+            "program": path, "repeat": repeats, "preprocess": ahead > 0, "setup_seconds": times.setup, "seconds": times.runs, "offline_seconds": times.offline,
             "median_seconds": sorted[sorted.count / 2], "min_seconds": sorted[0], "roles": roles,
             "predicted_bytes": cost.online.total + cost.offline.total, "drelus": cost.drelus, "transport": "in-memory",
         ]
@@ -314,5 +328,5 @@ extension Bench {
 /// Timings written by the client's thread, read after all threads finish.
 final class TimeBox: @unchecked Sendable {
     var setup = 0.0
-    var runs: [Double] = []
+    var runs: [Double] = [], offline: [Double] = []
 }

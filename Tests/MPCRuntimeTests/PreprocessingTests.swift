@@ -1,0 +1,92 @@
+import Bytecode
+import MPCRuntime
+import Testing
+
+/// A helper-to-server link that sends its first frame after setup (the program hash)
+/// twice: more material than an inference has.
+final class DuplicatingLink: Link, @unchecked Sendable {
+    let inner: Link
+    private var sent = 0
+    init(_ inner: Link) { self.inner = inner }
+    func send(_ frame: [UInt8]) throws {
+        if sent == 1 { try inner.send(frame) }
+        sent += 1
+        try inner.send(frame)
+    }
+    func receive() throws -> [UInt8] { try inner.receive() }
+    func close() { inner.close() }
+}
+
+/// The offline/online split (Runtime/PROTOCOLS.md, "Offline and online"): inferences
+/// prepared ahead compute what on-demand ones compute, bit for bit, whatever the client
+/// and the server keep ahead and whenever the helper runs, with the predicted bytes in
+/// each phase.
+@Suite struct PreprocessingTests {
+    @Test(arguments: ["tiny_resnet", "tiny_mobilenetv2", "tiny_segnet"])
+    func preparedInferencesMatchTheEmulatorBitForBit(_ fixture: String) throws {
+        let (program, weights, rows) = try compiledFixture(fixture, blocks: true, exact: true)
+        let inputs = Array((rows + rows + rows).prefix(3))
+        let emulator = Emulator(program: program, weights: weights)
+        let expected = inputs.map { emulator.run($0) }
+        let schedules: [[Role: Int]] = [[:], [.client: 1, .server: 1, .helper: 1], [.client: 3, .server: 3, .helper: 2], [.client: 2, .server: 2, .helper: 0], [.helper: 3]]
+        for ahead in schedules {
+            let session = MemorySession(program: program, weights: weights)
+            let outputs = try session.infer(inputs, preprocess: ahead)
+            #expect(outputs == expected, "\(fixture) ahead \(ahead)")
+            let cost = program.totalCost
+            for role in Role.allCases {
+                let phases = session.parties[role]!.phases
+                #expect(phases.offlineBytes == 3 * cost.offline.of(role) && phases.onlineBytes == 3 * cost.online.of(role),
+                        "\(fixture) \(role) ahead \(ahead): \(phases)")
+            }
+        }
+    }
+
+    /// Prepared inferences hold the online phase to the client's and the server's
+    /// messages: the helper sends nothing once the inference starts.
+    @Test func theHelperIsDoneBeforeTheInputArrives() throws {
+        let (program, weights, rows) = try compiledFixture("tiny_resnet")
+        let session = MemorySession(program: program, weights: weights)
+        let helperBytesAtStart = LockedValue()
+        try session.run { party in
+            try party.setup()
+            try party.preprocess()
+            if party.role == .helper { helperBytesAtStart.set(party.phases.offlineBytes) }
+            _ = try party.infer(party.role == .client ? rows[0] : nil)
+        }
+        let helper = session.parties[.helper]!
+        #expect(helperBytesAtStart.value == program.totalCost.offline.helper)
+        #expect(helper.phases.onlineBytes == 0 && helper.phases.onlineSeconds == 0)
+        #expect(session.parties[.server]!.phases.offlineBytes == 0 && session.parties[.client]!.phases.offlineBytes == 0)
+    }
+
+    @Test func streamsAreIndependentAndRepeatable() {
+        let prg = PRG(key: PRG.freshKey())
+        let first = prg.stream(1 << 32 | 7).words(5), again = prg.stream(1 << 32 | 7).words(5)
+        let other = prg.stream(1 << 32 | 8).words(5), nextInference = prg.stream(2 << 32 | 7).words(5)
+        #expect(first == again)
+        #expect(first != other && first != nextInference && other != nextInference)
+        #expect(prg.stream(0).words(5) == prg.words(5), "stream 0 is the setup's")
+        let split = prg.stream(9)
+        // Each draw takes whole 16-byte blocks.
+        #expect(split.words(2) + split.words(4) == prg.stream(9).words(6), "a stream continues across draws")
+    }
+
+    @Test func tooMuchHelperMaterialStopsTheServer() throws {
+        let (program, weights, rows) = try compiledFixture("tiny_resnet")
+        let session = MemorySession(program: program, weights: weights, timeout: 5) { from, to, link in
+            from == .helper && to == .server ? DuplicatingLink(link) : link
+        }
+        #expect {
+            _ = try session.infer([rows[0]], preprocess: [.client: 1, .server: 1])
+        } throws: { error in
+            (error as? PeerError)?.message.contains("bytes for an inference whose material is") == true
+        }
+    }
+
+}
+
+final class LockedValue: @unchecked Sendable {
+    private(set) var value = 0
+    func set(_ newValue: Int) { value = newValue }
+}
