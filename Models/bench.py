@@ -12,8 +12,11 @@ ReLU6 -> ReLU):
   budget-approx  the same plan with --approx-drelu 16.
 
 Per inference figures are amortized, (a run of 4 inferences - a run of 1) / 3, so the
-session setup (masked weights, keys) is excluded; it is reported apart. Per variant:
-time, bytes per party, rounds, the setup's time and bytes, peak RSS per party, and the
+session setup (masked weights, keys) is excluded; it is reported apart. Each inference
+is prepared before its input is used (`--preprocess 1`), so its offline phase (the
+helper's material, the client's products with masks) and its online phase are timed
+apart. Per variant: online and offline time, bytes per party (the helper's are the
+offline bytes), rounds, the setup's time and bytes, peak RSS per party, and the
 share of the last inference's instruction time spent in linear layers, comparisons,
 truncations and the rest (each instruction's time includes waiting for its messages).
 
@@ -84,9 +87,10 @@ def measure(a, name, variant, log):
     return {
         "model": name, "variant": variant,
         "seconds": per("online_seconds", "client"),
+        "offline_seconds": max(per("offline_seconds", r) for r in ROLES),
         "bytes": {r: per("bytes_sent", r) for r in ROLES},
         "rounds": max(four[r]["rounds"] for r in ROLES),
-        "setup_seconds": four["client"]["offline_seconds"],
+        "setup_seconds": four["client"]["setup_seconds"],
         "session_bytes": sum(four[r]["session_bytes"] for r in ROLES),
         "peak_rss_mb": {r: four[r]["peak_rss_bytes"] / 2**20 for r in ROLES},
         "time_shares": shares(four),
@@ -95,13 +99,13 @@ def measure(a, name, variant, log):
 
 
 def markdown(rows):
-    lines = ["| model | variant | per inference | bytes C / S / H | rounds | setup | peak RSS C / S / H | linear / comparison / trunc / other | bytes = predicted |",
+    lines = ["| model | variant | online (offline) per inference | bytes C / S / H | rounds | setup | peak RSS C / S / H | linear / comparison / trunc / other | bytes = predicted |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         b = " / ".join(f"{r['bytes'][k] / 1e6:,.1f}" for k in ROLES)
         peak = " / ".join(f"{r['peak_rss_mb'][k]:.0f}" for k in ROLES)
         t = " / ".join(f"{100 * r['time_shares'].get(k, 0):.0f}%" for k in ["linear", "comparison", "truncation", "other"])
-        lines.append(f"| {r['model']} | {r['variant']} | {r['seconds']:.3f} s | {b} MB | {r['rounds']} | "
+        lines.append(f"| {r['model']} | {r['variant']} | {r['seconds']:.3f} s ({r['offline_seconds']:.3f} s) | {b} MB | {r['rounds']} | "
                      f"{r['setup_seconds']:.2f} s, {r['session_bytes'] / 1e6:,.1f} MB | {peak} MB | {t} | {'yes' if r['bytes_equal_predicted'] else 'no'} |")
     return "\n".join(lines)
 

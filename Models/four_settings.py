@@ -91,9 +91,10 @@ class Setting:
         row["drelus"], row["predicted_rounds"] = int(predicted.group(1)), int(predicted.group(2))
         _, row["emulate_seconds"], row["emulate_peak_mb"] = timed([a.mpcr, "emulate", out + ".mpcb", "--input", given, "--output", out + "_emu.npy"], self.log)
         _, row["local_wall_seconds"], row["local_peak_mb"] = timed(
-            [a.mpcr, "local", out + ".mpcb", "--input", given, "--output", out + "_3pc.npy", "--report", out + "_report.json", "--timeout", "600"], self.log)
+            [a.mpcr, "local", out + ".mpcb", "--input", given, "--output", out + "_3pc.npy", "--report", out + "_report.json", "--timeout", "600",
+             "--preprocess", "0"], self.log)
         report = json.load(open(out + "_report.json"))
-        row["online_seconds"] = report["client"]["online_seconds"]
+        row["online_seconds"] = report["client"]["online_seconds"]  # offline and online interleaved (--preprocess 0)
         row["bytes"], row["predicted_bytes"] = report["bytes_sent"], report["predicted_bytes"]
         # Once per session: the masked weights and the handshakes.
         row["session_bytes"] = sum(report[r]["session_bytes"] for r in ["client", "server", "helper"])

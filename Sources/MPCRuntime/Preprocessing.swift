@@ -115,6 +115,7 @@ extension Party {
     public func run(inferences count: Int, preprocess ahead: Int, input: (Int) -> [Float]?, output: ([[Float]]) -> Void) throws {
         var preparedCount = 0
         for index in 0..<count {
+            preparedCount = max(preparedCount, index)  // the earlier ones ran
             let target = min(count, index + ahead)
             try preprocess(count: target - preparedCount)
             preparedCount = target

@@ -99,9 +99,24 @@ func start(_ tool: String, _ arguments: [String], in directory: String, name: St
         let secure = try NPYArray.read(path: "\(directory)/out.npy").floats, plain = try NPYArray.read(path: "\(directory)/emu.npy").floats
         #expect(zip(secure, plain).allSatisfy { abs($0 - $1) < 0.05 })
         let report = contents("\(directory)/r.json")
-        for key in ["wall_seconds", "offline_seconds", "online_seconds", "bytes_sent", "rounds", "predicted_bytes", "peak_rss_bytes", "layers", "\"client\"", "\"server\"", "\"helper\""] {
+        for key in ["wall_seconds", "setup_seconds", "offline_seconds", "online_seconds", "offline_bytes", "online_bytes", "predicted_offline_bytes", "bytes_sent", "rounds", "predicted_bytes", "peak_rss_bytes", "layers", "\"client\"", "\"server\"", "\"helper\""] {
             #expect(report.contains(key), "report lacks \(key)")
         }
+        // Each phase's bytes are the cost model's: the helper's all offline, the others' online.
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(report.utf8)) as? [String: Any])
+        for role in ["client", "server", "helper"] {
+            let party = try #require(json[role] as? [String: Any])
+            #expect(party["offline_bytes"] as? Int == party["predicted_offline_bytes"] as? Int, "\(role): offline bytes")
+            #expect(party["online_bytes"] as? Int == party["predicted_online_bytes"] as? Int, "\(role): online bytes")
+        }
+        #expect((json["helper"] as? [String: Any])?["online_bytes"] as? Int == 0)
+    }
+
+    @Test func preprocessIsTheClientsChoice() throws {
+        let refused = try run("mpcr", ["party", "--role", "server", "--config", "p.json", "--program", "p.mpcb", "--weights", "p.mpcw", "--preprocess", "2"])
+        #expect(refused.status != 0 && refused.stderr.contains("only the client sets --preprocess"))
+        let tooMany = try run("mpcr", ["local", "p.mpcb", "--input", input, "--preprocess", "17"])
+        #expect(tooMany.status != 0 && tooMany.stderr.contains("--preprocess must be between 0 and 16"))
     }
 
     /// Every whole model over TCP (encrypted) agrees with the emulator; so do the SiLU
@@ -114,7 +129,9 @@ func start(_ tool: String, _ arguments: [String], in directory: String, name: St
         let fixtureInput = "\(repositoryRoot)/Models/\(fixture)/input.npy"
         let options = ["--keep-maxpool", "--keep-relu6"] + (fixture == "tiny_efficientnet" ? ["--approx-sigmoid"] : [])
         #expect(try run("mpcc", [model(fixture)] + options + ["-o", program]).status == 0)
-        let secure = try run("mpcr", ["local", program, "--input", fixtureInput, "--output", "\(directory)/secure.npy"])
+        // Offline and online interleaved, each inference prepared, or two ahead.
+        let ahead = String(fixture.count % 3)
+        let secure = try run("mpcr", ["local", program, "--input", fixtureInput, "--output", "\(directory)/secure.npy", "--preprocess", ahead])
         #expect(secure.status == 0, "\(fixture): \(secure.stderr)")
         #expect(try run("mpcr", ["emulate", program, "--input", fixtureInput, "--output", "\(directory)/plain.npy"]).status == 0)
         let a = try NPYArray.read(path: "\(directory)/secure.npy").floats, b = try NPYArray.read(path: "\(directory)/plain.npy").floats
