@@ -1,3 +1,4 @@
+import CRingKernels
 import Crypto
 import _CryptoExtras
 
@@ -9,22 +10,34 @@ import _CryptoExtras
 /// they draw in the same order, which each protocol fixes.
 public final class PRG {
     private let key: SymmetricKey
+    /// The AES-NI key schedule (aes_ctr.c), where the CPU has AES-NI; else swift-crypto.
+    private let schedule: [UInt8]?
     private let stream: UInt64
     private var block: UInt64 = 0
 
-    public init(key: [UInt8]) {
+    public convenience init(key: [UInt8]) {
         precondition(key.count == 32, "PRG keys are 256 bits")
-        self.key = SymmetricKey(data: key)
-        stream = 0
+        var schedule: [UInt8]? = nil
+        if PRG.hardwareAES {
+            schedule = [UInt8](repeating: 0, count: 240)
+            mpc_aes256_expand(key, &schedule!)
+        }
+        self.init(key: SymmetricKey(data: key), schedule: schedule, stream: 0)
     }
 
-    private init(key: SymmetricKey, stream: UInt64) {
+    private init(key: SymmetricKey, schedule: [UInt8]?, stream: UInt64) {
         self.key = key
+        self.schedule = schedule
         self.stream = stream
     }
 
+    static let hardwareAES = mpc_aes_available() != 0
+
     /// The start of stream `id` under the same key (stream 0 is this session's setup).
-    public func stream(_ id: UInt64) -> PRG { PRG(key: key, stream: id) }
+    public func stream(_ id: UInt64) -> PRG { PRG(key: key, schedule: schedule, stream: id) }
+
+    /// The same draws through swift-crypto (tests check the hardware path against it).
+    public func softwareStream(_ id: UInt64) -> PRG { PRG(key: key, schedule: nil, stream: id) }
 
     /// 32 bytes from the operating system's CSPRNG (getrandom on Linux).
     public static func freshKey() -> [UInt8] {
@@ -37,14 +50,21 @@ public final class PRG {
         guard count > 0 else { return [] }
         let bytes = count * 8
         let blocks = (bytes + 15) / 16
+        if let schedule {
+            defer { block += UInt64(blocks) }
+            return [UInt64](unsafeUninitializedCapacity: 2 * blocks) { buffer, initialized in
+                mpc_aes256_ctr(schedule, stream, block, buffer.baseAddress!, blocks)
+                initialized = count
+            }
+        }
         var counter = [UInt8](repeating: 0, count: 16)
         withUnsafeBytes(of: stream.bigEndian) { counter.replaceSubrange(0..<8, with: $0) }
         withUnsafeBytes(of: block.bigEndian) { counter.replaceSubrange(8..<16, with: $0) }
         block += UInt64(blocks)
-        let stream = try! AES._CTR.encrypt([UInt8](repeating: 0, count: blocks * 16), using: key, nonce: try! AES._CTR.Nonce(nonceBytes: counter))
+        let keystream = try! AES._CTR.encrypt([UInt8](repeating: 0, count: blocks * 16), using: key, nonce: try! AES._CTR.Nonce(nonceBytes: counter))
         var result = [UInt64](repeating: 0, count: count)
         result.withUnsafeMutableBytes { target in
-            stream.withUnsafeBytes { source in target.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[0..<bytes])) }
+            keystream.withUnsafeBytes { source in target.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[0..<bytes])) }
         }
         return result
     }

@@ -31,18 +31,31 @@ extension Party {
         let k = comparison.bits
         let window: UInt64 = k == 64 ? ~0 : (1 << UInt64(k)) - 1
         let windows = values!.map { ((0 &- $0) >> UInt64(comparison.dropped)) & window }
-        let top = planes(windows, bits: [k - 1], words: layout.words)
-        let low = planes(windows, bits: Array((0..<layout.leaves).reversed()), words: layout.words)
+        let all = planes(windows, bits: [k - 1] + Array((0..<layout.leaves).reversed()), words: layout.words)
+        let top = Array(all[..<layout.words]), low = Array(all[layout.words...])
         let (leafGenerate, f) = try leafRound(low, pixels: pixels!, pixelMask: masks.q, ring: ring, layout, prg, &feed)
         let carry = try carryTree(generate: leafGenerate, propagate: low, layout, prg, &feed)
         // The bit: top bits xor carry; open t = bit xor r.
         let bitShare = (0..<layout.words).map { top[$0] ^ carry[$0] ^ masks.r[$0] }
         let t = zip(bitShare, try exchange(bitShare)).map { $0 ^ $1 }
-        let own = pixels!
-        return owner.indices.map { i in
-            let j = Int(owner[i])
-            let x = masks.rA[j] &* f[i] &+ masks.rq[i]
-            return bit(t, j) == 1 ? own[i] &+ (0 &- x) : x
+        return Party.select(pixels: pixels!, owner: owner, t: t, masks: masks, f: f)
+    }
+
+    /// bit * p = t p + (1 - 2t)(r F + r q) per pixel, t and F public: with x = r F + r q,
+    /// p - x where t = 1 and x where t = 0.
+    private static func select(pixels: [UInt64], owner: [Int32], t: [UInt64], masks: SelectionMasks, f: [UInt64]) -> [UInt64] {
+        [UInt64](unsafeUninitializedCapacity: pixels.count) { out, initialized in
+            pixels.withUnsafeBufferPointer { own in
+                owner.withUnsafeBufferPointer { owner in
+                    for i in 0..<own.count {
+                        let j = Int(owner[i])
+                        let x = masks.rA[j] &* f[i] &+ masks.rq[i]
+                        let set = (t[j >> 6] >> UInt64(j & 63)) & 1
+                        out[i] = set == 1 ? own[i] &- x : x
+                    }
+                }
+            }
+            initialized = pixels.count
         }
     }
 
@@ -72,7 +85,7 @@ extension Party {
 
     /// The selection's masks (drawn first, in the helper's order): the random bit r as
     /// XOR shares, its arithmetic share rA, the pixel masks q and the share of r q.
-    private func selectionMasks(_ layout: SignLayout, _ prg: PRG, _ feed: inout HelperFeed) -> (r: [UInt64], rA: [UInt64], q: [UInt64], rq: [UInt64]) {
+    private func selectionMasks(_ layout: SignLayout, _ prg: PRG, _ feed: inout HelperFeed) -> SelectionMasks {
         let r = prg.words(layout.words)
         if role == .server {
             let q = prg.words(layout.pixels)
@@ -118,42 +131,43 @@ extension Party {
     }
 
     /// One tree level: G = G_high xor (P_high AND G_low), and P = P_high AND P_low where
-    /// a later level needs it, by AND triples opened for all pairs at once.
+    /// a later level needs it, by AND triples opened for all pairs at once. Planes are
+    /// `words` long, node by node; pair i joins nodes 2i (high) and 2i + 1 (low).
     private func combine(_ level: (withEqual: Int, withoutEqual: Int), generate: [UInt64], propagate: [UInt64], nodes: Int, words: Int,
                          _ prg: PRG, _ feed: inout HelperFeed) throws -> ([UInt64], [UInt64]) {
         let isServer = role == .server
         let pairs = level.withEqual + level.withoutEqual, equal = level.withEqual
-        let alpha = prg.words(pairs * words), beta1 = prg.words(pairs * words), beta2 = prg.words(equal * words)
-        let gamma1 = isServer ? feed.take(pairs * words) : prg.words(pairs * words)
-        let gamma2 = isServer ? feed.take(equal * words) : prg.words(equal * words)
-        func plane(_ array: [UInt64], _ node: Int) -> ArraySlice<UInt64> { array[(node * words)..<((node + 1) * words)] }
-        var message: [UInt64] = []
-        message.reserveCapacity((2 * pairs + equal) * words)
-        for pair in 0..<pairs { message += zip(plane(propagate, 2 * pair), plane(alpha, pair)).map { $0 ^ $1 } }
-        for pair in 0..<pairs { message += zip(plane(generate, 2 * pair + 1), plane(beta1, pair)).map { $0 ^ $1 } }
-        for pair in 0..<equal { message += zip(plane(propagate, 2 * pair + 1), plane(beta2, pair)).map { $0 ^ $1 } }
-        let opened = zip(message, try exchange(message)).map { $0 ^ $1 }
-        var nextGenerate: [UInt64] = [], nextPropagate: [UInt64] = []
+        let (pw, ew) = (pairs * words, equal * words)
+        let alpha = prg.words(pw), beta1 = prg.words(pw), beta2 = prg.words(ew)
+        let gamma1 = isServer ? feed.take(pw) : prg.words(pw)
+        let gamma2 = isServer ? feed.take(ew) : prg.words(ew)
+        // Opened: P_high xor alpha, G_low xor beta1, P_low xor beta2 (pairs with P only).
+        var message = [UInt64](repeating: 0, count: 2 * pw + ew)
         for pair in 0..<pairs {
+            let (high, low, at) = (2 * pair * words, (2 * pair + 1) * words, pair * words)
             for word in 0..<words {
-                let at = pair * words + word
-                let d = opened[at], e1 = opened[pairs * words + at]
-                var and1 = gamma1[at] ^ (d & beta1[at]) ^ (e1 & alpha[at])
-                if isServer { and1 ^= d & e1 }
-                nextGenerate.append(generate[2 * pair * words + word] ^ and1)
-                guard pair < equal else {
-                    nextPropagate.append(0)  // contains bit 0: never needed
-                    continue
-                }
-                let e2 = opened[2 * pairs * words + at]
-                var and2 = gamma2[at] ^ (d & beta2[at]) ^ (e2 & alpha[at])
-                if isServer { and2 ^= d & e2 }
-                nextPropagate.append(and2)
+                message[at + word] = propagate[high + word] ^ alpha[at + word]
+                message[pw + at + word] = generate[low + word] ^ beta1[at + word]
+                if pair < equal { message[2 * pw + at + word] = propagate[low + word] ^ beta2[at + word] }
             }
         }
-        if nodes % 2 == 1 {
-            nextGenerate += generate[((nodes - 1) * words)...]
-            nextPropagate += propagate[((nodes - 1) * words)...]
+        let theirs = try exchange(message)
+        let odd = nodes % 2 == 1 ? words : 0
+        var nextGenerate = [UInt64](repeating: 0, count: pw + odd), nextPropagate = [UInt64](repeating: 0, count: pw + odd)
+        let serverMask: UInt64 = isServer ? ~0 : 0
+        for at in 0..<pw {
+            let d = message[at] ^ theirs[at], e1 = message[pw + at] ^ theirs[pw + at]
+            let and1 = gamma1[at] ^ (d & beta1[at]) ^ (e1 & alpha[at]) ^ (d & e1 & serverMask)
+            nextGenerate[at] = generate[2 * (at / words) * words + at % words] ^ and1
+            guard at < ew else { continue }  // without P: contains bit 0, never needed
+            let e2 = message[2 * pw + at] ^ theirs[2 * pw + at]
+            nextPropagate[at] = gamma2[at] ^ (d & beta2[at]) ^ (e2 & alpha[at]) ^ (d & e2 & serverMask)
+        }
+        if odd > 0 {
+            for word in 0..<words {
+                nextGenerate[pw + word] = generate[(nodes - 1) * words + word]
+                nextPropagate[pw + word] = propagate[(nodes - 1) * words + word]
+            }
         }
         return (nextGenerate, nextPropagate)
     }
@@ -175,6 +189,10 @@ extension Party {
         return result
     }
 }
+
+/// The selection's masks: the random bit r as XOR shares (bit planes), its arithmetic
+/// share rA per value, the pixel masks q and the shares of r q per pixel.
+typealias SelectionMasks = (r: [UInt64], rA: [UInt64], q: [UInt64], rq: [UInt64])
 
 /// Sizes of one sign-and-select: n values (their bits packed 64 to a word), m pixels,
 /// and the comparison circuit of a `bits`-bit window.

@@ -72,6 +72,20 @@ final class DuplicatingLink: Link, @unchecked Sendable {
         #expect(split.words(2) + split.words(4) == prg.stream(9).words(6), "a stream continues across draws")
     }
 
+    /// The AES-NI keystream equals swift-crypto's AES-256-CTR for the same counters,
+    /// across streams (the counter's high half) and draws of odd sizes.
+    @Test func hardwareKeystreamEqualsSwiftCrypto() {
+        for _ in 0..<4 {
+            let prg = PRG(key: PRG.freshKey())
+            for stream: UInt64 in [0, 1, 5 << 32 | 17, UInt64.max] {
+                let hardware = prg.stream(stream), software = prg.softwareStream(stream)
+                for count in [1, 2, 3, 15, 16, 17, 1000, 4097] {
+                    #expect(hardware.words(count) == software.words(count), "stream \(stream), \(count) words")
+                }
+            }
+        }
+    }
+
     @Test func tooMuchHelperMaterialStopsTheServer() throws {
         let (program, weights, rows) = try compiledFixture("tiny_resnet")
         let session = MemorySession(program: program, weights: weights, timeout: 5) { from, to, link in

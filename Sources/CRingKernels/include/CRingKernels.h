@@ -45,4 +45,12 @@ MPC_RING_KERNELS(uint32_t, 32)
 // significant). Turns 64 values into their 64 bit planes.
 void mpc_transpose_bits64(const uint64_t *in, uint64_t *out);
 
+// AES-256-CTR keystream for the PRGs (aes_ctr.c), when the CPU has AES-NI
+// (mpc_aes_available): mpc_aes256_expand turns a 32-byte key into the 240-byte schedule;
+// mpc_aes256_ctr writes `blocks` 16-byte blocks for the big-endian counter (stream,
+// block), (stream, block + 1), ... into out.
+int mpc_aes_available(void);
+void mpc_aes256_expand(const uint8_t *key, uint8_t *schedule);
+void mpc_aes256_ctr(const uint8_t *schedule, uint64_t stream, uint64_t block, uint64_t *out, long blocks);
+
 #endif

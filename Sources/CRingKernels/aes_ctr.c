@@ -1,0 +1,68 @@
+#include "CRingKernels.h"
+
+#include <immintrin.h>
+
+// AES-256 in counter mode with AES-NI, for the parties' PRGs: the keystream is written
+// straight into the caller's words (no zero plaintext, no copy). The counter block is
+// the big-endian 128-bit integer (stream, block), incremented per 16-byte block, as
+// swift-crypto's AES._CTR does with that nonce (tests compare the two).
+
+int mpc_aes_available(void) { return __builtin_cpu_supports("aes") && __builtin_cpu_supports("sse4.1"); }
+
+__attribute__((target("aes,sse4.1"))) static __m128i expand_even(__m128i key, __m128i assist) {
+    assist = _mm_shuffle_epi32(assist, 0xff);
+    key = _mm_xor_si128(key, _mm_slli_si128(key, 4));
+    key = _mm_xor_si128(key, _mm_slli_si128(key, 4));
+    key = _mm_xor_si128(key, _mm_slli_si128(key, 4));
+    return _mm_xor_si128(key, assist);
+}
+
+__attribute__((target("aes,sse4.1"))) static __m128i expand_odd(__m128i key, __m128i assist) {
+    assist = _mm_shuffle_epi32(assist, 0xaa);
+    key = _mm_xor_si128(key, _mm_slli_si128(key, 4));
+    key = _mm_xor_si128(key, _mm_slli_si128(key, 4));
+    key = _mm_xor_si128(key, _mm_slli_si128(key, 4));
+    return _mm_xor_si128(key, assist);
+}
+
+// FIPS-197 key expansion: 15 round keys of 16 bytes.
+__attribute__((target("aes,sse4.1"))) void mpc_aes256_expand(const uint8_t *key, uint8_t *schedule) {
+    __m128i k[15];
+    k[0] = _mm_loadu_si128((const __m128i *)key);
+    k[1] = _mm_loadu_si128((const __m128i *)(key + 16));
+#define EXPAND(i, rcon)                                                                                                \
+    k[i] = expand_even(k[i - 2], _mm_aeskeygenassist_si128(k[i - 1], rcon));                                           \
+    if (i + 1 < 15) k[i + 1] = expand_odd(k[i - 1], _mm_aeskeygenassist_si128(k[i], 0));
+    EXPAND(2, 0x01) EXPAND(4, 0x02) EXPAND(6, 0x04) EXPAND(8, 0x08) EXPAND(10, 0x10) EXPAND(12, 0x20) EXPAND(14, 0x40)
+#undef EXPAND
+    for (int i = 0; i < 15; i++) _mm_storeu_si128((__m128i *)(schedule + 16 * i), k[i]);
+}
+
+__attribute__((target("aes,sse4.1"))) static inline __m128i counter_block(uint64_t stream, uint64_t block) {
+    return _mm_set_epi64x((long long)__builtin_bswap64(block), (long long)__builtin_bswap64(stream));
+}
+
+// `blocks` keystream blocks from counter (stream, block) into out (2 words a block).
+__attribute__((target("aes,sse4.1"))) void mpc_aes256_ctr(const uint8_t *schedule, uint64_t stream, uint64_t block,
+                                                          uint64_t *out, long blocks) {
+    __m128i k[15];
+    for (int i = 0; i < 15; i++) k[i] = _mm_loadu_si128((const __m128i *)(schedule + 16 * i));
+    long done = 0;
+    for (; done + 8 <= blocks; done += 8) {
+        __m128i x[8];
+        for (int j = 0; j < 8; j++) {
+            uint64_t low = block + (uint64_t)(done + j);
+            uint64_t high = stream + (low < block);  // the 128-bit carry
+            x[j] = _mm_xor_si128(counter_block(high, low), k[0]);
+        }
+        for (int r = 1; r < 14; r++)
+            for (int j = 0; j < 8; j++) x[j] = _mm_aesenc_si128(x[j], k[r]);
+        for (int j = 0; j < 8; j++) _mm_storeu_si128((__m128i *)(out + 2 * (done + j)), _mm_aesenclast_si128(x[j], k[14]));
+    }
+    for (; done < blocks; done++) {
+        uint64_t low = block + (uint64_t)done;
+        __m128i x = _mm_xor_si128(counter_block(stream + (low < block), low), k[0]);
+        for (int r = 1; r < 14; r++) x = _mm_aesenc_si128(x, k[r]);
+        _mm_storeu_si128((__m128i *)(out + 2 * done), _mm_aesenclast_si128(x, k[14]));
+    }
+}
