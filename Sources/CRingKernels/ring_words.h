@@ -122,6 +122,77 @@ void NAME(mpc_ring_conv2d)(const mpc_ring_conv_geometry *g, const uint64_t *imag
     NAME(mpc_ring_gemm_parallel)(M, columns, K, W, K, scratch, columns, out, columns, 0);
 }
 
+// Depthwise convolution (one input channel per group, `multiplier` outputs each) without
+// im2col: each output plane accumulates w[ky][kx] times the shifted input rows, over the
+// output columns whose input column lies inside the image, so the inner loop has no
+// bounds test and vectorizes (stride 1 reads contiguous words).
+__attribute__((target_clones("avx512dq", "avx2", "default")))
+void NAME(mpc_ring_depthwise)(const mpc_ring_conv_geometry *g, const uint64_t *image, int channels, int multiplier,
+                              const uint64_t *W, WORD *out) {
+    const int kh = g->kernelHeight, kw = g->kernelWidth, oh = g->outHeight, ow = g->outWidth, sw = g->strideW;
+    for (int o = 0; o < channels * multiplier; o++) {
+        const uint64_t *plane = image + (long)(o / multiplier) * g->height * g->width;
+        WORD *dst = out + (long)o * oh * ow;
+        memset(dst, 0, sizeof(WORD) * (size_t)oh * ow);
+        for (int ky = 0; ky < kh; ky++) {
+            for (int kx = 0; kx < kw; kx++) {
+                const WORD w = (WORD)W[((long)o * kh + ky) * kw + kx];
+                const int shift = kx * g->dilationW - g->padLeft;  // input column of output column 0
+                const int lo = shift >= 0 ? 0 : (-shift + sw - 1) / sw;
+                int hi = g->width - 1 - shift < 0 ? 0 : (g->width - 1 - shift) / sw + 1;
+                if (hi > ow) hi = ow;
+                for (int oy = 0; oy < oh; oy++) {
+                    const int y = oy * g->strideH - g->padTop + ky * g->dilationH;
+                    if (y < 0 || y >= g->height) continue;
+                    const uint64_t *src = plane + (long)y * g->width;
+                    WORD *row = dst + (long)oy * ow;
+                    if (sw == 1) {
+                        for (int ox = lo; ox < hi; ox++) row[ox] += w * (WORD)src[ox + shift];
+                    } else {
+                        for (int ox = lo; ox < hi; ox++) row[ox] += w * (WORD)src[(long)ox * sw + shift];
+                    }
+                }
+            }
+        }
+    }
+}
+
+typedef struct {
+    const mpc_ring_conv_geometry *g;
+    const uint64_t *image;
+    int channels, multiplier;
+    const uint64_t *W;
+    WORD *out;
+} NAME(depthwise_job);
+
+static void *NAME(depthwise_worker)(void *argument) {
+    NAME(depthwise_job) *job = argument;
+    NAME(mpc_ring_depthwise)(job->g, job->image, job->channels, job->multiplier, job->W, job->out);
+    return NULL;
+}
+
+void NAME(mpc_ring_depthwise_parallel)(const mpc_ring_conv_geometry *g, const uint64_t *image, int channels, int multiplier,
+                                       const uint64_t *W, WORD *out) {
+    // Channel halves on two threads when there is enough work to pay for a thread.
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    double work = (double)channels * multiplier * g->kernelHeight * g->kernelWidth * g->outHeight * g->outWidth;
+    if (cores < 2 || channels < 2 || work < 1e6) {
+        NAME(mpc_ring_depthwise)(g, image, channels, multiplier, W, out);
+        return;
+    }
+    const int half = channels / 2;
+    const long plane = (long)g->height * g->width, outputs = (long)g->outHeight * g->outWidth * multiplier;
+    const long weights = (long)g->kernelHeight * g->kernelWidth * multiplier;
+    NAME(depthwise_job) job = {g, image + half * plane, channels - half, multiplier, W + half * weights, out + half * outputs};
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, NAME(depthwise_worker), &job) != 0) {
+        NAME(mpc_ring_depthwise)(g, image, channels, multiplier, W, out);
+        return;
+    }
+    NAME(mpc_ring_depthwise)(g, image, half, multiplier, W, out);
+    pthread_join(thread, NULL);
+}
+
 // For `mpcr bench --kernels`: the multiply-add rate of the instruction set with every
 // operand in registers (ROWS x COLUMNS independent lanes, acc = acc * m + b, the GEMM
 // block's operation), and a plain triple loop without blocking or target clones.

@@ -10,11 +10,16 @@ import SharedKernels
 public enum RingKernels {
     /// Convolution of x [N, C, H, W] with weights [M, C/group, kh, kw] (+ bias[M]), in
     /// `ring`'s words; the result's words are canonical.
+    /// `depthwise`: convolutions with one input channel per group take the depthwise
+    /// kernel (false: im2col and GEMM, which tests compare it with).
     public static func conv(_ x: RingTensor, _ op: Conv, weight: [UInt64], weightShape: [Int], bias: [UInt64]?, resultShape: [Int],
-                            ring: Ring) -> RingTensor {
+                            ring: Ring, depthwise: Bool = true) -> RingTensor {
+        let byPlane = depthwise && weightShape[1] == 1
         let values = ring == .z32
-            ? widened(conv(x, op, weight: weight, weightShape: weightShape, bias: bias, resultShape: resultShape, kernel: mpc_ring_conv2d32))
-            : conv(x, op, weight: weight, weightShape: weightShape, bias: bias, resultShape: resultShape, kernel: mpc_ring_conv2d)
+            ? widened(byPlane ? depthwiseConv(x, op, weight: weight, weightShape: weightShape, bias: bias, resultShape: resultShape, kernel: mpc_ring_depthwise_parallel32)
+                : conv(x, op, weight: weight, weightShape: weightShape, bias: bias, resultShape: resultShape, kernel: mpc_ring_conv2d32))
+            : byPlane ? depthwiseConv(x, op, weight: weight, weightShape: weightShape, bias: bias, resultShape: resultShape, kernel: mpc_ring_depthwise_parallel)
+                : conv(x, op, weight: weight, weightShape: weightShape, bias: bias, resultShape: resultShape, kernel: mpc_ring_conv2d)
         return RingTensor(shape: resultShape, values: values)
     }
 
@@ -22,6 +27,8 @@ public enum RingKernels {
     /// read the low bits of, so nothing is converted before a call.
     typealias ConvKernel<Word> = (UnsafePointer<mpc_ring_conv_geometry>?, UnsafePointer<UInt64>?, Int32, UnsafePointer<UInt64>?,
                                   UnsafeMutablePointer<Word>?, UnsafeMutablePointer<Word>?) -> Void
+    typealias DepthwiseKernel<Word> = (UnsafePointer<mpc_ring_conv_geometry>?, UnsafePointer<UInt64>?, Int32, Int32, UnsafePointer<UInt64>?,
+                                       UnsafeMutablePointer<Word>?) -> Void
     typealias GemmKernel<Word> = (Int32, Int32, Int32, UnsafePointer<UInt64>?, Int, UnsafePointer<Word>?, Int, UnsafeMutablePointer<Word>?, Int, Int32) -> Void
 
     /// Z_2^32 results as canonical words (sign extension).
@@ -33,10 +40,7 @@ public enum RingKernels {
         let (m, kh, kw) = (weightShape[0], weightShape[2], weightShape[3])
         let (oh, ow) = (resultShape[2], resultShape[3])
         let groupChannels = c / op.group, groupOutputs = m / op.group
-        var geometry = mpc_ring_conv_geometry(
-            channels: Int32(groupChannels), height: Int32(h), width: Int32(w), kernelHeight: Int32(kh), kernelWidth: Int32(kw),
-            strideH: Int32(op.strides[0]), strideW: Int32(op.strides[1]), padTop: Int32(op.pads[0]), padLeft: Int32(op.pads[1]),
-            dilationH: Int32(op.dilations[0]), dilationW: Int32(op.dilations[1]), outHeight: Int32(oh), outWidth: Int32(ow))
+        var geometry = convGeometry(op, channels: groupChannels, height: h, width: w, kernel: (kh, kw), output: (oh, ow))
         var out = [Word](repeating: 0, count: n * m * oh * ow)
         var scratch = [Word](repeating: 0, count: groupChannels * kh * kw * oh * ow)
         let perGroupWeights = groupOutputs * groupChannels * kh * kw
@@ -56,10 +60,42 @@ public enum RingKernels {
                 }
             }
         }
-        if let bias {
-            let plane = oh * ow
-            for index in out.indices { out[index] &+= Word(truncatingIfNeeded: bias[(index / plane) % m]) }
+        addBias(&out, bias, channels: m, plane: oh * ow)
+        return out
+    }
+
+    static func convGeometry(_ op: Conv, channels: Int, height: Int, width: Int, kernel: (Int, Int), output: (Int, Int)) -> mpc_ring_conv_geometry {
+        mpc_ring_conv_geometry(
+            channels: Int32(channels), height: Int32(height), width: Int32(width), kernelHeight: Int32(kernel.0), kernelWidth: Int32(kernel.1),
+            strideH: Int32(op.strides[0]), strideW: Int32(op.strides[1]), padTop: Int32(op.pads[0]), padLeft: Int32(op.pads[1]),
+            dilationH: Int32(op.dilations[0]), dilationW: Int32(op.dilations[1]), outHeight: Int32(output.0), outWidth: Int32(output.1))
+    }
+
+    /// out[n, channel, plane] += bias[channel].
+    static func addBias<Word: FixedWidthInteger>(_ out: inout [Word], _ bias: [UInt64]?, channels: Int, plane: Int) {
+        guard let bias else { return }
+        for index in out.indices { out[index] &+= Word(truncatingIfNeeded: bias[(index / plane) % channels]) }
+    }
+
+    /// A depthwise convolution (one input channel per group), sample by sample.
+    static func depthwiseConv<Word: FixedWidthInteger & UnsignedInteger>(_ x: RingTensor, _ op: Conv, weight: [UInt64], weightShape: [Int], bias: [UInt64]?,
+                                                                         resultShape: [Int], kernel: DepthwiseKernel<Word>) -> [Word] {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (m, kh, kw) = (weightShape[0], weightShape[2], weightShape[3])
+        let (oh, ow) = (resultShape[2], resultShape[3])
+        var geometry = convGeometry(op, channels: 1, height: h, width: w, kernel: (kh, kw), output: (oh, ow))
+        var out = [Word](repeating: 0, count: n * m * oh * ow)
+        x.values.withUnsafeBufferPointer { image in
+            weight.withUnsafeBufferPointer { weights in
+                out.withUnsafeMutableBufferPointer { result in
+                    for sample in 0..<n {
+                        kernel(&geometry, image.baseAddress! + sample * c * h * w, Int32(c), Int32(m / c), weights.baseAddress!,
+                               result.baseAddress! + sample * m * oh * ow)
+                    }
+                }
+            }
         }
+        addBias(&out, bias, channels: m, plane: oh * ow)
         return out
     }
 
@@ -233,4 +269,3 @@ public enum RingKernels {
         return RingTensor(shape: resultShape, values: out)
     }
 }
-

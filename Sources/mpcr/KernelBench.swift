@@ -4,7 +4,8 @@ import Foundation
 /// `mpcr bench --kernels`: the ring GEMM kernels (one thread and both cores) against a
 /// plain triple loop and against the machine's peak, each ring's multiply-add rate with
 /// every operand in registers. Shapes are convolutions as im2col GEMMs: M output
-/// channels, N output pixels, K = input channels x kernel area.
+/// channels, N output pixels, K = input channels x kernel area. Depthwise convolutions
+/// are timed apart: their own kernel against im2col and a GEMM per channel.
 struct KernelBench {
     let repeats: Int
 
@@ -38,7 +39,8 @@ struct KernelBench {
             rows.append(gemmRow(name, m, n, k, ring: "z64", peaks: peaks, word: UInt64.self))
             rows.append(gemmRow(name, m, n, k, ring: "z32", peaks: peaks, word: UInt32.self))
         }
-        return ["cores": cores, "peak_gmacs": peaks, "gemm": rows, "repeat": repeats, "unit": "1e9 multiply-adds per second"]
+        let depthwise = [depthwiseRow(ring: "z64", peaks: peaks, word: UInt64.self), depthwiseRow(ring: "z32", peaks: peaks, word: UInt32.self)]
+        return ["cores": cores, "peak_gmacs": peaks, "gemm": rows, "depthwise": depthwise, "repeat": repeats, "unit": "1e9 multiply-adds per second"]
     }
 
     /// The peak of one ring on `threads` threads.
@@ -64,6 +66,42 @@ struct KernelBench {
     }
 }
 
+extension KernelBench {
+    /// MobileNetV2's 3x3 depthwise layer on 144 x 56 x 56 (stride 1, pad 1).
+    func depthwiseRow<Word: RingWord>(ring: String, peaks: [String: Double], word: Word.Type) -> [String: Any] {
+        let (channels, size) = (144, 56)
+        var geometry = mpc_ring_conv_geometry(channels: 1, height: Int32(size), width: Int32(size), kernelHeight: 3, kernelWidth: 3, strideH: 1, strideW: 1,
+                                              padTop: 1, padLeft: 1, dilationH: 1, dilationW: 1, outHeight: Int32(size), outWidth: Int32(size))
+        var generator = SystemRandomNumberGenerator()
+        let image = (0..<(channels * size * size)).map { _ in UInt64.random(in: 0...UInt64.max, using: &generator) }
+        let weights = (0..<(channels * 9)).map { _ in UInt64.random(in: 0...UInt64.max, using: &generator) }
+        var out = [Word](repeating: 0, count: channels * size * size), scratch = [Word](repeating: 0, count: 9 * size * size)
+        let kernels = Word.kernels, plane = size * size
+        let work = Double(channels * 9 * plane)
+        let one = rate(work) { out.withUnsafeMutableBufferPointer { kernels.depthwise(&geometry, image, Int32(channels), 1, weights, $0.baseAddress!) } }
+        let both = rate(work) { out.withUnsafeMutableBufferPointer { kernels.depthwiseParallel(&geometry, image, Int32(channels), 1, weights, $0.baseAddress!) } }
+        let im2col = rate(work) {
+            out.withUnsafeMutableBufferPointer { result in
+                scratch.withUnsafeMutableBufferPointer { scratch in
+                    image.withUnsafeBufferPointer { image in
+                        weights.withUnsafeBufferPointer { weights in
+                            for channel in 0..<channels {
+                                kernels.conv2d(&geometry, image.baseAddress! + channel * plane, 1, weights.baseAddress! + 9 * channel,
+                                               result.baseAddress! + channel * plane, scratch.baseAddress!)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return [
+            "shape": "MobileNetV2 depthwise 3x3 (144x56x56)", "channels": channels, "size": size, "ring": ring,
+            "depthwise": one, "depthwise_parallel": both, "im2col_gemm": im2col,
+            "share_of_peak": one / peaks[ring]!, "parallel_share_of_peak": both / peaks[ring + "_all_cores"]!,
+        ]
+    }
+}
+
 enum GEMMKind { case blocked, parallel, plain }
 
 /// One ring's kernels (CRingKernels.h), for its word.
@@ -72,6 +110,9 @@ struct RingKernelSet<Word> {
     let lanes: Int
     let peak: (Int) -> UInt64
     let blocked: GEMM, parallel: GEMM
+    typealias Depthwise = (UnsafePointer<mpc_ring_conv_geometry>?, UnsafePointer<UInt64>?, Int32, Int32, UnsafePointer<UInt64>?, UnsafeMutablePointer<Word>?) -> Void
+    let depthwise: Depthwise, depthwiseParallel: Depthwise
+    let conv2d: (UnsafePointer<mpc_ring_conv_geometry>?, UnsafePointer<UInt64>?, Int32, UnsafePointer<UInt64>?, UnsafeMutablePointer<Word>?, UnsafeMutablePointer<Word>?) -> Void
     let plain: (Int32, Int32, Int32, UnsafePointer<UInt64>?, UnsafePointer<Word>?, UnsafeMutablePointer<Word>?) -> Void
 }
 
@@ -95,12 +136,14 @@ extension RingWord {
 
 extension UInt64: RingWord {
     static var kernels: RingKernelSet<UInt64> {
-        RingKernelSet(lanes: mpc_bench_peak_lanes(), peak: { mpc_bench_peak($0) }, blocked: mpc_ring_gemm, parallel: mpc_ring_gemm_parallel, plain: mpc_bench_plain_gemm)
+        RingKernelSet(lanes: mpc_bench_peak_lanes(), peak: { mpc_bench_peak($0) }, blocked: mpc_ring_gemm, parallel: mpc_ring_gemm_parallel,
+                      depthwise: mpc_ring_depthwise, depthwiseParallel: mpc_ring_depthwise_parallel, conv2d: mpc_ring_conv2d, plain: mpc_bench_plain_gemm)
     }
 }
 
 extension UInt32: RingWord {
     static var kernels: RingKernelSet<UInt32> {
-        RingKernelSet(lanes: mpc_bench_peak_lanes32(), peak: { mpc_bench_peak32($0) }, blocked: mpc_ring_gemm32, parallel: mpc_ring_gemm_parallel32, plain: mpc_bench_plain_gemm32)
+        RingKernelSet(lanes: mpc_bench_peak_lanes32(), peak: { mpc_bench_peak32($0) }, blocked: mpc_ring_gemm32, parallel: mpc_ring_gemm_parallel32,
+                      depthwise: mpc_ring_depthwise32, depthwiseParallel: mpc_ring_depthwise_parallel32, conv2d: mpc_ring_conv2d32, plain: mpc_bench_plain_gemm32)
     }
 }

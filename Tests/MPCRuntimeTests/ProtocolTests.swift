@@ -231,6 +231,41 @@ import Testing
         }
     }
 
+    /// The depthwise kernel equals im2col and GEMM bit for bit in both rings: strides,
+    /// asymmetric padding wider than the kernel's reach, dilation, channel multipliers,
+    /// batches, sizes that take two threads, and a single-channel ordinary conv.
+    @Test func depthwiseKernelMatchesIm2col() {
+        var generator = SeededGenerator(state: 31)
+        func words(_ count: Int) -> [UInt64] { (0..<count).map { _ in generator.next() } }
+        // (N, C, H, W), multiplier, (kh, kw), strides, pads, dilations
+        let cases: [([Int], Int, [Int], [Int], [Int], [Int])] = [
+            ([1, 8, 10, 10], 1, [3, 3], [1, 1], [1, 1, 1, 1], [1, 1]),
+            ([2, 5, 9, 11], 2, [3, 3], [2, 2], [1, 0, 1, 2], [1, 1]),
+            ([1, 4, 13, 7], 1, [5, 5], [1, 2], [2, 2, 2, 2], [2, 1]),
+            ([1, 3, 6, 6], 3, [3, 2], [3, 1], [4, 3, 0, 5], [1, 2]),
+            ([1, 1, 12, 12], 6, [3, 3], [1, 1], [1, 1, 1, 1], [1, 1]),  // one channel, group 1
+            ([1, 96, 56, 56], 1, [3, 3], [1, 1], [1, 1, 1, 1], [1, 1]),  // two threads
+            ([1, 32, 17, 17], 1, [7, 7], [2, 2], [3, 3, 3, 3], [1, 1]),
+        ]
+        for (input, multiplier, kernel, strides, pads, dilations) in cases {
+            var op = Conv()
+            (op.strides, op.pads, op.dilations, op.group) = (strides, pads, dilations, input[1])
+            let weightShape = [input[1] * multiplier, 1, kernel[0], kernel[1]]
+            let extent = { (axis: Int) in
+                (input[axis + 2] + pads[axis] + pads[axis + 2] - dilations[axis] * (kernel[axis] - 1) - 1) / strides[axis] + 1
+            }
+            let resultShape = [input[0], weightShape[0], extent(0), extent(1)]
+            let x = RingTensor(shape: input, values: words(input.reduce(1, *)))
+            let weight = words(weightShape.reduce(1, *)), bias = words(weightShape[0])
+            for ring in [Ring.z64, .z32] {
+                let direct = RingKernels.conv(x, op, weight: weight, weightShape: weightShape, bias: bias, resultShape: resultShape, ring: ring)
+                let im2col = RingKernels.conv(x, op, weight: weight, weightShape: weightShape, bias: bias, resultShape: resultShape, ring: ring, depthwise: false)
+                #expect(direct.shape == im2col.shape)
+                #expect(firstDifference(direct.values, im2col.values) == nil, "depthwise \(input) x\(multiplier) \(kernel) in \(ring)")
+            }
+        }
+    }
+
     /// The 32-bit conv and dense (a Z_2^32 result) are bit-identical to the 64-bit kernels
     /// followed by canonicalization, on words that are not canonical, with strides,
     /// padding, dilation, groups and bias, and sizes off the 4 x 16 and 4 x 64 blocks.

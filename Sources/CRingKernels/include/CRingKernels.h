@@ -23,6 +23,9 @@ typedef struct {
 // cores and the product is large; otherwise on the calling thread.
 // mpc_ring_conv2d: out[M x (outHeight * outWidth)] = W[M x (channels * kh * kw)] *
 // im2col(image); `scratch` holds channels * kh * kw * outHeight * outWidth words.
+// mpc_ring_depthwise: a depthwise convolution of `channels` planes (g->channels is 1),
+// `multiplier` outputs per plane, weights [channels * multiplier][kh][kw];
+// mpc_ring_depthwise_parallel: the same on two threads (channel halves) when large.
 // mpc_bench_peak: `iterations` x mpc_bench_peak_lanes() register-resident multiply-adds
 // (returns a checksum); mpc_bench_plain_gemm: C = A * B by a plain triple loop (both for
 // `mpcr bench --kernels`).
@@ -33,6 +36,10 @@ typedef struct {
                                         WORD *C, long ldc, int accumulate);                                            \
     void mpc_ring_conv2d##SUFFIX(const mpc_ring_conv_geometry *g, const uint64_t *image, int M, const uint64_t *W,     \
                                  WORD *out, WORD *scratch);                                                    \
+    void mpc_ring_depthwise##SUFFIX(const mpc_ring_conv_geometry *g, const uint64_t *image, int channels,          \
+                                    int multiplier, const uint64_t *W, WORD *out);                                 \
+    void mpc_ring_depthwise_parallel##SUFFIX(const mpc_ring_conv_geometry *g, const uint64_t *image, int channels, \
+                                             int multiplier, const uint64_t *W, WORD *out);                        \
     uint64_t mpc_bench_peak##SUFFIX(long iterations);                                                           \
     long mpc_bench_peak_lanes##SUFFIX(void);                                                                    \
     void mpc_bench_plain_gemm##SUFFIX(int M, int N, int K, const uint64_t *A, const WORD *B, WORD *C);
