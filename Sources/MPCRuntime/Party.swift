@@ -154,14 +154,17 @@ public final class Party {
 
     /// Whether `setup` is running (its bytes count for the session).
     private var inSetup = false
+    /// Whether the last setup resumed an earlier session (no weight masks sent).
+    public private(set) var resumed = false
 
     // MARK: - Setup
 
     /// Checks that all three run the same program, agrees fresh pairwise PRG keys (drawn
     /// from the OS CSPRNG by the first of each pair), and masks the weights of every
     /// linear layer once: the server sends W - B to the client, B drawn from the PRG it
-    /// shares with the helper.
-    public func setup() throws {
+    /// shares with the helper. With a `cache` a returning client's session resumes
+    /// instead (SessionCache.swift): the masks of its earlier session serve again.
+    public func setup(cache: SessionCache? = nil) throws {
         sessionBytes = 0
         inSetup = true
         defer { inSetup = false }
@@ -174,18 +177,29 @@ public final class Party {
                 throw PeerError("the \(peer.rawValue) runs a different program (its hash differs from this program's); give all three parties the same .mpcb")
             }
         }
+        var keys: [Role: [UInt8]] = [:]
         for peer in others {
             // The earlier role of each pair (client < server < helper) draws the key.
             if Role.allCases.firstIndex(of: role)! < Role.allCases.firstIndex(of: peer)! {
-                let key = PRG.freshKey()
-                try sendFrame(peer, key)
-                sessionPRGs[peer] = PRG(key: key)
+                keys[peer] = PRG.freshKey()
+                try sendFrame(peer, keys[peer]!)
             } else {
-                let key = try links[peer]!.receive()
-                guard key.count == 32 else { throw PeerError("the \(peer.rawValue) sent a malformed key") }
-                sessionPRGs[peer] = PRG(key: key)
+                keys[peer] = try links[peer]!.receive()
+                guard keys[peer]!.count == 32 else { throw PeerError("the \(peer.rawValue) sent a malformed key") }
             }
+            sessionPRGs[peer] = PRG(key: keys[peer]!)
         }
+        let resumption = try negotiateResumption(cache)
+        resumed = resumption.resumed
+        if !resumed {
+            try maskWeights()
+            try storeSession(cache, ticket: resumption.newTicket, helperKey: keys[.server])
+        }
+    }
+
+    /// The server sends W - B for every masked weight; B comes from the setup stream of
+    /// the PRG the server shares with the helper.
+    private func maskWeights() throws {
         for index in Party.maskedWeights(program) {
             let count = program.weights[index].elementCount
             switch role {
@@ -200,9 +214,12 @@ public final class Party {
         }
     }
 
-    /// Setup bytes beside the masked weights: the program hash to both peers and a key
-    /// to each later role.
-    public var handshakeBytes: Int { 2 * 32 + 32 * (Role.allCases.count - 1 - Role.allCases.firstIndex(of: role)!) }
+    /// Setup bytes beside the masked weights: the program hash to both peers, a key to
+    /// each later role, and the resumption frames (the client's two tickets to each
+    /// peer; one verdict byte from the server and from the helper to each other role).
+    public var handshakeBytes: Int {
+        2 * 32 + 32 * (Role.allCases.count - 1 - Role.allCases.firstIndex(of: role)!) + (role == .client ? 2 * 64 : 2)
+    }
 
     /// The weights that instructions' protocols mask (`maskedWeight`), in first-use order.
     static func maskedWeights(_ program: Program) -> [Int] {

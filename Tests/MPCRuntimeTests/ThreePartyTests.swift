@@ -193,11 +193,12 @@ func expectAgreement(_ expected: [Float], _ actual: [Float], blocks: Bool, _ nam
             #expect(helper.measured[index].bytesSent == cost.online.helper + cost.offline.helper, "\(name): helper")
             #expect(max(client.measured[index].rounds, server.measured[index].rounds) == cost.rounds, "\(name): rounds")
         }
-        // Setup: the masked weights, plus 32-byte program hashes to both peers and the keys.
+        // Setup: the masked weights, plus 32-byte program hashes to both peers, the keys,
+        // the client's two tickets to each peer and a verdict byte from the others to each.
         let total = program.totalCost.session
-        #expect(server.sessionBytes == total.server + 2 * 32 + 32 && server.handshakeBytes == 2 * 32 + 32)
-        #expect(client.sessionBytes == 2 * 32 + 2 * 32 && client.handshakeBytes == client.sessionBytes)
-        #expect(helper.sessionBytes == 2 * 32 && helper.handshakeBytes == helper.sessionBytes)
+        #expect(server.sessionBytes == total.server + 2 * 32 + 32 + 2 && server.handshakeBytes == 2 * 32 + 32 + 2)
+        #expect(client.sessionBytes == 2 * 32 + 2 * 32 + 2 * 64 && client.handshakeBytes == client.sessionBytes)
+        #expect(helper.sessionBytes == 2 * 32 + 2 && helper.handshakeBytes == helper.sessionBytes)
         #expect(total.client == 0 && total.helper == 0)
     }
 }
