@@ -61,7 +61,8 @@ final class RecordingLink: Link, @unchecked Sendable {
             let outputSet = Set(output)
             #expect(values.filter { outputSet.contains($0) }.count <= 1, "\(name): output values appear in clear")
         }
-        // The helper receives nothing after the setup.
-        #expect(recorders["helper<-client"]!.received.count == 2 && recorders["helper<-server"]!.received.count == 2)
+        // The helper receives nothing after the setup (the program hash, a key, and the
+        // client's tickets or the server's resumption verdict).
+        #expect(recorders["helper<-client"]!.received.count == 3 && recorders["helper<-server"]!.received.count == 3)
     }
 }
