@@ -71,8 +71,9 @@ public final class Party {
 
     // MARK: - Messages
 
-    func send(_ peer: Role, _ words: [UInt64], ring: Ring = .z64) throws {
-        try sendFrame(peer, Party.pack([(words, ring)]))
+    /// `offline`: an input-independent message (its bytes count for the offline phase).
+    func send(_ peer: Role, _ words: [UInt64], ring: Ring = .z64, offline: Bool = false) throws {
+        try sendFrame(peer, Party.pack([(words, ring)]), offline: offline)
     }
 
     /// Sends one frame of several parts, each packed at its ring's width (bit planes and
@@ -82,12 +83,12 @@ public final class Party {
     }
 
     /// Sends and counts a frame (for this instruction, or for the session during setup).
-    func sendFrame(_ peer: Role, _ bytes: [UInt8]) throws {
+    func sendFrame(_ peer: Role, _ bytes: [UInt8], offline: Bool = false) throws {
         try links[peer]!.send(bytes)
         current.bytesSent += bytes.count
         if inSetup {
             sessionBytes += bytes.count
-        } else if role == .helper || active?.offline == true {
+        } else if offline || role == .helper || active?.offline == true {
             phases.offlineBytes += bytes.count
         } else {
             phases.onlineBytes += bytes.count
@@ -95,14 +96,16 @@ public final class Party {
     }
 
     /// Receives a frame of exactly `count` elements of `ring` from `peer`.
-    func receive(_ peer: Role, count: Int, ring: Ring = .z64) throws -> [UInt64] {
-        try receive(peer, parts: [(count, ring)])[0]
+    func receive(_ peer: Role, count: Int, ring: Ring = .z64, offline: Bool = false) throws -> [UInt64] {
+        try receive(peer, parts: [(count, ring)], offline: offline)[0]
     }
 
     /// Receives one frame of parts of the given sizes and rings; Z_2^32 words arrive
-    /// canonical (sign-extended).
-    func receive(_ peer: Role, parts: [(count: Int, ring: Ring)]) throws -> [[UInt64]] {
-        let frame = try peer == .helper && active?.helperFrames != nil ? active!.nextHelperFrame() : links[peer]!.receive()
+    /// canonical (sign-extended). Offline frames (all the helper's) come from what
+    /// `preprocess` read ahead, if it did.
+    func receive(_ peer: Role, parts: [(count: Int, ring: Ring)], offline: Bool = false) throws -> [[UInt64]] {
+        let ahead = offline || peer == .helper ? try active?.nextFrame(from: peer) : nil
+        let frame = try ahead ?? links[peer]!.receive()
         let expected = parts.reduce(0) { $0 + $1.count * $1.ring.bytes }
         guard frame.count == expected else {
             throw PeerError("the \(peer.rawValue) sent a malformed frame (\(frame.count) bytes where the protocol expects \(expected))")
@@ -238,7 +241,7 @@ public final class Party {
     /// when it was prepared, nothing is left to do.
     public func infer(_ input: [Float]?) throws -> [[Float]]? {
         let inference = prepared.isEmpty ? Preprocessed(inference: nextNumber()) : prepared.removeFirst()
-        if role == .helper && inference.ran { return nil }
+        if role == .helper && inference.prepared { return nil }
         let start = ContinuousClock.now
         defer { phases.onlineSeconds += seconds(since: start) }
         measured = []

@@ -10,19 +10,20 @@ public struct PhaseTotals: Sendable, Equatable {
 }
 
 /// One inference's input-independent part, done ahead (Runtime/PROTOCOLS.md, "Offline
-/// and online"): the helper's whole run, the server's copy of what the helper sent, the
-/// client's shares L_M(A) - R of every linear layer. Every instruction of an inference
+/// and online"): the helper's whole run, the server's copy of what the helper and the
+/// client sent offline, the client's shares L_M(A) - R of every linear layer (and its
+/// messages for the truncations after them). Every instruction of an inference
 /// draws from its own PRG stream, so this work can run before, and in another order
 /// than, the online phase.
 final class Preprocessed {
     let inference: UInt64
-    /// Whether this is `preprocess`'s (its bytes count as offline).
+    /// Whether `preprocess` is running it (its bytes count as offline).
     var offline = false
-    /// Helper: the whole inference ran.
-    var ran = false
-    /// Server: the helper's frames of this inference, read in order online.
-    var helperFrames: [[UInt8]]?
-    private var nextFrame = 0
+    /// Whether `preprocess` did its offline part (the helper: the whole inference).
+    var prepared = false
+    /// Server: the offline frames of the helper and of the client, read in order online.
+    var frames: [Role: [[UInt8]]] = [:]
+    private var nextFrame: [Role: Int] = [:]
     /// Client: L_M(A) - R per linear instruction.
     var linearShares: [Int: RingTensor] = [:]
 
@@ -32,12 +33,14 @@ final class Preprocessed {
     /// setup. Inferences number from 1 (at most 2^20 per session), instructions from 0.
     static func stream(inference: UInt64, instruction: Int) -> UInt64 { inference << 32 | UInt64(instruction) }
 
-    func nextHelperFrame() throws -> [UInt8] {
-        guard let helperFrames, nextFrame < helperFrames.count else {
-            throw PeerError("the helper's material for this inference ended early")
-        }
-        defer { self.helperFrames![nextFrame] = []; nextFrame += 1 }
-        return helperFrames[nextFrame]
+    /// The next offline frame from `peer`, when this inference's were read ahead.
+    func nextFrame(from peer: Role) throws -> [UInt8]? {
+        guard let queue = frames[peer] else { return nil }
+        let next = nextFrame[peer, default: 0]
+        guard next < queue.count else { throw PeerError("the \(peer.rawValue)'s offline material for this inference ended early") }
+        frames[peer]![next] = []
+        nextFrame[peer] = next + 1
+        return queue[next]
     }
 }
 
@@ -56,32 +59,44 @@ extension Party {
             active = inference
             defer { active = nil }
             _ = try interpreter.run(self)
-            inference.ran = true
         case .server:
-            inference.helperFrames = try readHelperMaterial()
+            let cost = program.totalCost.offline
+            inference.frames = [.helper: try readOfflineFrames(from: .helper, bytes: cost.helper), .client: try readOfflineFrames(from: .client, bytes: cost.client)]
         case .client:
-            for (index, instruction) in program.instructions.enumerated() {
-                guard let layer = interpreter.linearLayer(instruction) else { continue }
-                let prg = sessionPRGs[.helper]!.stream(Preprocessed.stream(inference: inference.inference, instruction: index))
-                inference.linearShares[index] = clientLinearShare(instruction, x: layer.x, weight: layer.weight, prg: prg, apply: layer.kernel).share
-            }
+            try prepareClient(inference)
         }
         inference.offline = false
+        inference.prepared = true
         prepared.append(inference)
     }
 
-    /// The frames the helper sends for one inference: as many as make the program's
-    /// predicted offline bytes.
-    private func readHelperMaterial() throws -> [[UInt8]] {
-        let expected = program.totalCost.offline.helper
+    /// The client's offline part: L_M(A) - R of every linear layer, and the masked value
+    /// of each truncation of one (`Trunc.followsLinearLayer`), sent to the server now.
+    private func prepareClient(_ inference: Preprocessed) throws {
+        for (index, instruction) in program.instructions.enumerated() {
+            let stream = Preprocessed.stream(inference: inference.inference, instruction: index)
+            if let layer = interpreter.linearLayer(instruction) {
+                var share = clientLinearShare(instruction, x: layer.x, weight: layer.weight, prg: sessionPRGs[.helper]!.stream(stream), apply: layer.kernel).share
+                share.canonicalize(instruction.domain.ring!)
+                inference.linearShares[index] = share
+            } else if case .trunc(let op) = instruction.operation, op.followsLinearLayer(in: program) {
+                let from = program.instructions[op.x].domain.ring!, to = instruction.domain.ring!
+                try sendTruncationShare(inference.linearShares[op.x]!.values, op, from: from, to: to, prg: sessionPRGs[.helper]!.stream(stream))
+            }
+        }
+    }
+
+    /// The frames `peer` sends offline for one inference: as many as make the program's
+    /// predicted offline bytes for it.
+    private func readOfflineFrames(from peer: Role, bytes expected: Int) throws -> [[UInt8]] {
         var frames: [[UInt8]] = [], total = 0
         while total < expected {
-            let frame = try links[.helper]!.receive()
+            let frame = try links[peer]!.receive()
             total += frame.count
             frames.append(frame)
         }
         guard total == expected else {
-            throw PeerError("the helper sent \(total) bytes for an inference whose material is \(expected) bytes")
+            throw PeerError("the \(peer.rawValue) sent \(total) bytes for an inference whose material is \(expected) bytes")
         }
         return frames
     }

@@ -25,6 +25,7 @@ extension Party {
             }
             return nil
         }
+        if op.followsLinearLayer(in: program) { return try truncateAfterLinear(x!, op, shape: shape, from: from, to: to) }
         // Draw order mirrors the helper's: r_C, r_h_C, r_m_C (and r_l_C) from PRG_CH;
         // r_S from PRG_SH.
         let prg = shared[.helper]!
@@ -50,6 +51,48 @@ extension Party {
         let one = [UInt64](repeating: isClient ? 1 : 0, count: count)
         let carry = try signAndSelect(values: difference, pixels: one, owner: (0..<count).map(Int32.init), valueCount: count, comparison: comparison, ring: to)!
         return RingTensor(shape: shape, values: zip(out, carry).map { $0 &- $1 })
+    }
+
+    /// The client's offline message for a truncation of a linear layer's result:
+    /// x_C + 2^(n-2) + r_C, r_C the first draw of the instruction's stream.
+    func sendTruncationShare(_ x: [UInt64], _ op: Trunc, from: Ring, to: Ring, prg: PRG) throws {
+        let pair = TruncationPair(ring: from, bits: op.bits)
+        let r = prg.words(x.count)
+        try send(.server, zip(x, r).map { $0 &+ pair.offset &+ $1 }, ring: from, offline: true)
+    }
+
+    /// The truncation of a linear layer's result: the client's masked value came offline
+    /// (or comes now, when this inference was not prepared); the server opens c and
+    /// returns only c's top bit, which is all the client's share needs.
+    private func truncateAfterLinear(_ x: RingTensor, _ op: Trunc, shape: [Int], from: Ring, to: Ring) throws -> RingTensor {
+        let count = shape.reduce(1, *)
+        let pair = TruncationPair(ring: from, bits: op.bits)
+        let prg = shared[.helper]!
+        let topShift = UInt64(from.bits - 1)
+        var out = [UInt64](repeating: 0, count: count)
+        current.rounds += 1
+        if role == .client {
+            if active!.prepared { _ = prg.words(count) } else { try sendTruncationShare(x.values, op, from: from, to: to, prg: prg) }
+            let dealt = prg.words(2 * count)
+            let tops = try receive(.server, count: (count + 63) / 64)
+            for i in 0..<count {
+                let cTop = (tops[i >> 6] >> UInt64(i & 63)) & 1
+                out[i] = (0 &- dealt[i]) &+ pair.k &* (1 &- 2 &* cTop) &* dealt[count + i]
+            }
+            return RingTensor(shape: shape, values: out)
+        }
+        let r = prg.words(count)
+        let dealt = try receive(.helper, count: 2 * count, ring: to)
+        let theirs = try receive(.client, count: count, ring: from, offline: true)
+        var tops = [UInt64](repeating: 0, count: (count + 63) / 64)
+        for i in 0..<count {
+            let c = (theirs[i] &+ x.values[i] &+ r[i]) & pair.mask
+            let cTop = c >> topShift
+            tops[i >> 6] |= cTop << UInt64(i & 63)
+            out[i] = pair.publicPart(c) &- dealt[i] &+ pair.k &* (1 &- 2 &* cTop) &* dealt[count + i]
+        }
+        try send(.client, tops)
+        return RingTensor(shape: shape, values: out)
     }
 
     /// The helper's r_h - r_h_C, r_m - r_m_C (and r_l - r_l_C) for the server, `count`

@@ -131,6 +131,12 @@ public struct Trunc: InstructionDefinition {
     }
     /// The comparison that finds the carry of the low bits (exact truncations only).
     public var carryComparison: Comparison? { exact && bits > 0 ? Comparison(bits: bits + 1, dropped: 0) : nil }
+    /// Whether x is a linear layer's result with the server's weight (not exact): the
+    /// client's share of it, L_M(A) - R, does not depend on the input, so the client's
+    /// masked value is sent offline and only its top bit comes back (PROTOCOLS.md).
+    public func followsLinearLayer(in program: Program) -> Bool {
+        !exact && program.instructions[x].operation.definition.maskedWeight != nil
+    }
     public func verify(_ context: VerificationContext) throws {
         try context.expectSameShape(as: x)
         let input = context.ring(x) ?? .z64
@@ -140,11 +146,18 @@ public struct Trunc: InstructionDefinition {
     public func cost(_ context: CostContext) -> Cost {
         // Both open x + r (one word of x's ring each); the helper sends the server its
         // shares of r's high part and of r's top bit (two words of the result's ring).
-        // Exact: the helper also shares r's low bits, and sign-and-select finds the carry.
+        // After a linear layer the client's word goes offline and the server returns
+        // only the opened value's top bit. Exact: the helper also shares r's low bits,
+        // and sign-and-select finds the carry.
         var cost = Cost()
         let opened = context.element(x) * context.elementCount
-        cost.online = RoleBytes(client: opened, server: opened)
-        cost.offline = RoleBytes(helper: (carryComparison == nil ? 2 : 3) * context.element * context.elementCount)
+        if followsLinearLayer(in: context.program) {
+            cost.online = RoleBytes(server: CostModel.bitBytes(context.elementCount))
+            cost.offline = RoleBytes(client: opened)
+        } else {
+            cost.online = RoleBytes(client: opened, server: opened)
+        }
+        cost.offline.helper = (carryComparison == nil ? 2 : 3) * context.element * context.elementCount
         cost.rounds = 1
         guard let carryComparison else { return cost }
         var carry = CostModel.signAndSelect(values: context.elementCount, pixels: context.elementCount, comparison: carryComparison, ring: context.ring)
