@@ -9,16 +9,9 @@
 
 int mpc_aes_available(void) { return __builtin_cpu_supports("aes") && __builtin_cpu_supports("sse4.1"); }
 
-__attribute__((target("aes,sse4.1"))) static __m128i expand_even(__m128i key, __m128i assist) {
-    assist = _mm_shuffle_epi32(assist, 0xff);
-    key = _mm_xor_si128(key, _mm_slli_si128(key, 4));
-    key = _mm_xor_si128(key, _mm_slli_si128(key, 4));
-    key = _mm_xor_si128(key, _mm_slli_si128(key, 4));
-    return _mm_xor_si128(key, assist);
-}
-
-__attribute__((target("aes,sse4.1"))) static __m128i expand_odd(__m128i key, __m128i assist) {
-    assist = _mm_shuffle_epi32(assist, 0xaa);
+// One step of the AES-256 key expansion: the previous key of the same parity, xor-folded,
+// xor one word of the keygen assist (word 3 for even round keys, word 2 for odd ones).
+__attribute__((target("aes,sse4.1"))) static __m128i expand_step(__m128i key, __m128i assist) {
     key = _mm_xor_si128(key, _mm_slli_si128(key, 4));
     key = _mm_xor_si128(key, _mm_slli_si128(key, 4));
     key = _mm_xor_si128(key, _mm_slli_si128(key, 4));
@@ -31,8 +24,8 @@ __attribute__((target("aes,sse4.1"))) void mpc_aes256_expand(const uint8_t *key,
     k[0] = _mm_loadu_si128((const __m128i *)key);
     k[1] = _mm_loadu_si128((const __m128i *)(key + 16));
 #define EXPAND(i, rcon)                                                                                                \
-    k[i] = expand_even(k[i - 2], _mm_aeskeygenassist_si128(k[i - 1], rcon));                                           \
-    if (i + 1 < 15) k[i + 1] = expand_odd(k[i - 1], _mm_aeskeygenassist_si128(k[i], 0));
+    k[i] = expand_step(k[i - 2], _mm_shuffle_epi32(_mm_aeskeygenassist_si128(k[i - 1], rcon), 0xff));                  \
+    if (i + 1 < 15) k[i + 1] = expand_step(k[i - 1], _mm_shuffle_epi32(_mm_aeskeygenassist_si128(k[i], 0), 0xaa));
     EXPAND(2, 0x01) EXPAND(4, 0x02) EXPAND(6, 0x04) EXPAND(8, 0x08) EXPAND(10, 0x10) EXPAND(12, 0x20) EXPAND(14, 0x40)
 #undef EXPAND
     for (int i = 0; i < 15; i++) _mm_storeu_si128((__m128i *)(schedule + 16 * i), k[i]);
