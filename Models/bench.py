@@ -20,11 +20,19 @@ offline bytes), rounds, the setup's time and bytes, peak RSS per party, and the
 share of the last inference's instruction time spent in linear layers, comparisons,
 truncations and the rest (each instruction's time includes waiting for its messages).
 
-    make bench                                   # release build, exports, this script
-    python3 Models/bench.py --only resnet18_cifar [--variants full budget] [--table]
+Each variant is also run over emulated links (--links; default loopback lan wan):
+`mpcr local --emulate-link lan` (1 Gbit/s, 0.5 ms round trip) and `wan` (100 Mbit/s,
+40 ms), paced in the transport per direction. Over those only the online and offline
+time per inference are measured, by the same (4 - 1) / 3 method, and the wall time per
+inference of the three (the helper's offline work overlaps the online phase).
 
-Writes OUT/bench.json (default /tmp/mpcc-bench) and prints a Markdown table. Links are
-loopback only here (no emulated LAN/WAN yet).
+    make bench                                   # release build, exports, this script
+    python3 Models/bench.py --only resnet18_cifar [--variants full budget] [--links loopback wan] [--table]
+
+Writes OUT/bench.json (default /tmp/mpcc-bench; each row as before, plus "links": per
+link measured, its "seconds", "offline_seconds" and "wall_seconds") and prints two
+Markdown tables: the loopback figures, and the online (offline) time per inference over
+each link.
 """
 import argparse, json, os, sys
 
@@ -37,6 +45,7 @@ from four_settings import record, timed, tool_arguments  # noqa: E402
 MODELS = ["resnet18_cifar", "resnet50", "mobilenet_v2"]
 VARIANTS = ["full", "budget", "budget-approx"]
 ROLES = ["client", "server", "helper"]
+LINKS = ["loopback", "lan", "wan"]
 KINDS = {"conv": "linear", "dense": "linear", "scale": "linear", "relu": "comparison", "block_relu": "comparison",
          "max_pool": "comparison", "argmax": "comparison", "trunc": "truncation"}
 
@@ -64,10 +73,19 @@ def program(a, name, variant, log):
     return out + ".mpcb"
 
 
-def local(a, path, x, log):
-    report = path.replace(".mpcb", "_report.json")
-    timed([a.mpcr, "local", path, "--input", x, "--report", report, "--timeout", "600"], log)
+def local(a, path, x, log, link="loopback"):
+    report = path.replace(".mpcb", "_report.json" if link == "loopback" else f"_{link}_report.json")
+    emulate = [] if link == "loopback" else ["--emulate-link", link]
+    timed([a.mpcr, "local", path, "--input", x, "--report", report, "--timeout", "600"] + emulate, log)
     return json.load(open(report))
+
+
+def amortized(one, four):
+    """Online (the client's) and offline (the slowest party's) seconds per inference, and
+    the wall time per inference of all three (the helper's offline work overlaps)."""
+    per = lambda key, role: (four[role][key] - one[role][key]) / 3  # noqa: E731
+    return {"seconds": per("online_seconds", "client"), "offline_seconds": max(per("offline_seconds", r) for r in ROLES),
+            "wall_seconds": (four["wall_seconds"] - one["wall_seconds"]) / 3}
 
 
 def shares(report):
@@ -81,13 +99,22 @@ def shares(report):
 
 
 def measure(a, name, variant, log):
+    """The loopback row's figures (when loopback is among --links) and, per link, the
+    online and offline seconds per inference."""
     path = program(a, name, variant, log)
-    one, four = local(a, path, inputs(a, name, 1), log), local(a, path, inputs(a, name, 4), log)
+    row = {"model": name, "variant": variant, "links": {}}
+    for link in a.links:
+        one, four = local(a, path, inputs(a, name, 1), log, link), local(a, path, inputs(a, name, 4), log, link)
+        row["links"][link] = amortized(one, four)
+        if link == "loopback":
+            row.update(loopback(one, four))
+    return row
+
+
+def loopback(one, four):
     per = lambda key, role: (four[role][key] - one[role][key]) / 3  # noqa: E731
     return {
-        "model": name, "variant": variant,
-        "seconds": per("online_seconds", "client"),
-        "offline_seconds": max(per("offline_seconds", r) for r in ROLES),
+        **amortized(one, four),
         "bytes": {r: per("bytes_sent", r) for r in ROLES},
         "rounds": max(four[r]["rounds"] for r in ROLES),
         "setup_seconds": four["client"]["setup_seconds"],
@@ -99,6 +126,21 @@ def measure(a, name, variant, log):
 
 
 def markdown(rows):
+    return loopback_table([r for r in rows if "bytes" in r]) + "\n\n" + links_table(rows)
+
+
+def links_table(rows):
+    """Online time per inference over each link, the offline time in parentheses."""
+    lines = ["per inference over emulated links: online (offline)", "",
+             "| model | variant | loopback | LAN (1 Gbit/s, 0.5 ms RTT) | WAN (100 Mbit/s, 40 ms RTT) |", "|---|---|---|---|---|"]
+    for r in rows:
+        links = r.get("links", {"loopback": r})  # rows from before --links: loopback only
+        cell = lambda k: f"{links[k]['seconds']:.3f} s ({links[k]['offline_seconds']:.3f} s)" if k in links else "-"  # noqa: E731
+        lines.append(f"| {r['model']} | {r['variant']} | " + " | ".join(cell(k) for k in LINKS) + " |")
+    return "\n".join(lines)
+
+
+def loopback_table(rows):
     lines = ["| model | variant | online (offline) per inference | bytes C / S / H | rounds | setup | peak RSS C / S / H | linear / comparison / trunc / other | bytes = predicted |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -114,6 +156,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="+", default=MODELS, choices=MODELS, metavar="MODEL")
     parser.add_argument("--variants", nargs="+", default=VARIANTS, choices=VARIANTS)
+    parser.add_argument("--links", nargs="+", default=LINKS, choices=LINKS, help="loopback, and links emulated by mpcr local --emulate-link")
     parser.add_argument("--large", default="/tmp/mpcc-large", help="where export_large.py wrote the models")
     parser.add_argument("--budget", type=float, default=0.06)
     parser.add_argument("--samples", type=int, default=8, help="Gaussian calibration inputs for planning")

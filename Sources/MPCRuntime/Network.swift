@@ -79,11 +79,12 @@ public struct PartiesConfig: Sendable {
 /// link starts with a hello (magic, version, role, ephemeral X25519 key); unless
 /// `insecure`, both ends derive per-direction ChaCha20-Poly1305 keys from the ephemeral
 /// and the static Diffie-Hellman secrets (so only the holders of the configured keys can
-/// talk) and prove it with a first sealed frame.
+/// talk) and prove it with a first sealed frame. `emulation` paces every frame this party
+/// sends on each of its links, the handshake's included (benchmarks; LinkEmulation).
 public enum Network {
     static let magic: [UInt8] = Array("MPCR".utf8) + [1]
 
-    public static func connect(role: Role, config: PartiesConfig, insecure: Bool, listenPort: Int? = nil) throws -> [Role: Link] {
+    public static func connect(role: Role, config: PartiesConfig, insecure: Bool, listenPort: Int? = nil, emulation: LinkEmulation? = nil) throws -> [Role: Link] {
         let staticKey = insecure ? nil : try config.privateKey(for: role)
         var links: [Role: Link] = [:]
         let accepts: [Role] = role == .server ? [.client, .helper] : role == .helper ? [.client] : []
@@ -91,13 +92,13 @@ public enum Network {
         let listener = accepts.isEmpty ? nil : try Listener(port: listenPort ?? config.parties[role]!.port!)
         for peer in connects {
             let endpoint = config.parties[peer]!
-            let link = try TCPLink.connect(host: endpoint.host, port: endpoint.port!, peerName: peer.rawValue, deadline: config.connectTimeout, timeout: config.timeout)
+            let link = try TCPLink.connect(host: endpoint.host, port: endpoint.port!, peerName: peer.rawValue, deadline: config.connectTimeout, timeout: config.timeout, emulation: emulation)
             try flushingOnFailure(link) { try handshake(link, role: role, expecting: [peer], connector: true, staticKey: staticKey, config: config) }
             links[peer] = link
         }
         var waiting = Set(accepts)
         while !waiting.isEmpty, let listener {
-            let link = try listener.accept(deadline: config.connectTimeout, timeout: config.timeout, waitingFor: waiting.map(\.rawValue).sorted().joined(separator: " and "))
+            let link = try listener.accept(deadline: config.connectTimeout, timeout: config.timeout, waitingFor: waiting.map(\.rawValue).sorted().joined(separator: " and "), emulation: emulation)
             let peer = try flushingOnFailure(link) { try handshake(link, role: role, expecting: waiting, connector: false, staticKey: staticKey, config: config) }
             links[peer] = link
             waiting.remove(peer)

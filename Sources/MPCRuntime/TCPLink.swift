@@ -8,7 +8,9 @@ import Glibc
 /// A link over one TCP connection: 4-byte little-endian length prefixes, TCP_NODELAY, a
 /// writer thread so that sends never wait for the peer to read (both directions move at
 /// once), a timeout on every read, and optionally ChaCha20-Poly1305 on every frame with
-/// a key from the handshake (Handshake.swift). Counted bytes are payload bytes.
+/// a key from the handshake (Handshake.swift), and optionally an emulated network
+/// (LinkEmulation) on every frame it sends, the handshake's included. Counted bytes are
+/// payload bytes.
 public final class TCPLink: Link, @unchecked Sendable {
     static let maxFrame = 1 << 31
 
@@ -21,11 +23,14 @@ public final class TCPLink: Link, @unchecked Sendable {
     private let lock = NSLock()
     var sealing: FrameSealer?
     var opening: FrameSealer?
+    /// This direction's emulated link (guarded by `lock`); nil writes at once.
+    private var pacer: LinkPacer?
 
-    init(fd: Int32, peerName: String, timeout: Double) {
+    init(fd: Int32, peerName: String, timeout: Double, emulation: LinkEmulation? = nil) {
         self.fd = fd
         self.peerName = peerName
         self.timeout = timeout
+        self.pacer = emulation.map(LinkPacer.init)
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         let thread = Thread { [self] in writerLoop() }
@@ -37,9 +42,16 @@ public final class TCPLink: Link, @unchecked Sendable {
     public func send(_ frame: [UInt8]) throws {
         if let failure = lock.withLock({ writeError }) { throw PeerError(failure) }
         let payload = sealing.map { $0.seal(frame) } ?? frame
-        var header = [UInt8](repeating: 0, count: 4)
-        withUnsafeBytes(of: UInt32(payload.count).littleEndian) { header = Array($0) }
-        switch outgoing.put(header + payload, timeout: timeout) {
+        // The queued item is the release time (monotonic ns; 0: at once), then the
+        // frame. The time is fixed here, at enqueueing, so a writer asleep for an
+        // earlier frame does not delay this one's start.
+        let release = lock.withLock { pacer?.release(bytes: 4 + payload.count, enqueued: monotonicSeconds()) } ?? 0
+        var item: [UInt8] = []
+        item.reserveCapacity(12 + payload.count)
+        withUnsafeBytes(of: UInt64(release * 1e9).littleEndian) { item.append(contentsOf: $0) }
+        withUnsafeBytes(of: UInt32(payload.count).littleEndian) { item.append(contentsOf: $0) }
+        item.append(contentsOf: payload)
+        switch outgoing.put(item, timeout: timeout) {
         case .accepted: return
         case .closed: throw PeerError("the connection to the \(peerName) is closed")
         case .timedOut: throw PeerError("the \(peerName) read nothing for \(Int(timeout)) s")
@@ -74,7 +86,9 @@ public final class TCPLink: Link, @unchecked Sendable {
         defer { writerDone.signal() }
         while true {
             guard case .frame(let bytes) = outgoing.take(timeout: 1e9) else { return }
-            var offset = 0
+            let release = bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+            if release > 0 { sleepUntil(nanoseconds: release) }
+            var offset = 8
             while offset < bytes.count {
                 let written = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL)) }
                 if written <= 0 {
@@ -111,7 +125,7 @@ public final class TCPLink: Link, @unchecked Sendable {
 
     /// Connects to host:port, retrying until `deadline` seconds pass (the peer may start
     /// later).
-    static func connect(host: String, port: Int, peerName: String, deadline: Double, timeout: Double) throws -> TCPLink {
+    static func connect(host: String, port: Int, peerName: String, deadline: Double, timeout: Double, emulation: LinkEmulation? = nil) throws -> TCPLink {
         let start = Date()
         var lastError = "no attempt"
         while Date().timeIntervalSince(start) < deadline {
@@ -126,7 +140,7 @@ public final class TCPLink: Link, @unchecked Sendable {
             defer { freeaddrinfo(result) }
             let fd = socket(first.pointee.ai_family, first.pointee.ai_socktype, first.pointee.ai_protocol)
             if fd >= 0 && Glibc.connect(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0 {
-                return TCPLink(fd: fd, peerName: peerName, timeout: timeout)
+                return TCPLink(fd: fd, peerName: peerName, timeout: timeout, emulation: emulation)
             }
             lastError = String(cString: strerror(errno))
             if fd >= 0 { Glibc.close(fd) }
@@ -161,15 +175,59 @@ final class Listener {
     }
 
     /// The next connection, within `deadline` seconds.
-    func accept(deadline: Double, timeout: Double, waitingFor: String) throws -> TCPLink {
+    func accept(deadline: Double, timeout: Double, waitingFor: String, emulation: LinkEmulation? = nil) throws -> TCPLink {
         var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         guard poll(&descriptor, 1, Int32(deadline * 1000)) > 0 else { throw PeerError("the \(waitingFor) did not connect within \(Int(deadline)) s") }
         let connection = Glibc.accept(fd, nil, nil)
         guard connection >= 0 else { throw PeerError("accepting a connection failed: \(String(cString: strerror(errno)))") }
-        return TCPLink(fd: connection, peerName: "peer", timeout: timeout)
+        return TCPLink(fd: connection, peerName: "peer", timeout: timeout, emulation: emulation)
     }
 
     deinit { Glibc.close(fd) }
+}
+
+/// An emulated network link for benchmarks (`mpcr --emulate-link`): each direction
+/// carries `bitsPerSecond` and holds every frame for `oneWayDelay` seconds. It only
+/// delays frames; what is sent does not change.
+public struct LinkEmulation: Sendable, Equatable {
+    public var bitsPerSecond: Double
+    public var oneWayDelay: Double
+
+    public init(bitsPerSecond: Double, oneWayDelay: Double) {
+        self.bitsPerSecond = bitsPerSecond
+        self.oneWayDelay = oneWayDelay
+    }
+}
+
+/// One direction of an emulated link: a frame enqueued at t with B bytes is serialized
+/// from s = max(t, the end of the previous frame) until e = s + 8B / rate, then held
+/// until e + delay. Release times never decrease, so frames sent back to back share one
+/// delay instead of adding theirs (a pipe, not a queue of sleeps).
+public struct LinkPacer: Sendable {
+    public let emulation: LinkEmulation
+    private var linkFree = 0.0
+
+    public init(_ emulation: LinkEmulation) { self.emulation = emulation }
+
+    /// When the frame reaches the peer (seconds on the clock `enqueued` is read from).
+    public mutating func release(bytes: Int, enqueued: Double) -> Double {
+        let start = max(enqueued, linkFree)
+        linkFree = start + Double(8 * bytes) / emulation.bitsPerSecond
+        return linkFree + emulation.oneWayDelay
+    }
+}
+
+/// CLOCK_MONOTONIC in seconds: pacing must not follow wall-clock jumps.
+func monotonicSeconds() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+}
+
+/// Sleeps (no spinning) until CLOCK_MONOTONIC reaches `nanoseconds`; signals resume it.
+func sleepUntil(nanoseconds: UInt64) {
+    var until = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
+    while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, nil) == EINTR {}
 }
 
 /// ChaCha20-Poly1305 for one direction of a link, with a frame counter as the nonce.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CommandLineSupport
+import Foundation
 import MPCRuntime
 
 @main
@@ -16,6 +17,34 @@ struct MPCR: ParsableCommand {
 func validatePreprocess(_ count: Int) throws {
     if !(0...16).contains(count) { throw ValidationError("--preprocess must be between 0 and 16, got \(count)") }
 }
+
+/// `--emulate-link`: `lan` (1 Gbit/s, 0.5 ms round trip), `wan` (100 Mbit/s, 40 ms) or
+/// MBIT,RTT_MS; each direction gets the rate and half the round trip as its delay.
+struct EmulatedLink {
+    var name: String
+    var megabits: Double
+    var roundTripMilliseconds: Double
+
+    var runtime: LinkEmulation { LinkEmulation(bitsPerSecond: megabits * 1e6, oneWayDelay: roundTripMilliseconds / 2000) }
+    var description: String {
+        "emulated \(name) (\(String(format: "%g", megabits)) Mbit/s, \(String(format: "%g", roundTripMilliseconds)) ms RTT)"
+    }
+
+    static func parse(_ text: String) throws -> EmulatedLink {
+        switch text.lowercased() {
+        case "lan": return EmulatedLink(name: "LAN", megabits: 1000, roundTripMilliseconds: 0.5)
+        case "wan": return EmulatedLink(name: "WAN", megabits: 100, roundTripMilliseconds: 40)
+        default: break
+        }
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 2, let rate = parts[0], let rtt = parts[1], rate > 0 && rate <= 100_000, rtt >= 0 && rtt <= 10_000 else {
+            throw ValidationError("--emulate-link takes lan, wan or MBIT,RTT_MS with a rate above 0 and at most 100000 Mbit/s and a round trip of 0 to 10000 ms, got '\(text)'")
+        }
+        return EmulatedLink(name: "link", megabits: rate, roundTripMilliseconds: rtt)
+    }
+}
+
+let emulateLinkHelp: ArgumentHelp = "Emulate a network on every link (benchmarks): lan (1000 Mbit/s, 0.5 ms RTT), wan (100 Mbit/s, 40 ms RTT) or MBIT,RTT_MS, e.g. 100,40."
 
 /// The role a process plays in the protocol.
 enum RoleOption: String, ExpressibleByArgument, CaseIterable {
@@ -36,9 +65,11 @@ struct Local: ParsableCommand {
     @Flag(help: "Send frames unencrypted (local benchmarking only).") var insecurePlaintext = false
     @Option(help: "Inferences whose input-independent part (the helper's material, the client's products with masks) each party prepares before the input is used; 0 interleaves them with the online phase.")
     var preprocess = 1
+    @Option(help: emulateLinkHelp) var emulateLink: String?
 
     func validate() throws {
         try validatePreprocess(preprocess)
+        if let emulateLink { _ = try EmulatedLink.parse(emulateLink) }
         if !(timeout > 0 && timeout <= 86_400) { throw ValidationError("--timeout must be between 0 and 86400 seconds, got \(timeout)") }
     }
 }
@@ -57,9 +88,11 @@ struct MPCRParty: ParsableCommand {
     @Flag(help: "Send frames unencrypted (local benchmarking only; all three must agree).") var insecurePlaintext = false
     @Option(help: "Inferences whose input-independent part (the helper's material, the client's products with masks) each party prepares before the input is used; 0 interleaves them with the online phase.")
     var preprocess: Int?
+    @Option(help: emulateLinkHelp) var emulateLink: String?
 
     func validate() throws {
         try validatePreprocess(preprocess ?? 1)
+        if let emulateLink { _ = try EmulatedLink.parse(emulateLink) }
         if role != .client && preprocess != nil { throw ValidationError("only the client sets --preprocess (the server and the helper follow it)") }
         if role == .server && weights == nil { throw ValidationError("the server needs --weights") }
         if role == .client && input == nil { throw ValidationError("the client needs --input") }

@@ -67,7 +67,7 @@ extension MPCRParty {
         let weightFile = role == .server ? try RunInputs.weights(weights, programPath: self.program, for: program) : nil
         let rows = role == .client ? try RunInputs.inferences(input!, for: program).rows : []
         let config = try runPartyStep { try PartiesConfig.read(path: self.config) }
-        let links = try runPartyStep { try Network.connect(role: role.runtime, config: config, insecure: insecurePlaintext) }
+        let links = try runPartyStep { try Network.connect(role: role.runtime, config: config, insecure: insecurePlaintext, emulation: try emulateLink.map { try EmulatedLink.parse($0).runtime }) }
         defer { for link in links.values { (link as? TCPLink)?.finish() } }
         let party = Party(role: role.runtime, program: program, weights: weightFile, links: links)
         let setupStart = clock.now
@@ -166,6 +166,7 @@ extension Local {
                 if let labels { arguments += ["--labels", labels] }
             }
             if insecurePlaintext { arguments.append("--insecure-plaintext") }
+            if let emulateLink { arguments += ["--emulate-link", emulateLink] }
             children[role] = try spawn(executable, arguments, stdout: role == .client ? nil : "/dev/null")
             localChildren[Role.allCases.firstIndex(of: role)!] = children[role]!
         }
@@ -199,7 +200,7 @@ extension Local {
         }
         let client = reports["client"] as! [String: Any]
         func time(_ key: String) -> Double { ((client[key] as! Double) * 1000).rounded() / 1000 }
-        print("three parties on loopback (\(insecurePlaintext ? "plaintext TCP" : "ChaCha20-Poly1305 over TCP")): \((wall * 1000).rounded() / 1000) s wall, setup \(time("setup_seconds")) s, offline \(time("offline_seconds")) s, online \(time("online_seconds")) s")
+        print("three parties \(try emulateLink.map { "on \(try EmulatedLink.parse($0).description) over" } ?? "on") loopback (\(insecurePlaintext ? "plaintext TCP" : "ChaCha20-Poly1305 over TCP")): \((wall * 1000).rounded() / 1000) s wall, setup \(time("setup_seconds")) s, offline \(time("offline_seconds")) s, online \(time("online_seconds")) s")
         var totalMeasured = 0, totalPredicted = 0
         for role in Role.allCases {
             let report = reports[role.rawValue] as! [String: Any]
