@@ -44,6 +44,13 @@ struct EmulatedLink {
     }
 }
 
+let sessionCacheHelp: ArgumentHelp = "Keep this party's session record in DIR, so a client that returns within the server's and the helper's --session-lifetime resumes its session without the weight masks (Runtime/PROTOCOLS.md)."
+
+/// Seconds the server and the helper honor a session ticket: up to 30 days.
+func validateSessionLifetime(_ seconds: Double) throws {
+    if !(seconds > 0 && seconds <= 30 * 86_400) { throw ValidationError("--session-lifetime must be above 0 and at most 2592000 seconds (30 days), got \(seconds)") }
+}
+
 let emulateLinkHelp: ArgumentHelp = "Emulate a network on every link (benchmarks): lan (1000 Mbit/s, 0.5 ms RTT), wan (100 Mbit/s, 40 ms RTT) or MBIT,RTT_MS, e.g. 100,40."
 
 /// The role a process plays in the protocol.
@@ -66,9 +73,13 @@ struct Local: ParsableCommand {
     @Option(help: "Inferences whose input-independent part (the helper's material, the client's products with masks) each party prepares before the input is used; 0 interleaves them with the online phase.")
     var preprocess = 1
     @Option(help: emulateLinkHelp) var emulateLink: String?
+    @Option(help: "Keep the three parties' keys and session records under DIR: a later run with the same DIR and program resumes the session (no weight masks).")
+    var sessionCache: String?
+    @Option(help: "Seconds the server and the helper honor a session record (with --session-cache).") var sessionLifetime: Double = 86_400
 
     func validate() throws {
         try validatePreprocess(preprocess)
+        try validateSessionLifetime(sessionLifetime)
         if let emulateLink { _ = try EmulatedLink.parse(emulateLink) }
         if !(timeout > 0 && timeout <= 86_400) { throw ValidationError("--timeout must be between 0 and 86400 seconds, got \(timeout)") }
     }
@@ -89,9 +100,14 @@ struct MPCRParty: ParsableCommand {
     @Option(help: "Inferences whose input-independent part (the helper's material, the client's products with masks) each party prepares before the input is used; 0 interleaves them with the online phase.")
     var preprocess: Int?
     @Option(help: emulateLinkHelp) var emulateLink: String?
+    @Option(help: sessionCacheHelp) var sessionCache: String?
+    @Option(help: "Seconds the server and the helper honor a session record they issued (with --session-cache; default one day).")
+    var sessionLifetime: Double?
 
     func validate() throws {
         try validatePreprocess(preprocess ?? 1)
+        try validateSessionLifetime(sessionLifetime ?? 86_400)
+        if role == .client && sessionLifetime != nil { throw ValidationError("only the server and the helper set --session-lifetime (they honor the records)") }
         if let emulateLink { _ = try EmulatedLink.parse(emulateLink) }
         if role != .client && preprocess != nil { throw ValidationError("only the client sets --preprocess (the server and the helper follow it)") }
         if role == .server && weights == nil { throw ValidationError("the server needs --weights") }

@@ -53,7 +53,8 @@ extension Party {
             "peak_rss_bytes": peakResidentBytes(),
             "bytes_sent": phases.offlineBytes + phases.onlineBytes + sessionBytes, "session_bytes": sessionBytes,
             "rounds": measured.reduce(0) { $0 + $1.rounds },
-            "predicted_bytes": (predicted.online.of(role) + predicted.offline.of(role)) * inferences + predicted.session.of(role) + handshakeBytes,
+            "predicted_bytes": (predicted.online.of(role) + predicted.offline.of(role)) * inferences + (resumed ? 0 : predicted.session.of(role)) + handshakeBytes,
+            "resumed": resumed,
             "layers": layers,
         ]
     }
@@ -71,7 +72,11 @@ extension MPCRParty {
         defer { for link in links.values { (link as? TCPLink)?.finish() } }
         let party = Party(role: role.runtime, program: program, weights: weightFile, links: links)
         let setupStart = clock.now
-        try runPartyStep { try party.setup() }
+        let cache = sessionCache.map { directory in
+            SessionCache(directory: directory, lifetime: sessionLifetime ?? 86_400, programHash: program.hash,
+                         publicKeys: Role.allCases.map { config.parties[$0]?.publicKey ?? [] })
+        }
+        try runPartyStep { try party.setup(cache: cache) }
         let setup = seconds(clock.now - setupStart)
         let (count, ahead) = try announceSession(rows: rows.count, links: links)
         var outputs: [[[Float]]] = []
@@ -129,11 +134,7 @@ extension Local {
     private func writeLocalConfig(in directory: String) throws -> String {
         var parties: [String: Any] = [:]
         for role in Role.allCases {
-            let key = Curve25519.KeyAgreement.PrivateKey()
-            let keyPath = "\(directory)/\(role.rawValue).key"
-            guard FileManager.default.createFile(atPath: keyPath, contents: Data(Hex.string(key.rawRepresentation).utf8), attributes: [.posixPermissions: 0o600]) else {
-                throw CommandFailure(.userError, "cannot write \(keyPath)")
-            }
+            let (key, keyPath) = try localKey(role, directory: directory)
             var entry: [String: Any] = ["host": "127.0.0.1", "public_key": Hex.string(key.publicKey.rawRepresentation), "private_key_file": keyPath]
             if role != .client { entry["port"] = try freePort() }
             parties[role.rawValue] = entry
@@ -144,6 +145,30 @@ extension Local {
             throw CommandFailure(.userError, "cannot write \(configPath)")
         }
         return configPath
+    }
+
+    /// A fresh key in the run's directory, or with --session-cache the role's key kept
+    /// there (made on first use): the session records are bound to the parties' keys.
+    private func localKey(_ role: Role, directory: String) throws -> (Curve25519.KeyAgreement.PrivateKey, String) {
+        if let sessionCache {
+            let path = "\(sessionCache)/\(role.rawValue).key"
+            if let text = try? String(contentsOfFile: path, encoding: .utf8), let bytes = Hex.bytes(text.trimmingCharacters(in: .whitespacesAndNewlines)),
+               let key = try? Curve25519.KeyAgreement.PrivateKey(rawRepresentation: bytes) {
+                return (key, path)
+            }
+            try FileManager.default.createDirectory(atPath: sessionCache, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            return (try writeKey(to: path), path)
+        }
+        let path = "\(directory)/\(role.rawValue).key"
+        return (try writeKey(to: path), path)
+    }
+
+    private func writeKey(to path: String) throws -> Curve25519.KeyAgreement.PrivateKey {
+        let key = Curve25519.KeyAgreement.PrivateKey()
+        guard FileManager.default.createFile(atPath: path, contents: Data(Hex.string(key.rawRepresentation).utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw CommandFailure(.userError, "cannot write \(path)")
+        }
+        return key
     }
 
     /// Spawns `mpcr party` for each role and waits; the first failure stops the others.
@@ -167,6 +192,10 @@ extension Local {
             }
             if insecurePlaintext { arguments.append("--insecure-plaintext") }
             if let emulateLink { arguments += ["--emulate-link", emulateLink] }
+            if let sessionCache {
+                arguments += ["--session-cache", "\(sessionCache)/\(role.rawValue)"]
+                if role != .client { arguments += ["--session-lifetime", String(sessionLifetime)] }
+            }
             children[role] = try spawn(executable, arguments, stdout: role == .client ? nil : "/dev/null")
             localChildren[Role.allCases.firstIndex(of: role)!] = children[role]!
         }
@@ -200,7 +229,7 @@ extension Local {
         }
         let client = reports["client"] as! [String: Any]
         func time(_ key: String) -> Double { ((client[key] as! Double) * 1000).rounded() / 1000 }
-        print("three parties \(try emulateLink.map { "on \(try EmulatedLink.parse($0).description) over" } ?? "on") loopback (\(insecurePlaintext ? "plaintext TCP" : "ChaCha20-Poly1305 over TCP")): \((wall * 1000).rounded() / 1000) s wall, setup \(time("setup_seconds")) s, offline \(time("offline_seconds")) s, online \(time("online_seconds")) s")
+        print("three parties \(try emulateLink.map { "on \(try EmulatedLink.parse($0).description) over" } ?? "on") loopback (\(insecurePlaintext ? "plaintext TCP" : "ChaCha20-Poly1305 over TCP")): \((wall * 1000).rounded() / 1000) s wall, setup \(time("setup_seconds")) s\(client["resumed"] as? Bool == true ? " (resumed)" : ""), offline \(time("offline_seconds")) s, online \(time("online_seconds")) s")
         var totalMeasured = 0, totalPredicted = 0
         for role in Role.allCases {
             let report = reports[role.rawValue] as! [String: Any]
