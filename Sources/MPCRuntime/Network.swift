@@ -56,7 +56,13 @@ public struct PartiesConfig: Sendable {
         let timeout = json["timeout_seconds"] as? Double ?? 30
         let connect = json["connect_timeout_seconds"] as? Double ?? 30
         guard timeout > 0, connect > 0 else { throw ConfigError("\(path): timeouts must be positive") }
-        return PartiesConfig(parties: endpoints, timeout: timeout, connectTimeout: connect, directory: (path as NSString).deletingLastPathComponent)
+        return PartiesConfig(parties: endpoints, timeout: timeout, connectTimeout: connect, directory: directory(of: path))
+    }
+
+    /// The absolute directory of a config file: relative key paths resolve against it
+    /// (a bare "parties.json" is in the working directory).
+    static func directory(of path: String) -> String {
+        URL(fileURLWithPath: path).standardizedFileURL.deletingLastPathComponent().path
     }
 
     /// This role's private key (hex in the file named by private_key_file).
