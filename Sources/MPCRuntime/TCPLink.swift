@@ -20,17 +20,20 @@ public final class TCPLink: Link, @unchecked Sendable {
     private let outgoing = Mailbox()
     private let writerDone = DispatchSemaphore(value: 0)
     private var writeError: String?
+    private var fdClosed = false
     private let lock = NSLock()
     var sealing: FrameSealer?
     var opening: FrameSealer?
-    /// This direction's emulated link (guarded by `lock`); nil writes at once.
+    /// This direction's emulated link, used by the writer thread only; nil writes at once.
     private var pacer: LinkPacer?
+    private let paced: Bool
 
     init(fd: Int32, peerName: String, timeout: Double, emulation: LinkEmulation? = nil) {
         self.fd = fd
         self.peerName = peerName
         self.timeout = timeout
         self.pacer = emulation.map(LinkPacer.init)
+        self.paced = emulation != nil
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         let thread = Thread { [self] in writerLoop() }
@@ -42,13 +45,13 @@ public final class TCPLink: Link, @unchecked Sendable {
     public func send(_ frame: [UInt8]) throws {
         if let failure = lock.withLock({ writeError }) { throw PeerError(failure) }
         let payload = sealing.map { $0.seal(frame) } ?? frame
-        // The queued item is the release time (monotonic ns; 0: at once), then the
-        // frame. The time is fixed here, at enqueueing, so a writer asleep for an
-        // earlier frame does not delay this one's start.
-        let release = lock.withLock { pacer?.release(bytes: 4 + payload.count, enqueued: monotonicSeconds()) } ?? 0
+        // The queued item is the time of enqueueing (monotonic ns) and the frame: the
+        // pacing starts from it, not from when the writer, maybe asleep for an earlier
+        // frame, takes the frame.
+        let enqueued = paced ? monotonicSeconds() : 0
         var item: [UInt8] = []
         item.reserveCapacity(12 + payload.count)
-        withUnsafeBytes(of: UInt64(release * 1e9).littleEndian) { item.append(contentsOf: $0) }
+        withUnsafeBytes(of: UInt64(enqueued * 1e9).littleEndian) { item.append(contentsOf: $0) }
         withUnsafeBytes(of: UInt32(payload.count).littleEndian) { item.append(contentsOf: $0) }
         item.append(contentsOf: payload)
         switch outgoing.put(item, timeout: timeout) {
@@ -72,33 +75,47 @@ public final class TCPLink: Link, @unchecked Sendable {
 
     public func close() {
         outgoing.close()
-        shutdown(fd, Int32(SHUT_RDWR))
+        // Once finished, the number may belong to another socket (deinit comes later).
+        lock.withLock { if !fdClosed { _ = shutdown(fd, Int32(SHUT_RDWR)) } }
     }
 
     /// Waits (bounded) until queued frames are written, then closes.
     public func finish() {
         outgoing.close()
         _ = writerDone.wait(timeout: .now() + timeout)
-        Glibc.close(fd)
+        lock.withLock {
+            if !fdClosed { Glibc.close(fd) }
+            fdClosed = true
+        }
     }
 
     private func writerLoop() {
         defer { writerDone.signal() }
         while true {
             guard case .frame(let bytes) = outgoing.take(timeout: 1e9) else { return }
-            let release = bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
-            if release > 0 { sleepUntil(nanoseconds: release) }
-            var offset = 8
-            while offset < bytes.count {
-                let written = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL)) }
-                if written <= 0 {
-                    if written < 0 && errno == EINTR { continue }
-                    lock.withLock { writeError = "the \(peerName) disconnected" }
-                    return
-                }
-                offset += written
+            if paced {
+                let enqueued = bytes.withUnsafeBytes { Double(UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self))) / 1e9 }
+                sleepUntil(pacer!.release(bytes: bytes.count - 8, enqueued: enqueued))
             }
+            let start = paced ? monotonicSeconds() : 0
+            guard write(bytes) else { return }
+            if paced { pacer!.wrote(bytes: bytes.count - 8, from: start, until: monotonicSeconds()) }
         }
+    }
+
+    /// Writes a queued item's frame (after its 8-byte time); false when the peer is gone.
+    private func write(_ bytes: [UInt8]) -> Bool {
+        var offset = 8
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL)) }
+            if written <= 0 {
+                if written < 0 && errno == EINTR { continue }
+                lock.withLock { writeError = "the \(peerName) disconnected" }
+                return false
+            }
+            offset += written
+        }
+        return true
     }
 
     /// Reads exactly `count` bytes, waiting at most `timeout` for each chunk. Memory grows
@@ -201,8 +218,8 @@ public struct LinkEmulation: Sendable, Equatable {
 
 /// One direction of an emulated link: a frame enqueued at t with B bytes is serialized
 /// from s = max(t, the end of the previous frame) until e = s + 8B / rate, then held
-/// until e + delay. Release times never decrease, so frames sent back to back share one
-/// delay instead of adding theirs (a pipe, not a queue of sleeps).
+/// until e + delay and written. Release times never decrease, so frames sent back to
+/// back share one delay instead of adding theirs (a pipe, not a queue of sleeps).
 public struct LinkPacer: Sendable {
     public let emulation: LinkEmulation
     private var linkFree = 0.0
@@ -215,6 +232,14 @@ public struct LinkPacer: Sendable {
         linkFree = start + Double(8 * bytes) / emulation.bitsPerSecond
         return linkFree + emulation.oneWayDelay
     }
+
+    /// A write that took longer than half the frame's time on the link (and 2 ms) was
+    /// held up by the peer, which did not read (TCP flow control): a real link would
+    /// have carried nothing meanwhile, so it is busy until the write ended. Otherwise
+    /// the frames queued behind would be released at once, in a burst.
+    public mutating func wrote(bytes: Int, from start: Double, until end: Double) {
+        if end - start > 0.002 + Double(4 * bytes) / emulation.bitsPerSecond { linkFree = max(linkFree, end) }
+    }
 }
 
 /// CLOCK_MONOTONIC in seconds: pacing must not follow wall-clock jumps.
@@ -224,9 +249,10 @@ func monotonicSeconds() -> Double {
     return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
 }
 
-/// Sleeps (no spinning) until CLOCK_MONOTONIC reaches `nanoseconds`; signals resume it.
-func sleepUntil(nanoseconds: UInt64) {
-    var until = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
+/// Sleeps (no spinning) until CLOCK_MONOTONIC reaches `seconds`; signals resume it.
+func sleepUntil(_ seconds: Double) {
+    let whole = seconds.rounded(.down)
+    var until = timespec(tv_sec: Int(whole), tv_nsec: min(Int((seconds - whole) * 1e9), 999_999_999))
     while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, nil) == EINTR {}
 }
 

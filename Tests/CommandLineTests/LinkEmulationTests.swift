@@ -27,6 +27,12 @@ import Glibc
         var times: [Double] = []
         for index in 0..<100 { times.append(pacer.release(bytes: 1000 * (index % 7), enqueued: 30 + 0.001 * Double(index % 5))) }
         #expect(zip(times, times.dropFirst()).allSatisfy { $0 <= $1 })
+        // A write the peer held up (1 s for 125 bytes: it did not read) keeps the link
+        // busy until it ended; a quick one changes nothing.
+        pacer.wrote(bytes: 125, from: 40, until: 41)
+        #expect(abs(pacer.release(bytes: 0, enqueued: 40.5) - 41.02) < 1e-9)
+        pacer.wrote(bytes: 125, from: 41, until: 41.001)
+        #expect(abs(pacer.release(bytes: 0, enqueued: 42) - 42.02) < 1e-9)
     }
 
     /// A connected pair over loopback, both directions emulated.
@@ -65,6 +71,21 @@ import Glibc
         for index in 0..<50 { #expect(try b.receive() == [UInt8(index)]) }
         let burst = monotonicSeconds() - start
         #expect(burst >= 0.02 && burst < 0.5, "50 small frames took \(burst) s")
+    }
+
+    /// A receiver that reads nothing for 1.5 s stalls the link (TCP flow control): what
+    /// the kernel buffers cannot hold (36 MB here; 60 allowed) still takes its time on
+    /// the link afterwards instead of arriving in a burst.
+    @Test func aStalledReceiverHoldsTheLink() throws {
+        let (a, b) = try pair(LinkEmulation(bitsPerSecond: 1e9, oneWayDelay: 0))
+        defer { a.finish(); b.finish() }
+        let start = monotonicSeconds()
+        let sender = Thread { for _ in 0..<160 { try? a.send([UInt8](repeating: 1, count: 1 << 20)) } }
+        sender.start()
+        usleep(1_500_000)
+        for _ in 0..<160 { #expect(try b.receive().count == 1 << 20) }
+        let elapsed = monotonicSeconds() - start
+        #expect(elapsed >= 1.5 + Double(100 << 23) / 1e9, "160 MiB after a 1.5 s stall took \(elapsed) s")
     }
 
     @Test func localOverAnEmulatedWANGivesTheSameResultNoSooner() throws {
