@@ -46,8 +46,9 @@ final class Preprocessed {
 
 extension Party {
     /// Prepares the next inference that has not started: the helper runs it (all its
-    /// messages are input-independent), the server reads all the helper sends for it,
-    /// the client computes L_M(A) - R of every linear layer. `infer` then uses it.
+    /// messages are input-independent), the client computes L_M(A) - R of every linear
+    /// layer and sends its offline messages, the server reads all the helper and the
+    /// client send offline for it. `infer` then uses it.
     public func preprocess() throws {
         let start = ContinuousClock.now
         defer { phases.offlineSeconds += seconds(since: start) }
