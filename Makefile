@@ -39,7 +39,8 @@ demo: release
 
 # The benchmark suite (Models/bench.py): exports the standard models once (torch needed),
 # then runs each through three local parties every ReLU exact, with a 6% DReLU budget, and
-# with that budget and 16-bit approximate DReLUs. JSON in /tmp/mpcc-bench/bench.json.
+# with that budget and 16-bit approximate DReLUs, over loopback and emulated LAN and WAN
+# links (mpcr local --emulate-link). JSON in /tmp/mpcc-bench/bench.json.
 LARGE := /tmp/mpcc-large
 bench: release
 	@for model in resnet18_cifar resnet50 mobilenet_v2; do \
