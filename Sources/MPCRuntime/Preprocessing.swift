@@ -1,4 +1,5 @@
 import Bytecode
+import Foundation
 
 /// Time and bytes of a party's inferences since setup, split into the offline phase
 /// (work that does not depend on the client's input, done by `preprocess`) and the
@@ -50,6 +51,12 @@ extension Party {
     /// layer and sends its offline messages, the server reads all the helper and the
     /// client send offline for it. `infer` then uses it.
     public func preprocess() throws {
+        try preprocess(helperFrames: nil)
+    }
+
+    /// `helperFrames`: the server's copy of the helper's material for this inference,
+    /// when a reader thread took it during the previous online phase (`run`).
+    private func preprocess(helperFrames: HelperReader?) throws {
         let start = ContinuousClock.now
         defer { phases.offlineSeconds += seconds(since: start) }
         let inference = Preprocessed(inference: nextNumber())
@@ -62,7 +69,8 @@ extension Party {
             _ = try interpreter.run(self)
         case .server:
             let cost = program.totalCost.offline
-            inference.frames = [.helper: try readOfflineFrames(from: .helper, bytes: cost.helper), .client: try readOfflineFrames(from: .client, bytes: cost.client)]
+            inference.frames = [.helper: try helperFrames?.frames() ?? readOfflineFrames(from: .helper, bytes: cost.helper),
+                                .client: try readOfflineFrames(from: .client, bytes: cost.client)]
         case .client:
             try prepareClient(inference)
         }
@@ -89,7 +97,7 @@ extension Party {
 
     /// The frames `peer` sends offline for one inference: as many as make the program's
     /// predicted offline bytes for it.
-    private func readOfflineFrames(from peer: Role, bytes expected: Int) throws -> [[UInt8]] {
+    func readOfflineFrames(from peer: Role, bytes expected: Int) throws -> [[UInt8]] {
         var frames: [[UInt8]] = [], total = 0
         while total < expected {
             let frame = try links[peer]!.receive()
@@ -117,8 +125,12 @@ extension Party {
     /// online phase that follows is timed without either waiting for the other's
     /// offline work.
     public func preprocess(count: Int) throws {
+        try preprocess(count: count, reader: nil)
+    }
+
+    private func preprocess(count: Int, reader: HelperReader?) throws {
         guard count > 0 else { return }
-        for _ in 0..<count { try preprocess() }
+        for number in 0..<count { try preprocess(helperFrames: number == 0 ? reader : nil) }
         guard role != .helper else { return }
         let peer: Role = role == .client ? .server : .client
         try links[peer]!.send([1])
@@ -128,14 +140,44 @@ extension Party {
     /// Runs `count` inferences, each prepared before its input is used and up to `ahead`
     /// of them prepared at once (0: none ahead; each runs offline and online parts
     /// interleaved). `input(i)` is the client's i-th input (nil for the others).
+    /// The server reads the next inference's helper material on a thread of its own
+    /// while the current one runs online (which reads the helper's frames from memory),
+    /// so the helper's transfer overlaps the online phase.
     public func run(inferences count: Int, preprocess ahead: Int, input: (Int) -> [Float]?, output: ([[Float]]) -> Void) throws {
         var preparedCount = 0
+        var reader: HelperReader?
         for index in 0..<count {
             preparedCount = max(preparedCount, index)  // the earlier ones ran
             let target = min(count, index + ahead)
-            try preprocess(count: target - preparedCount)
+            try preprocess(count: target - preparedCount, reader: target > preparedCount ? reader : nil)
+            if target > preparedCount { reader = nil }
             preparedCount = target
+            if role == .server && ahead > 0 && preparedCount < count && reader == nil {
+                reader = HelperReader(self, bytes: program.totalCost.offline.helper)
+            }
             if let result = try infer(input(index)) { output(result) }
         }
+    }
+}
+
+/// A thread that reads one inference of the helper's material for the server.
+final class HelperReader: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var result: Result<[[UInt8]], any Error> = .success([])
+
+    /// The party's helper link is this thread's alone until `frames` returns: the online
+    /// phase of a prepared inference reads the helper's frames from memory.
+    init(_ party: Party, bytes: Int) {
+        let box = UncheckedParty(party: party)
+        let thread = Thread { [self] in
+            result = Result { try box.party.readOfflineFrames(from: .helper, bytes: bytes) }
+            done.signal()
+        }
+        thread.start()
+    }
+
+    func frames() throws -> [[UInt8]] {
+        done.wait()
+        return try result.get()
     }
 }
