@@ -49,10 +49,24 @@ public struct SessionCache: Sendable {
         var bytes = SessionCache.magic + record.ticket + binding
         withUnsafeBytes(of: record.issued.bitPattern.littleEndian) { bytes += $0 }
         bytes += record.payload
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try SessionCache.makeDirectory(directory)
         let file = path(role, ticket: record.ticket), temporary = file + ".tmp"
         guard FileManager.default.createFile(atPath: temporary, contents: Data(bytes), attributes: [.posixPermissions: 0o600]),
               rename(temporary, file) == 0 else { throw ConfigError("cannot write the session record \(file)") }
+    }
+
+    /// Creates `directory` (mode 0700) if it is missing, with one sentence when it cannot.
+    public static func makeDirectory(_ directory: String) throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw ConfigError("the session cache \(directory) is a file, not a directory") }
+            return
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw ConfigError("cannot create the session cache directory \(directory)")
+        }
     }
 
     /// The record at `path`, if it is whole, for this binding, and (for the server and

@@ -68,6 +68,7 @@ extension MPCRParty {
         let weightFile = role == .server ? try RunInputs.weights(weights, programPath: self.program, for: program) : nil
         let rows = role == .client ? try RunInputs.inferences(input!, for: program).rows : []
         let config = try runPartyStep { try PartiesConfig.read(path: self.config) }
+        if let sessionCache { try runPartyStep { try SessionCache.makeDirectory(sessionCache) } }  // before any peer waits on us
         let links = try runPartyStep { try Network.connect(role: role.runtime, config: config, insecure: insecurePlaintext, emulation: try emulateLink.map { try EmulatedLink.parse($0).runtime }) }
         defer { for link in links.values { (link as? TCPLink)?.finish() } }
         let party = Party(role: role.runtime, program: program, weights: weightFile, links: links)
@@ -156,7 +157,7 @@ extension Local {
                let key = try? Curve25519.KeyAgreement.PrivateKey(rawRepresentation: bytes) {
                 return (key, path)
             }
-            try FileManager.default.createDirectory(atPath: sessionCache, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try runPartyStep { try SessionCache.makeDirectory(sessionCache) }
             return (try writeKey(to: path), path)
         }
         let path = "\(directory)/\(role.rawValue).key"

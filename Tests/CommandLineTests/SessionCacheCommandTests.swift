@@ -26,6 +26,20 @@ import Testing
         #expect(serverSetupBytes[1] < 100 && serverSetupBytes[0] > 10_000, "\(serverSetupBytes)")
     }
 
+    /// A cache path that is a file is refused with one sentence before the parties wait on each other.
+    @Test func aFileAsTheCacheIsRefused() throws {
+        let directory = temporaryDirectory()
+        let program = "\(directory)/p.mpcb", input = "\(repositoryRoot)/Models/tiny_resnet/input.npy"
+        #expect(try run("mpcc", [model("tiny_resnet"), "--keep-maxpool", "-o", program]).status == 0)
+        FileManager.default.createFile(atPath: "\(directory)/file", contents: Data())
+        let whole = try run("mpcr", ["local", program, "--input", input, "--session-cache", "\(directory)/file"])
+        #expect(whole.status == 1 && whole.stderr.contains("is a file, not a directory"), "\(whole.stderr)")
+        try FileManager.default.createDirectory(atPath: "\(directory)/cache", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: "\(directory)/cache/client", contents: Data())
+        let client = try run("mpcr", ["local", program, "--input", input, "--session-cache", "\(directory)/cache"])
+        #expect(client.status == 1 && client.stderr.contains("cache/client is a file, not a directory"), "\(client.stderr)")
+    }
+
     @Test(arguments: [
         (["party", "--role", "client", "--config", "p.json", "--program", "p.mpcb", "--input", "x.npy", "--session-lifetime", "60"], "only the server and the helper set --session-lifetime"),
         (["party", "--role", "server", "--config", "p.json", "--program", "p.mpcb", "--weights", "p.mpcw", "--session-lifetime", "0"], "--session-lifetime must be above 0"),
