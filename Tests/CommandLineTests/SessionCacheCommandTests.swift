@@ -31,11 +31,11 @@ import Testing
         let directory = temporaryDirectory()
         let program = "\(directory)/p.mpcb", input = "\(repositoryRoot)/Models/tiny_resnet/input.npy"
         #expect(try run("mpcc", [model("tiny_resnet"), "--keep-maxpool", "-o", program]).status == 0)
-        FileManager.default.createFile(atPath: "\(directory)/file", contents: Data())
+        #expect(FileManager.default.createFile(atPath: "\(directory)/file", contents: Data()))
         let whole = try run("mpcr", ["local", program, "--input", input, "--session-cache", "\(directory)/file"])
         #expect(whole.status == 1 && whole.stderr.contains("is a file, not a directory"), "\(whole.stderr)")
         try FileManager.default.createDirectory(atPath: "\(directory)/cache", withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: "\(directory)/cache/client", contents: Data())
+        #expect(FileManager.default.createFile(atPath: "\(directory)/cache/client", contents: Data()))
         let client = try run("mpcr", ["local", program, "--input", input, "--session-cache", "\(directory)/cache"])
         #expect(client.status == 1 && client.stderr.contains("cache/client is a file, not a directory"), "\(client.stderr)")
     }
