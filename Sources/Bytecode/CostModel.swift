@@ -41,20 +41,31 @@ public enum CostModel {
         public var helperBits: Int { leaves + levels.reduce(0) { $0 + 2 * $1.withEqual + $1.withoutEqual } }
     }
 
+    /// Bytes of a 128-bit seed.
+    public static let seedBytes = 16
+
+    /// Whether the selection's oblivious transfers for a value with `pixels` pixels take
+    /// one seed, stretched over its pixels, instead of a ring word per pixel: when that
+    /// sends fewer bytes.
+    public static func selectsBySeed(pixels: Int, ring: Ring) -> Bool { pixels * ring.bytes > seedBytes }
+
     /// Signs of `values` shared values (or patch sums), then `pixels` shared values each
     /// multiplied by its value's or patch's sign bit; arithmetic words in `ring`.
-    public static func signAndSelect(values: Int, pixels: Int, comparison: Comparison, ring: Ring) -> Cost {
+    /// `seeded`: the values that select by seed (`selectsBySeed`) and their pixels.
+    public static func signAndSelect(values: Int, pixels: Int, seeded: (values: Int, pixels: Int) = (0, 0), comparison: Comparison, ring: Ring) -> Cost {
         let element = ring.bytes
         var cost = Cost()
         guard values > 0 else { return cost }
         let circuit = ComparisonCircuit(bits: comparison.bits)
-        // Per party: every AND opening of the circuit, the opened bit xor mask, and the
-        // multiplication's masked pixels (sent with the leaves, in round 1).
+        // Per party: every AND opening of the circuit, then in the last round its bit
+        // xor choice mask and its oblivious-transfer word per pixel.
         let perParty = circuit.openingsPerParty * bitBytes(values) + bitBytes(values) + element * pixels
         cost.online = RoleBytes(client: perParty, server: perParty)
-        // Helper: triple shares for the circuit, the arithmetic share of each mask bit,
-        // and the share of mask bit x pixel mask.
-        cost.offline = RoleBytes(helper: circuit.helperBits * bitBytes(values) + element * (values + pixels))
+        // Helper: triple shares for the circuit (to the server), and to each party its
+        // chosen keys: a word per pixel, or a seed per seeded value.
+        let keys = element * (pixels - seeded.pixels) + seedBytes * seeded.values
+        cost.offline = RoleBytes(helper: circuit.helperBits * bitBytes(values) + 2 * keys)
+        cost.helperToClient = keys
         cost.rounds = 1 + circuit.levels.count + 1
         cost.drelus = values
         return cost

@@ -59,6 +59,8 @@ public struct Cost: Sendable, Hashable {
     public var drelus = 0
     public var rounds = 0
     public var online = RoleBytes(), offline = RoleBytes(), session = RoleBytes()
+    /// Of the helper's offline bytes, those it sends the client (the rest go to the server).
+    public var helperToClient = 0
     public init() {}
     public static func + (a: Cost, b: Cost) -> Cost {
         var sum = Cost()
@@ -67,6 +69,7 @@ public struct Cost: Sendable, Hashable {
         sum.online = a.online + b.online
         sum.offline = a.offline + b.offline
         sum.session = a.session + b.session
+        sum.helperToClient = a.helperToClient + b.helperToClient
         return sum
     }
     /// Bytes of one inference (online and offline), all roles together.
@@ -74,7 +77,7 @@ public struct Cost: Sendable, Hashable {
 
     func fieldsWithin(_ limit: Int) -> Bool {
         [drelus, rounds, online.client, online.server, online.helper, offline.client, offline.server, offline.helper,
-         session.client, session.server, session.helper].allSatisfy { $0 <= limit }
+         session.client, session.server, session.helper, helperToClient].allSatisfy { $0 <= limit }
     }
 }
 
@@ -110,7 +113,9 @@ public struct Program: Sendable {
     /// 2: `trunc` is a protocol with the helper (stored costs of version 1 do not hold).
     /// 3: registers may be in Z_2^32 (domain 2), with `narrow` and widening `trunc`.
     /// 4: `argmax` runs on shares (interactive, with a comparison) and reveals only the indices.
-    public static let formatVersion: UInt16 = 4
+    /// 5: selection by oblivious transfers, the helper sending the client too: each cost
+    /// also stores the helper's bytes to the client.
+    public static let formatVersion: UInt16 = 5
     public static let magic: [UInt8] = Array("MPCB".utf8)
 
     public var fracBits: Int
@@ -376,6 +381,7 @@ extension ByteWriter {
             count(bytes.server)
             count(bytes.helper)
         }
+        count(cost.helperToClient)
     }
 }
 
@@ -392,6 +398,7 @@ extension ByteReader {
             parts.append(RoleBytes(client: try count(max: limit, "byte count"), server: try count(max: limit, "byte count"), helper: try count(max: limit, "byte count")))
         }
         (cost.online, cost.offline, cost.session) = (parts[0], parts[1], parts[2])
+        cost.helperToClient = try count(max: cost.offline.helper, "helper-to-client byte count")
         return cost
     }
 }

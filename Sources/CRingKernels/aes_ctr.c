@@ -59,3 +59,36 @@ __attribute__((target("aes,sse4.1"))) void mpc_aes256_ctr(const uint8_t *schedul
         _mm_storeu_si128((__m128i *)(out + 2 * done), _mm_aesenclast_si128(x, k[14]));
     }
 }
+
+// AES-128 key expansion (FIPS-197): 11 round keys, each the previous one xor-folded
+// xor the keygen assist's word 3.
+__attribute__((target("aes,sse4.1"))) static void expand128(__m128i key, __m128i *k) {
+    k[0] = key;
+#define STEP(i, rcon) k[i] = expand_step(k[i - 1], _mm_shuffle_epi32(_mm_aeskeygenassist_si128(k[i - 1], rcon), 0xff));
+    STEP(1, 0x01) STEP(2, 0x02) STEP(3, 0x04) STEP(4, 0x08) STEP(5, 0x10)
+    STEP(6, 0x20) STEP(7, 0x40) STEP(8, 0x80) STEP(9, 0x1b) STEP(10, 0x36)
+#undef STEP
+}
+
+// Seed expansion for the selection's oblivious transfers: for each of `count` 128-bit
+// seeds (two words each), the AES-128-CTR keystream under that seed from counter block
+// 0, `lengths[i]` words of it, one after another in out.
+__attribute__((target("aes,sse4.1"))) void mpc_aes128_expand_seeds(const uint64_t *seeds, long count, const int32_t *lengths,
+                                                                   uint64_t *out) {
+    __m128i k[11];
+    for (long s = 0; s < count; s++) {
+        expand128(_mm_loadu_si128((const __m128i *)(seeds + 2 * s)), k);
+        long words = lengths[s];
+        for (long block = 0; 2 * block < words; block++) {
+            __m128i x = _mm_xor_si128(counter_block(0, (uint64_t)block), k[0]);
+            for (int r = 1; r < 10; r++) x = _mm_aesenc_si128(x, k[r]);
+            x = _mm_aesenclast_si128(x, k[10]);
+            uint64_t pair[2];
+            _mm_storeu_si128((__m128i *)pair, x);
+            out[2 * block] = pair[0];
+            if (2 * block + 1 < words) out[2 * block + 1] = pair[1];
+        }
+        out += words;
+    }
+}
+

@@ -31,7 +31,7 @@ public final class PRG {
         self.stream = stream
     }
 
-    static let hardwareAES = mpc_aes_available() != 0
+    public static let hardwareAES = mpc_aes_available() != 0
 
     /// The start of stream `id` under the same key (stream 0 is this session's setup).
     public func stream(_ id: UInt64) -> PRG { PRG(key: key, schedule: schedule, stream: id) }
@@ -43,6 +43,32 @@ public final class PRG {
     public static func freshKey() -> [UInt8] {
         var generator = SystemRandomNumberGenerator()
         return (0..<4).flatMap { _ in withUnsafeBytes(of: generator.next() as UInt64) { Array($0) } }
+    }
+
+    /// For each 128-bit seed (two words) the first `lengths[i]` words of the AES-128-CTR
+    /// keystream under it (counter from 0), concatenated: one key stretched over a
+    /// patch's pixels by the selection's oblivious transfers (SignAndSelect.swift).
+    public static func expand(seeds: [UInt64], lengths: [Int32], hardware: Bool = hardwareAES) -> [UInt64] {
+        let total = lengths.reduce(0) { $0 + Int($1) }
+        guard total > 0 else { return [] }
+        if hardware {
+            return [UInt64](unsafeUninitializedCapacity: total) { buffer, initialized in
+                mpc_aes128_expand_seeds(seeds, lengths.count, lengths, buffer.baseAddress!)
+                initialized = total
+            }
+        }
+        var result: [UInt64] = []
+        result.reserveCapacity(total)
+        for (index, length) in lengths.enumerated() {
+            let key = SymmetricKey(data: seeds[(2 * index)..<(2 * index + 2)].withUnsafeBytes { Array($0) })
+            let bytes = (Int(length) * 8 + 15) / 16 * 16
+            let keystream = try! AES._CTR.encrypt([UInt8](repeating: 0, count: bytes), using: key,
+                                                  nonce: try! AES._CTR.Nonce(nonceBytes: [UInt8](repeating: 0, count: 16)))
+            keystream.withUnsafeBytes { raw in
+                for word in 0..<Int(length) { result.append(raw.loadUnaligned(fromByteOffset: 8 * word, as: UInt64.self)) }
+            }
+        }
+        return result
     }
 
     /// The next `count` uniformly random ring elements (or bit-plane words).

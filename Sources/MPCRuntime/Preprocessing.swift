@@ -68,9 +68,8 @@ extension Party {
             defer { active = nil }
             _ = try interpreter.run(self)
         case .server:
-            let cost = program.totalCost.offline
-            inference.frames = [.helper: try helperFrames?.frames() ?? readOfflineFrames(from: .helper, bytes: cost.helper),
-                                .client: try readOfflineFrames(from: .client, bytes: cost.client)]
+            inference.frames = [.helper: try helperFrames?.frames() ?? readOfflineFrames(from: .helper, bytes: helperMaterial(for: .server)),
+                                .client: try readOfflineFrames(from: .client, bytes: program.totalCost.offline.client)]
         case .client:
             try prepareClient(inference)
         }
@@ -79,8 +78,15 @@ extension Party {
         prepared.append(inference)
     }
 
+    /// The bytes the helper sends `recipient` per inference (all of them offline).
+    func helperMaterial(for recipient: Role) -> Int {
+        let total = program.totalCost
+        return recipient == .client ? total.helperToClient : total.offline.helper - total.helperToClient
+    }
+
     /// The client's offline part: L_M(A) - R of every linear layer, and the masked value
-    /// of each truncation of one (`Trunc.followsLinearLayer`), sent to the server now.
+    /// of each truncation of one (`Trunc.followsLinearLayer`), sent to the server now;
+    /// then it reads the helper's keys for the selections.
     private func prepareClient(_ inference: Preprocessed) throws {
         for (index, instruction) in program.instructions.enumerated() {
             let stream = Preprocessed.stream(inference: inference.inference, instruction: index)
@@ -93,6 +99,7 @@ extension Party {
                 try sendTruncationShare(inference.linearShares[op.x]!.values, op, from: from, to: to, prg: sessionPRGs[.helper]!.stream(stream))
             }
         }
+        inference.frames[.helper] = try readOfflineFrames(from: .helper, bytes: helperMaterial(for: .client))
     }
 
     /// The frames `peer` sends offline for one inference: as many as make the program's
@@ -153,7 +160,7 @@ extension Party {
             if target > preparedCount { reader = nil }
             preparedCount = target
             if role == .server && ahead > 0 && preparedCount < count && reader == nil {
-                reader = HelperReader(self, bytes: program.totalCost.offline.helper)
+                reader = HelperReader(self, bytes: helperMaterial(for: .server))
             }
             if let result = try infer(input(index)) { output(result) }
         }

@@ -24,6 +24,15 @@ public struct BlockSize: Sendable, Hashable, CustomStringConvertible {
         return ((h + height - 1) / height) * ((w + width - 1) / width)
     }
 
+    /// The areas of the patches of one H x W channel and how many patches have each:
+    /// full patches, then the partial last column, row and corner (ceil mode).
+    public func patchAreas(height h: Int, width w: Int) -> [(area: Int, count: Int)] {
+        guard isPatch else { return [] }
+        let rows = [(height, h / height), (h % height, h % height > 0 ? 1 : 0)]
+        let columns = [(width, w / width), (w % width, w % width > 0 ? 1 : 0)]
+        return rows.flatMap { row in columns.map { (row.0 * $0.0, row.1 * $0.1) } }.filter { $0.count > 0 }
+    }
+
     /// `2x3`, `id` or `zero`.
     public var description: String {
         if isIdentity { return "id" }

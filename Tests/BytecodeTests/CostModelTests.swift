@@ -114,12 +114,37 @@ import Testing
         // 2x2 patches on 6x5: 3 x 3 per plane; both planes' pixels are selected.
         let one = block([BlockSize(2, 2)])
         #expect(one.drelus == 2 * 9)
-        #expect(one == CostModel.signAndSelect(values: 18, pixels: 2 * 30, comparison: .exact, ring: .z64))
+        // The 2x2 patches (6 a plane) select by seed, the 2x1 ones (3 a plane) by word.
+        #expect(one == CostModel.signAndSelect(values: 18, pixels: 2 * 30, seeded: (12, 48), comparison: .exact, ring: .z64))
         // 1x1 blocks are a ReLU.
         let relu = Self.cost([Instruction(make(ReLU.self) { $0.x = 0 }, shape: [2, 1, 6, 5], source: "r")], inputShape: [2, 1, 6, 5])
         #expect(block([BlockSize(1, 1)]) == relu)
         // Bigger blocks cost less.
         #expect(block([BlockSize(3, 5)]).perInferenceBytes < one.perInferenceBytes)
+    }
+
+    /// A block-ReLU pixel costs one ring word from each of the client and the server
+    /// beyond its patch's comparison; a patch that selects by seed adds a 16-byte seed to
+    /// each of them from the helper, one that selects by word a word per pixel.
+    @Test(arguments: [Ring.z64, .z32])
+    func blockPixelsCostTwoWordsBeyondTheirPatch(_ ring: Ring) {
+        let shape = [1, 3, 16, 16]
+        var program = Program(fracBits: 12, instructions: [Instruction(make(Input.self) { _ in }, shape: shape, domain: ring == .z32 ? .shared32 : .shared, source: "x")])
+        program.instructions.append(Instruction(make(BlockReLU.self) { 
+            $0.blocks = [BlockSize(4, 4), BlockSize(8, 8), BlockSize(1, 2)]
+            $0.comparison = .exact(in: ring)
+        },
+                                                shape: shape, domain: ring == .z32 ? .shared32 : .shared, source: "b"))
+        let cost = CostModel.cost(of: program.instructions[1], in: program)
+        let patches = 16 + 4 + 128, pixels = 3 * 256
+        let comparison = CostModel.signAndSelect(values: patches, pixels: 0, comparison: .exact(in: ring), ring: ring)
+        // The 1x2 patches select by word (two words are at most a seed), the others by seed.
+        let keys = ring.bytes * 256 + CostModel.seedBytes * (16 + 4)
+        #expect(cost.online.client - comparison.online.client == ring.bytes * pixels)
+        #expect(cost.offline.helper - comparison.offline.helper == 2 * keys)
+        #expect(cost.helperToClient == keys)
+        #expect(BlockSize(2, 2).patchAreas(height: 6, width: 5).map { [$0.area, $0.count] } == [[4, 6], [2, 3]])
+        #expect(BlockSize(4, 4).patchAreas(height: 5, width: 6).map { [$0.area, $0.count] } == [[16, 1], [8, 1], [4, 1], [2, 1]])
     }
 
     @Test func maxPoolIsATreeOfReLUs() {

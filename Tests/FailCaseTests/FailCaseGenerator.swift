@@ -120,7 +120,7 @@ enum BytecodeCases {
             ("program-reserved-byte-set.mpcb", edited(bytes) { $0[11] = 1 }), ("program-trailing-bytes.mpcb", bytes + [0, 0, 0]),
             ("program-length-field-one-more.mpcb", edited(bytes) { $0[44] &+= 1 }), ("program-length-field-huge.mpcb", edited(bytes) { $0[47] = 0xFF }),
         ]
-        for version: UInt8 in [0, 1, 2, 3, 5, 0xFF] {
+        for version: UInt8 in [0, 1, 2, 3, 4, 6, 0xFF] {
             cases.append(("program-version-\(version).mpcb", edited(bytes) { $0[4] = version }))
             cases.append(("program-version-\(version)-rehashed.mpcb", rehashed(edited(bytes) { $0[4] = version })))
         }

@@ -88,6 +88,18 @@ final class DuplicatingLink: Link, @unchecked Sendable {
         }
     }
 
+    /// Seeds stretched with AES-NI (AES-128 key schedule and counter mode) equal
+    /// swift-crypto's AES-128-CTR from counter 0; each seed's words start its keystream.
+    @Test func seedExpansionEqualsSwiftCrypto() {
+        let seeds = PRG(key: PRG.freshKey()).words(2 * 7)
+        let lengths: [Int32] = [1, 2, 3, 0, 16, 35, 64]
+        let hardware = PRG.expand(seeds: seeds, lengths: lengths, hardware: PRG.hardwareAES)
+        #expect(hardware == PRG.expand(seeds: seeds, lengths: lengths, hardware: false))
+        #expect(hardware.count == 121)
+        let alone = PRG.expand(seeds: Array(seeds[8..<10]), lengths: [16])
+        #expect(Array(hardware[6..<22]) == alone && alone[0] != alone[1])
+    }
+
     @Test func tooMuchHelperMaterialStopsTheServer() throws {
         let (program, weights, rows) = try compiledFixture("tiny_resnet")
         let session = MemorySession(program: program, weights: weights, timeout: 5) { from, to, link in

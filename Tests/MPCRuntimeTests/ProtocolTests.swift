@@ -117,19 +117,21 @@ import Testing
         #expect(Emulator(program: program, weights: weights).run(input)[0] == [2, 0, 0.5, 2])
     }
 
-    @Test(arguments: [Comparison.exact, Comparison(bits: 16, dropped: 8)])
-    func blockReLUMatchesPlaintext(_ comparison: Comparison) throws {
+    /// Patches of 1 to 35 pixels: in Z_2^64 those of 3 or more select by seed, in Z_2^32
+    /// those of 5 or more; the others by a word per pixel.
+    @Test(arguments: [(Comparison.exact, Ring.z64), (Comparison(bits: 16, dropped: 8), .z64), (Comparison.exact(in: .z32), .z32)])
+    func blockReLUMatchesPlaintext(_ comparison: Comparison, ring: Ring) throws {
         var generator = SeededGenerator(state: 9)
-        let shape = [1, 6, 7, 5]
+        let shape = [1, 7, 7, 5]
         let count = shape.reduce(1, *)
         var block = BlockReLU()
-        block.blocks = [BlockSize(1, 1), BlockSize(2, 2), BlockSize(3, 2), .identity, .zero, BlockSize(7, 5)]
+        block.x = ring == .z32 ? 1 : 0
+        block.blocks = [BlockSize(1, 1), BlockSize(2, 2), BlockSize(3, 2), .identity, .zero, BlockSize(7, 5), BlockSize(1, 3)]
         block.comparison = comparison
-        var program = Program(fracBits: 12, instructions: [
-            Instruction(Input(), shape: shape, source: "x"),
-            Instruction(block, shape: shape, source: "block"),
-            Instruction(Reveal(1), shape: shape, domain: .revealed, source: "out"),
-        ], outputs: [2])
+        let body = [Instruction(block, shape: shape, domain: ring == .z32 ? .shared32 : .shared, source: "block")]
+        var program = Program(fracBits: 12, instructions: [Instruction(Input(), shape: shape, source: "x")]
+            + (ring == .z32 ? [Instruction(Narrow(0), shape: shape, domain: .shared32, source: "narrow")] : []) + body
+            + [Instruction(Reveal(block.x + 1), shape: shape, domain: .revealed, source: "out")], outputs: [block.x + 2])
         CostModel.annotate(&program)
         let weights = WeightFile(programHash: program.hash, tensors: [])
         for _ in 0..<5 {

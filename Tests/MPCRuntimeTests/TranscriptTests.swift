@@ -37,7 +37,7 @@ final class RecordingLink: Link, @unchecked Sendable {
         let outputs = try session.infer([input, input])
         let encodedInput = FixedPoint.encode([0.5], fracBits: program.fracBits)[0]
         let output = FixedPoint.encode(outputs[0][0], fracBits: program.fracBits)
-        for name in ["server<-client", "server<-helper", "helper<-client", "helper<-server"] {
+        for name in ["server<-client", "server<-helper", "client<-helper", "helper<-client", "helper<-server"] {
             // Skip the session setup (hash, keys, masked weights): per-inference frames only.
             let frames = recorders[name]!.received
             let bytes = frames.filter { $0.count > 64 }.flatMap { $0 }

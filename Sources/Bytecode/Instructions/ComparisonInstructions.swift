@@ -72,12 +72,17 @@ public struct BlockReLU: InstructionDefinition {
     }
     public func cost(_ context: CostContext) -> Cost {
         let shape = context.shape
-        var patches = 0, pixels = 0
+        var patches = 0, pixels = 0, seeded = (values: 0, pixels: 0)
         for block in blocks where block.isPatch {
             patches += shape[0] * block.drelus(height: shape[2], width: shape[3])
             pixels += shape[0] * shape[2] * shape[3]
+            for (area, count) in block.patchAreas(height: shape[2], width: shape[3])
+            where CostModel.selectsBySeed(pixels: area, ring: context.ring) {
+                seeded.values += shape[0] * count
+                seeded.pixels += shape[0] * count * area
+            }
         }
-        return CostModel.signAndSelect(values: patches, pixels: pixels, comparison: comparison, ring: context.ring)
+        return CostModel.signAndSelect(values: patches, pixels: pixels, seeded: seeded, comparison: comparison, ring: context.ring)
     }
     public var maskedWeight: Int? { nil }
 }

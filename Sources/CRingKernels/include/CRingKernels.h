@@ -59,5 +59,8 @@ void mpc_transpose_bits64(const uint64_t *in, uint64_t *out);
 int mpc_aes_available(void);
 void mpc_aes256_expand(const uint8_t *key, uint8_t *schedule);
 void mpc_aes256_ctr(const uint8_t *schedule, uint64_t stream, uint64_t block, uint64_t *out, long blocks);
+// mpc_aes128_expand_seeds: for each of `count` 16-byte seeds, `lengths[i]` words of the
+// AES-128-CTR keystream under that seed from counter 0, concatenated into out.
+void mpc_aes128_expand_seeds(const uint64_t *seeds, long count, const int32_t *lengths, uint64_t *out);
 
 #endif
