@@ -51,6 +51,10 @@ public final class Party {
     var active: Preprocessed?
     /// The index of the running instruction.
     var running = 0
+    /// Bytes of one prepared inference's material (the server's copy of the helper's and
+    /// the client's offline frames, the client's of the helper's keys) kept in memory;
+    /// the rest waits in a temporary file (FrameStore.swift).
+    public var materialMemory = 128 << 20
 
     var current = Measured()
     /// The client's input during `infer`.

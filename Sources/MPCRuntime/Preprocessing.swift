@@ -22,9 +22,9 @@ final class Preprocessed {
     var offline = false
     /// Whether `preprocess` did its offline part (the helper: the whole inference).
     var prepared = false
-    /// Server: the offline frames of the helper and of the client, read in order online.
-    var frames: [Role: [[UInt8]]] = [:]
-    private var nextFrame: [Role: Int] = [:]
+    /// Server: the offline frames of the helper and of the client; client: the helper's.
+    /// Read in order online.
+    var frames: [Role: FrameStore] = [:]
     /// Client: L_M(A) - R per linear instruction.
     var linearShares: [Int: RingTensor] = [:]
 
@@ -36,12 +36,9 @@ final class Preprocessed {
 
     /// The next offline frame from `peer`, when this inference's were read ahead.
     func nextFrame(from peer: Role) throws -> [UInt8]? {
-        guard let queue = frames[peer] else { return nil }
-        let next = nextFrame[peer, default: 0]
-        guard next < queue.count else { throw PeerError("the \(peer.rawValue)'s offline material for this inference ended early") }
-        frames[peer]![next] = []
-        nextFrame[peer] = next + 1
-        return queue[next]
+        guard let store = frames[peer] else { return nil }
+        guard let frame = try store.next() else { throw PeerError("the \(peer.rawValue)'s offline material for this inference ended early") }
+        return frame
     }
 }
 
@@ -103,18 +100,14 @@ extension Party {
     }
 
     /// The frames `peer` sends offline for one inference: as many as make the program's
-    /// predicted offline bytes for it.
-    func readOfflineFrames(from peer: Role, bytes expected: Int) throws -> [[UInt8]] {
-        var frames: [[UInt8]] = [], total = 0
-        while total < expected {
-            let frame = try links[peer]!.receive()
-            total += frame.count
-            frames.append(frame)
+    /// predicted offline bytes for it, kept in memory up to `materialMemory` bytes.
+    func readOfflineFrames(from peer: Role, bytes expected: Int) throws -> FrameStore {
+        let store = FrameStore(memoryLimit: materialMemory)
+        while store.bytes < expected { try store.append(try links[peer]!.receive()) }
+        guard store.bytes == expected else {
+            throw PeerError("the \(peer.rawValue) sent \(store.bytes) bytes for an inference whose material is \(expected) bytes")
         }
-        guard total == expected else {
-            throw PeerError("the \(peer.rawValue) sent \(total) bytes for an inference whose material is \(expected) bytes")
-        }
-        return frames
+        return store
     }
 
     /// The client's part of a linear layer that needs no input: A and R from the
@@ -170,7 +163,7 @@ extension Party {
 /// A thread that reads one inference of the helper's material for the server.
 final class HelperReader: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
-    private var result: Result<[[UInt8]], any Error> = .success([])
+    private var result: Result<FrameStore, any Error> = .failure(PeerError("the helper's material was not read"))
 
     /// The party's helper link is this thread's alone until `frames` returns: the online
     /// phase of a prepared inference reads the helper's frames from memory.
@@ -183,7 +176,7 @@ final class HelperReader: @unchecked Sendable {
         thread.start()
     }
 
-    func frames() throws -> [[UInt8]] {
+    func frames() throws -> FrameStore {
         done.wait()
         return try result.get()
     }

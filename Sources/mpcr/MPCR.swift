@@ -51,6 +51,13 @@ func validateSessionLifetime(_ seconds: Double) throws {
     if !(seconds > 0 && seconds <= 30 * 86_400) { throw ValidationError("--session-lifetime must be above 0 and at most 2592000 seconds (30 days), got \(seconds)") }
 }
 
+let materialMemoryHelp: ArgumentHelp = "MB of one prepared inference's material (the helper's and the client's offline messages) a party keeps in memory; the rest waits in an unlinked temporary file in TMPDIR."
+
+/// --material-memory: 1 MB to 1 TB.
+func validateMaterialMemory(_ megabytes: Int) throws {
+    if !(1...(1 << 20)).contains(megabytes) { throw ValidationError("--material-memory must be between 1 and 1048576 MB, got \(megabytes)") }
+}
+
 let emulateLinkHelp: ArgumentHelp = "Emulate a network on every link (benchmarks): lan (1000 Mbit/s, 0.5 ms RTT), wan (100 Mbit/s, 40 ms RTT) or MBIT,RTT_MS, e.g. 100,40."
 
 /// The role a process plays in the protocol.
@@ -76,9 +83,11 @@ struct Local: ParsableCommand {
     @Option(help: "Keep the three parties' keys and session records under DIR: a later run with the same DIR and program resumes the session (no weight masks).")
     var sessionCache: String?
     @Option(help: "Seconds the server and the helper honor a session record (with --session-cache).") var sessionLifetime: Double = 86_400
+    @Option(help: materialMemoryHelp) var materialMemory = 128
 
     func validate() throws {
         try validatePreprocess(preprocess)
+        try validateMaterialMemory(materialMemory)
         try validateSessionLifetime(sessionLifetime)
         if let emulateLink { _ = try EmulatedLink.parse(emulateLink) }
         if !(timeout > 0 && timeout <= 86_400) { throw ValidationError("--timeout must be between 0 and 86400 seconds, got \(timeout)") }
@@ -103,9 +112,11 @@ struct MPCRParty: ParsableCommand {
     @Option(help: sessionCacheHelp) var sessionCache: String?
     @Option(help: "Seconds the server and the helper honor a session record they issued (with --session-cache; default one day).")
     var sessionLifetime: Double?
+    @Option(help: materialMemoryHelp) var materialMemory = 128
 
     func validate() throws {
         try validatePreprocess(preprocess ?? 1)
+        try validateMaterialMemory(materialMemory)
         try validateSessionLifetime(sessionLifetime ?? 86_400)
         if role == .client && sessionLifetime != nil { throw ValidationError("only the server and the helper set --session-lifetime (they honor the records)") }
         if let emulateLink { _ = try EmulatedLink.parse(emulateLink) }

@@ -72,6 +72,7 @@ extension MPCRParty {
         let links = try runPartyStep { try Network.connect(role: role.runtime, config: config, insecure: insecurePlaintext, emulation: try emulateLink.map { try EmulatedLink.parse($0).runtime }) }
         defer { for link in links.values { (link as? TCPLink)?.finish() } }
         let party = Party(role: role.runtime, program: program, weights: weightFile, links: links)
+        party.materialMemory = materialMemory << 20
         let setupStart = clock.now
         let cache = sessionCache.map { directory in
             SessionCache(directory: directory, lifetime: sessionLifetime ?? 86_400, programHash: program.hash,
@@ -184,7 +185,8 @@ extension Local {
             }
         }
         for role in Role.allCases {
-            var arguments = ["party", "--role", role.rawValue, "--config", configPath, "--program", self.program, "--report", "\(directory)/\(role.rawValue).json"]
+            var arguments = ["party", "--role", role.rawValue, "--config", configPath, "--program", self.program, "--report", "\(directory)/\(role.rawValue).json",
+                             "--material-memory", String(materialMemory)]
             if role == .server { arguments += ["--weights", WeightFile.path(forProgram: self.program)] }
             if role == .client {
                 arguments += ["--input", input, "--preprocess", String(preprocess)]
