@@ -66,6 +66,8 @@ final class PlaintextEvaluator: Evaluator {
         RingKernels.map(x!) { FixedPoint.truncate($0, op.bits) }
     }
 
+    func splitPublic(_ value: UInt64, count: Int) -> [UInt64] { [UInt64](repeating: value, count: count) }
+
     func signAndSelect(values: [UInt64]?, pixels: [UInt64]?, owner: [Int32], valueCount: Int, comparison: Comparison, ring: Ring) -> [UInt64]? {
         let signs = values!.map { FixedPoint.isPositive($0, comparison) }
         let pixels = pixels!

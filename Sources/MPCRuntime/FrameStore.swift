@@ -52,9 +52,11 @@ final class FrameStore: @unchecked Sendable {
         nextSpilled += 1
         var length: UInt32 = 0
         try withUnsafeMutableBytes(of: &length) { try read($0) }
-        var frame = [UInt8](repeating: 0, count: Int(UInt32(littleEndian: length)))
-        try frame.withUnsafeMutableBytes { try read($0) }
-        return frame
+        let count = Int(UInt32(littleEndian: length))
+        return try [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            try read(UnsafeMutableRawBufferPointer(buffer))
+            initialized = count
+        }
     }
 
     private func write(_ buffer: UnsafeRawBufferPointer) throws {

@@ -22,6 +22,9 @@ protocol Evaluator: AnyObject {
     func weightTensor(_ index: Int) -> RingTensor
     func shareInput(shape: [Int]) throws -> RingTensor?
     func shareConstant(_ weight: Int, shape: [Int]) throws -> RingTensor?
+    /// `count` copies of a public value as this holder's shares: fresh random ones that
+    /// add up to it (the client's -R, the server's value + R), or the value in plaintext.
+    func splitPublic(_ value: UInt64, count: Int) -> [UInt64]
     func reveal(_ x: RingTensor?, ring: Ring) throws -> [Float]?
     /// L_W(x) + bias for a layer linear in x and in the server's weight W; `apply`
     /// evaluates the layer on ring tensors.
@@ -135,10 +138,13 @@ struct Interpreter {
         case .concat(let op):
             local { _ in RingTensor(shape: shape, values: DataMovement.concat(op.xs.map { (shares[$0]!.values, shares[$0]!.shape) }, axis: op.axis, resultShape: shape)) }
         case .pad(let op):
-            let value = UInt64(bitPattern: Int64(op.value))
-            local { holder in
+            // The padding is split like a constant: fresh shares, not (value, 0).
+            local { _ in
                 let x = shares[op.x]!
-                return RingTensor(shape: shape, values: DataMovement.pad(x.values, shape: x.shape, pads: op.pads, value: holder == .server ? 0 : value, resultShape: shape))
+                let border = DataMovement.pad([Bool](repeating: false, count: x.values.count), shape: x.shape, pads: op.pads, value: true, resultShape: shape)
+                var split = e.splitPublic(UInt64(bitPattern: Int64(op.value)), count: border.reduce(0) { $0 + ($1 ? 1 : 0) }).makeIterator()
+                let padded = DataMovement.pad(x.values, shape: x.shape, pads: op.pads, value: 0, resultShape: shape)
+                return RingTensor(shape: shape, values: zip(padded, border).map { $1 ? split.next()! : $0 })
             }
         case .reshape(let op):
             movement(op.x, shared: { RingTensor(shape: shape, values: $0.values) }, revealed: { $0 })

@@ -55,8 +55,26 @@ public struct PartiesConfig: Sendable {
         }
         let timeout = json["timeout_seconds"] as? Double ?? 30
         let connect = json["connect_timeout_seconds"] as? Double ?? 30
-        guard timeout > 0, connect > 0 else { throw ConfigError("\(path): timeouts must be positive") }
+        guard timeout > 0, connect > 0, timeout <= maxTimeout, connect <= maxTimeout else {
+            throw ConfigError("\(path): timeouts must be above 0 and at most \(Int(maxTimeout)) seconds (30 days)")
+        }
         return PartiesConfig(parties: endpoints, timeout: timeout, connectTimeout: connect, directory: directory(of: path))
+    }
+
+    /// The longest timeout a config may set: 30 days.
+    public static let maxTimeout = 30.0 * 86_400
+
+    /// `--insecure-plaintext` sends frames in the clear: only where every configured host
+    /// is this machine (each address it resolves to is a loopback one).
+    func checkAllLoopback() throws {
+        for role in Role.allCases {
+            let host = parties[role]!.host
+            let addresses: [Addresses.Address]
+            do { addresses = try Addresses.resolve(host, port: 0) } catch let error as PeerError { throw ConfigError(error.message) }
+            guard !addresses.isEmpty, addresses.allSatisfy(\.isLoopback) else {
+                throw ConfigError("--insecure-plaintext sends every frame in the clear, so it runs only when every host is a loopback address; the \(role.rawValue)'s host \(host) is not")
+            }
+        }
     }
 
     /// The absolute directory of a config file: relative key paths resolve against it
@@ -81,54 +99,82 @@ public struct PartiesConfig: Sendable {
 }
 
 /// Opens this party's three-party links: the client connects to the server and the
-/// helper, the helper connects to the server; the server and the helper listen. Each
-/// link starts with a hello (magic, version, role, ephemeral X25519 key); unless
-/// `insecure`, both ends derive per-direction ChaCha20-Poly1305 keys from the ephemeral
-/// and the static Diffie-Hellman secrets (so only the holders of the configured keys can
-/// talk) and prove it with a first sealed frame. `emulation` paces every frame this party
-/// sends on each of its links, the handshake's included (benchmarks; LinkEmulation).
+/// helper, the helper connects to the server; the server and the helper listen on their
+/// configured host's addresses. Each link starts with a hello (magic, version, role,
+/// ephemeral X25519 key); unless `insecure`, both ends derive per-direction
+/// ChaCha20-Poly1305 keys from the ephemeral and static Diffie-Hellman secrets (Noise KK
+/// style: ee, es, se and ss, so only the holders of the configured keys can talk, and a
+/// party's stolen static key does not let anyone impersonate the others to it) and prove
+/// it with a first sealed frame. `emulation` paces every frame this party sends on each
+/// of its links, the handshake's included (benchmarks; LinkEmulation). A connection that
+/// fails its handshake on a listening party (junk, a wrong key, a role already
+/// connected, silence) is dropped and `log` says why; the party keeps accepting until
+/// its connect timeout.
 public enum Network {
-    static let magic: [UInt8] = Array("MPCR".utf8) + [1]
+    static let magic: [UInt8] = Array("MPCR".utf8) + [2]
 
-    public static func connect(role: Role, config: PartiesConfig, insecure: Bool, listenPort: Int? = nil, emulation: LinkEmulation? = nil) throws -> [Role: Link] {
+    public static func connect(role: Role, config: PartiesConfig, insecure: Bool, listenPort: Int? = nil, emulation: LinkEmulation? = nil,
+                               log: @escaping @Sendable (String) -> Void = Network.logToStandardError) throws -> [Role: Link] {
+        if insecure { try config.checkAllLoopback() }
         let staticKey = insecure ? nil : try config.privateKey(for: role)
         var links: [Role: Link] = [:]
         let accepts: [Role] = role == .server ? [.client, .helper] : role == .helper ? [.client] : []
         let connects: [Role] = role == .client ? [.server, .helper] : role == .helper ? [.server] : []
-        let listener = accepts.isEmpty ? nil : try Listener(port: listenPort ?? config.parties[role]!.port!)
+        let listener = accepts.isEmpty ? nil : try Listener(host: config.parties[role]!.host, port: listenPort ?? config.parties[role]!.port!)
+        let end = monotonicSeconds() + config.connectTimeout
         for peer in connects {
             let endpoint = config.parties[peer]!
             let link = try TCPLink.connect(host: endpoint.host, port: endpoint.port!, peerName: peer.rawValue, deadline: config.connectTimeout, timeout: config.timeout, emulation: emulation)
-            try flushingOnFailure(link) { try handshake(link, role: role, expecting: [peer], connector: true, staticKey: staticKey, config: config) }
+            do {
+                try handshake(link, role: role, expecting: [peer], connector: true, staticKey: staticKey, config: config, deadline: end)
+            } catch {
+                link.finish()  // the frames already queued reach the peer, so it learns why
+                throw error
+            }
             links[peer] = link
         }
-        var waiting = Set(accepts)
-        while !waiting.isEmpty, let listener {
-            let link = try listener.accept(deadline: config.connectTimeout, timeout: config.timeout, waitingFor: waiting.map(\.rawValue).sorted().joined(separator: " and "), emulation: emulation)
-            let peer = try flushingOnFailure(link) { try handshake(link, role: role, expecting: waiting, connector: false, staticKey: staticKey, config: config) }
-            links[peer] = link
-            waiting.remove(peer)
+        if let listener {
+            let accepted = Acceptance(waiting: Set(accepts))
+            while let waiting = accepted.waiting {
+                guard monotonicSeconds() < end else {
+                    throw PeerError("the \(waiting.map(\.rawValue).sorted().joined(separator: " and ")) did not connect within \(Int(config.connectTimeout)) s")
+                }
+                guard let link = try listener.accept(within: 0.05, timeout: config.timeout, emulation: emulation) else { continue }
+                guard accepted.begin() else {
+                    link.close()
+                    log("dropped a connection from \(link.remoteAddress): \(Acceptance.limit) handshakes are already under way")
+                    continue
+                }
+                let box = UncheckedLink(link: link)
+                Thread {
+                    do {
+                        let peer = try handshake(box.link, role: role, expecting: Set(accepts), connector: false, staticKey: staticKey, config: config, deadline: end)
+                        if !accepted.finish(peer, box.link) { throw PeerError("the \(peer.rawValue) is already connected") }
+                    } catch {
+                        accepted.finish(nil, nil)
+                        box.link.finish(within: 0.5)
+                        log("dropped a connection from \(box.link.remoteAddress): \((error as? PeerError)?.message ?? "\(error)")")
+                    }
+                }.start()
+            }
+            links.merge(accepted.links) { first, _ in first }
         }
         return links
     }
 
-    /// Runs `body`; if it fails, lets the frames already queued reach the peer (so it
-    /// learns why) before the error ends this party.
-    @discardableResult
-    static func flushingOnFailure<T>(_ link: TCPLink, _ body: () throws -> T) throws -> T {
-        do { return try body() } catch {
-            link.finish()
-            throw error
-        }
-    }
+    public static let logToStandardError: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("mpcr: \($0)\n".utf8)) }
 
     @discardableResult
-    static func handshake(_ link: TCPLink, role: Role, expecting: Set<Role>, connector: Bool, staticKey: Curve25519.KeyAgreement.PrivateKey?, config: PartiesConfig) throws -> Role {
+    static func handshake(_ link: TCPLink, role: Role, expecting: Set<Role>, connector: Bool, staticKey: Curve25519.KeyAgreement.PrivateKey?,
+                          config: PartiesConfig, deadline: Double) throws -> Role {
+        // The handshake must finish by the connect deadline: a silent peer is dropped then.
+        link.timeout = max(0.001, min(config.timeout, deadline - monotonicSeconds()))
+        defer { link.timeout = config.timeout }
         let ephemeral = Curve25519.KeyAgreement.PrivateKey()
         let roleByte = UInt8(Role.allCases.firstIndex(of: role)!)
         let hello = magic + [roleByte, staticKey == nil ? 0 : 1] + Array(ephemeral.publicKey.rawRepresentation)
         try link.send(hello)
-        let theirs = try link.receive()
+        let theirs = try link.receive(atMost: hello.count)
         guard theirs.count == hello.count, Array(theirs.prefix(magic.count)) == magic, Int(theirs[5]) < Role.allCases.count else {
             throw PeerError("a peer sent a malformed hello (not an mpcr party of this version)")
         }
@@ -142,22 +188,68 @@ public enum Network {
         guard let peerStatic = config.parties[peer]!.publicKey, let peerStaticKey = try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: peerStatic),
               let peerEphemeral = try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: theirs[7...])
         else { throw PeerError("the \(peer.rawValue)'s keys are malformed") }
+        // Noise KK's four secrets, in the connector's order: ee, e_connector s_acceptor,
+        // s_connector e_acceptor, ss. The mixed terms need an ephemeral key of this very
+        // handshake, so a thief of one party's static key cannot pose as another to it.
         let ee = try ephemeral.sharedSecretFromKeyAgreement(with: peerEphemeral)
+        let es = try ephemeral.sharedSecretFromKeyAgreement(with: peerStaticKey)
+        let se = try staticKey.sharedSecretFromKeyAgreement(with: peerEphemeral)
         let ss = try staticKey.sharedSecretFromKeyAgreement(with: peerStaticKey)
         let (first, second) = connector ? (hello, theirs) : (theirs, hello)
-        var material = ee.withUnsafeBytes { Array($0) } + ss.withUnsafeBytes { Array($0) }
+        var material = [ee, connector ? es : se, connector ? se : es, ss].flatMap { secret in secret.withUnsafeBytes { Array($0) } }
         defer { material = [] }
-        let keys = HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: material), salt: Array("mpcr handshake v1".utf8), info: first + second, outputByteCount: 64)
+        let keys = HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: material), salt: Array("mpcr handshake v2".utf8), info: first + second, outputByteCount: 64)
         let bytes = keys.withUnsafeBytes { Array($0) }
         let forward = SymmetricKey(data: bytes[0..<32]), backward = SymmetricKey(data: bytes[32..<64])
         link.sealing = FrameSealer(key: connector ? forward : backward)
         link.opening = FrameSealer(key: connector ? backward : forward)
         try link.send(Array("confirm".utf8))
         do {
-            guard try link.receive() == Array("confirm".utf8) else { throw PeerError("the \(peer.rawValue) failed the key confirmation") }
+            guard try link.receive(atMost: 7) == Array("confirm".utf8) else { throw PeerError("the \(peer.rawValue) failed the key confirmation") }
         } catch let error as PeerError where error.message.contains("failed authentication") {
             throw PeerError("the \(peer.rawValue) holds a different key than parties.json says (key confirmation failed)")
         }
         return peer
     }
 }
+
+/// The connections a listening party accepts while their handshakes run, each on a
+/// thread of its own: the first to complete for each awaited role is kept.
+final class Acceptance: @unchecked Sendable {
+    /// Handshakes that may run at once; more connections are closed at once.
+    static let limit = 32
+    private let lock = NSLock()
+    private var awaited: Set<Role>
+    private var running = 0
+    private(set) var links: [Role: Link] = [:]
+
+    init(waiting: Set<Role>) { awaited = waiting }
+
+    /// The roles still awaited, or nil when all have connected.
+    var waiting: Set<Role>? { lock.withLock { awaited.isEmpty ? nil : awaited } }
+
+    /// Whether another handshake may start.
+    func begin() -> Bool {
+        lock.withLock {
+            guard running < Acceptance.limit else { return false }
+            running += 1
+            return true
+        }
+    }
+
+    /// A handshake ended: with `peer`'s link (false if that role already connected), or
+    /// with nothing.
+    @discardableResult
+    func finish(_ peer: Role?, _ link: Link?) -> Bool {
+        lock.withLock {
+            running -= 1
+            guard let peer, let link else { return true }
+            guard awaited.remove(peer) != nil else { return false }
+            links[peer] = link
+            return true
+        }
+    }
+}
+
+/// A link handed to a handshake thread (used by that thread alone until it finishes).
+struct UncheckedLink: @unchecked Sendable { let link: TCPLink }

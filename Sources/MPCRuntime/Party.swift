@@ -108,9 +108,9 @@ public final class Party {
     /// canonical (sign-extended). Offline frames (all the helper's) come from what
     /// `preprocess` read ahead, if it did.
     func receive(_ peer: Role, parts: [(count: Int, ring: Ring)], offline: Bool = false) throws -> [[UInt64]] {
-        let ahead = offline || peer == .helper ? try active?.nextFrame(from: peer) : nil
-        let frame = try ahead ?? links[peer]!.receive()
         let expected = parts.reduce(0) { $0 + $1.count * $1.ring.bytes }
+        let ahead = offline || peer == .helper ? try active?.nextFrame(from: peer) : nil
+        let frame = try ahead ?? links[peer]!.receive(atMost: expected)
         guard frame.count == expected else {
             throw PeerError("the \(peer.rawValue) sent a malformed frame (\(frame.count) bytes where the protocol expects \(expected))")
         }
@@ -179,7 +179,7 @@ public final class Party {
         let others = Role.allCases.filter { $0 != role }
         for peer in others { try sendFrame(peer, hash) }
         for peer in others {
-            let theirs = try links[peer]!.receive()
+            let theirs = try links[peer]!.receive(exactly: hash.count, "the \(peer.rawValue) sent a malformed program hash")
             guard theirs == hash else {
                 throw PeerError("the \(peer.rawValue) runs a different program (its hash differs from this program's); give all three parties the same .mpcb")
             }
@@ -191,8 +191,7 @@ public final class Party {
                 keys[peer] = PRG.freshKey()
                 try sendFrame(peer, keys[peer]!)
             } else {
-                keys[peer] = try links[peer]!.receive()
-                guard keys[peer]!.count == 32 else { throw PeerError("the \(peer.rawValue) sent a malformed key") }
+                keys[peer] = try links[peer]!.receive(exactly: 32, "the \(peer.rawValue) sent a malformed key")
             }
             sessionPRGs[peer] = PRG(key: keys[peer]!)
         }

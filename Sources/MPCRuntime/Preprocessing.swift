@@ -103,7 +103,7 @@ extension Party {
     /// predicted offline bytes for it, kept in memory up to `materialMemory` bytes.
     func readOfflineFrames(from peer: Role, bytes expected: Int) throws -> FrameStore {
         let store = FrameStore(memoryLimit: materialMemory)
-        while store.bytes < expected { try store.append(try links[peer]!.receive()) }
+        while store.bytes < expected { try store.append(try links[peer]!.receive(atMost: expected - store.bytes)) }
         guard store.bytes == expected else {
             throw PeerError("the \(peer.rawValue) sent \(store.bytes) bytes for an inference whose material is \(expected) bytes")
         }
@@ -134,7 +134,7 @@ extension Party {
         guard role != .helper else { return }
         let peer: Role = role == .client ? .server : .client
         try links[peer]!.send([1])
-        guard try links[peer]!.receive() == [1] else { throw PeerError("the \(peer.rawValue) sent a malformed ready frame") }
+        guard try links[peer]!.receive(atMost: 1) == [1] else { throw PeerError("the \(peer.rawValue) sent a malformed ready frame") }
     }
 
     /// Runs `count` inferences, each prepared before its input is used and up to `ahead`

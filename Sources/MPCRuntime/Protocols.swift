@@ -31,6 +31,10 @@ extension Party: Evaluator {
         splitWithMask(role == .server ? weights[weight]! : nil, shape: shape)
     }
 
+    func splitPublic(_ value: UInt64, count: Int) -> [UInt64] {
+        splitWithMask(role == .server ? [UInt64](repeating: value, count: count) : nil, shape: [count])?.values ?? []
+    }
+
     /// The owner's values minus (client) or plus (server) the client-server PRG's mask;
     /// nil values: the other one owns them.
     private func splitWithMask(_ values: [UInt64]?, shape: [Int]) -> RingTensor? {

@@ -118,8 +118,7 @@ extension Party {
             for (index, words) in cachedWeights { weights[index] = words }
             return (true, new)
         case .server, .helper:
-            let tickets = try links[.client]!.receive()
-            guard tickets.count == 64 else { throw PeerError("the client sent a malformed session ticket") }
+            let tickets = try links[.client]!.receive(exactly: 64, "the client sent a malformed session ticket")
             let old = Array(tickets[..<32]), new = Array(tickets[32...])
             cache?.pruneExpired(role)
             let record = old == SessionCache.noTicket ? nil : cache?.read(role, ticket: old)
@@ -136,7 +135,7 @@ extension Party {
     }
 
     private func receiveVerdict(from peer: Role) throws -> Bool {
-        let frame = try links[peer]!.receive()
+        let frame = try links[peer]!.receive(atMost: 1)
         guard frame.count == 1, frame[0] <= 1 else { throw PeerError("the \(peer.rawValue) sent a malformed resumption verdict") }
         return frame[0] == 1
     }

@@ -7,21 +7,28 @@ import Glibc
 
 /// A link over one TCP connection: 4-byte little-endian length prefixes, TCP_NODELAY, a
 /// writer thread so that sends never wait for the peer to read (both directions move at
-/// once), a timeout on every read, and optionally ChaCha20-Poly1305 on every frame with
+/// once), a deadline on every frame (`receive`), and optionally ChaCha20-Poly1305 on every frame with
 /// a key from the handshake (Handshake.swift), and optionally an emulated network
 /// (LinkEmulation) on every frame it sends, the handshake's included. Counted bytes are
 /// payload bytes.
 public final class TCPLink: Link, @unchecked Sendable {
     static let maxFrame = 1 << 31
+    /// The slowest rate a frame's body may arrive at once its first byte has: a frame of
+    /// B bytes must be whole within `timeout` + B / this many seconds.
+    static let slowestBytesPerSecond = 128.0 * 1024
 
     private let fd: Int32
     var peerName: String
-    private let timeout: Double
+    /// Seconds to wait for a frame to begin (the handshake shortens it to the connect
+    /// deadline, then restores it).
+    var timeout: Double
     private let outgoing = Mailbox()
     private let writerDone = DispatchSemaphore(value: 0)
     private var writeError: String?
     private var fdClosed = false
     private let lock = NSLock()
+    /// The peer's address and port, for logs.
+    let remoteAddress: String
     var sealing: FrameSealer?
     var opening: FrameSealer?
     /// This direction's emulated link, used by the writer thread only; nil writes at once.
@@ -36,6 +43,7 @@ public final class TCPLink: Link, @unchecked Sendable {
         self.paced = emulation != nil
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        remoteAddress = Addresses.Address.peer(of: fd)?.text ?? "an unknown address"
         let thread = Thread { [self] in writerLoop() }
         thread.start()
     }
@@ -44,6 +52,9 @@ public final class TCPLink: Link, @unchecked Sendable {
 
     public func send(_ frame: [UInt8]) throws {
         if let failure = lock.withLock({ writeError }) { throw PeerError(failure) }
+        guard frame.count + 16 < TCPLink.maxFrame else {
+            throw PeerError("a frame of \(frame.count) bytes for the \(peerName) exceeds the transport's limit of 2 GiB")
+        }
         let payload = sealing.map { $0.seal(frame) } ?? frame
         // The queued item is the time of enqueueing (monotonic ns) and the frame: the
         // pacing starts from it, not from when the writer, maybe asleep for an earlier
@@ -61,11 +72,19 @@ public final class TCPLink: Link, @unchecked Sendable {
         }
     }
 
-    public func receive() throws -> [UInt8] {
-        let header = try read(4)
+    /// The next frame. Its first byte may take `timeout`; from then on the whole frame
+    /// has a deadline (`timeout` + its length at the slowest rate), so a peer that trickles
+    /// a byte at a time is cut off, and a length header above `limit` (plus the seal's
+    /// tag) is refused before any of the body is read.
+    public func receive(atMost limit: Int) throws -> [UInt8] {
+        try awaitData(until: monotonicSeconds() + timeout)
+        let started = monotonicSeconds()
+        let header = try read(4, until: started + timeout)
         let length = Int(UInt32(header[0]) | UInt32(header[1]) << 8 | UInt32(header[2]) << 16 | UInt32(header[3]) << 24)
-        guard length < TCPLink.maxFrame else { throw PeerError("the \(peerName) sent a malformed frame (length \(length))") }
-        let payload = try read(length)
+        let tag = opening == nil ? 0 : 16
+        guard length < TCPLink.maxFrame, length >= tag else { throw PeerError("the \(peerName) sent a malformed frame (length \(length))") }
+        guard length - tag <= limit else { throw oversizedFrame(peerName, length: length - tag, limit: limit) }
+        let payload = try read(length, until: started + timeout + Double(length) / TCPLink.slowestBytesPerSecond)
         guard let opening else { return payload }
         guard let plain = opening.open(payload) else {
             throw PeerError("a frame from the \(peerName) failed authentication (wrong key, or tampered with)")
@@ -79,10 +98,11 @@ public final class TCPLink: Link, @unchecked Sendable {
         lock.withLock { if !fdClosed { _ = shutdown(fd, Int32(SHUT_RDWR)) } }
     }
 
-    /// Waits (bounded) until queued frames are written, then closes.
-    public func finish() {
+    /// Waits (at most `within` seconds, or the timeout) until queued frames are written,
+    /// then closes.
+    public func finish(within: Double? = nil) {
         outgoing.close()
-        _ = writerDone.wait(timeout: .now() + timeout)
+        _ = writerDone.wait(timeout: .now() + min(within ?? timeout, timeout))
         lock.withLock {
             if !fdClosed { Glibc.close(fd) }
             fdClosed = true
@@ -118,17 +138,34 @@ public final class TCPLink: Link, @unchecked Sendable {
         return true
     }
 
-    /// Reads exactly `count` bytes, waiting at most `timeout` for each chunk. Memory grows
-    /// with what arrives, so a bogus length from a broken peer costs nothing up front.
-    private func read(_ count: Int) throws -> [UInt8] {
+    /// Waits until the socket has data (or is closed), at most until `deadline`.
+    private func awaitData(until deadline: Double) throws {
+        guard try TCPLink.poll(fd, until: deadline) else { throw PeerError("the \(peerName) sent nothing for \(Int(timeout)) s") }
+    }
+
+    /// Polls `fd` for input until `deadline` (CLOCK_MONOTONIC seconds), in slices that fit
+    /// poll's milliseconds however long the wait; false when the deadline passed.
+    static func poll(_ fd: Int32, until deadline: Double) throws -> Bool {
+        while true {
+            let left = deadline - monotonicSeconds()
+            guard left > 0 else { return false }
+            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = Glibc.poll(&descriptor, 1, Int32(min(left * 1000, 3_600_000).rounded(.up)))
+            if ready > 0 { return true }
+            if ready < 0 && errno != EINTR { throw PeerError("waiting for a connection failed: \(String(cString: strerror(errno)))") }
+        }
+    }
+
+    /// Reads exactly `count` bytes by `deadline`. Memory grows with what arrives, so a
+    /// bogus length from a broken peer costs nothing up front.
+    private func read(_ count: Int, until deadline: Double) throws -> [UInt8] {
         var buffer: [UInt8] = []
         buffer.reserveCapacity(min(count, 1 << 20))
         var chunk = [UInt8](repeating: 0, count: min(count, 1 << 20))
         while buffer.count < count {
-            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&descriptor, 1, Int32(timeout * 1000))
-            if ready < 0 && errno == EINTR { continue }
-            guard ready > 0 else { throw PeerError("the \(peerName) sent nothing for \(Int(timeout)) s") }
+            guard try TCPLink.poll(fd, until: deadline) else {
+                throw PeerError("the \(peerName) sent \(buffer.count) of a frame's \(count) bytes and then too little too slowly")
+            }
             let wanted = min(chunk.count, count - buffer.count)
             let received = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, wanted, 0) }
             if received < 0 && errno == EINTR { continue }
@@ -140,67 +177,86 @@ public final class TCPLink: Link, @unchecked Sendable {
 
     // MARK: - Connecting
 
-    /// Connects to host:port, retrying until `deadline` seconds pass (the peer may start
-    /// later).
+    /// Connects to host:port (each address it resolves to in turn), retrying until
+    /// `deadline` seconds pass (the peer may start later).
     static func connect(host: String, port: Int, peerName: String, deadline: Double, timeout: Double, emulation: LinkEmulation? = nil) throws -> TCPLink {
-        let start = Date()
+        let end = monotonicSeconds() + deadline
         var lastError = "no attempt"
-        while Date().timeIntervalSince(start) < deadline {
-            var hints = addrinfo()
-            hints.ai_family = AF_UNSPEC
-            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-            var result: UnsafeMutablePointer<addrinfo>?
-            let status = getaddrinfo(host, String(port), &hints, &result)
-            guard status == 0, let first = result else {
-                throw PeerError("cannot resolve the \(peerName)'s host \(host): \(String(cString: gai_strerror(status)))")
+        let addresses: [Addresses.Address]
+        do { addresses = try Addresses.resolve(host, port: port) } catch let error as PeerError {
+            throw PeerError(error.message.replacingOccurrences(of: "the host", with: "the \(peerName)'s host"))
+        }
+        while monotonicSeconds() < end {
+            for address in addresses {
+                let fd = socket(address.family, Int32(SOCK_STREAM.rawValue), 0)
+                if fd >= 0 && address.withSockaddr({ Glibc.connect(fd, $0, $1) }) == 0 {
+                    return TCPLink(fd: fd, peerName: peerName, timeout: timeout, emulation: emulation)
+                }
+                lastError = String(cString: strerror(errno))
+                if fd >= 0 { Glibc.close(fd) }
             }
-            defer { freeaddrinfo(result) }
-            let fd = socket(first.pointee.ai_family, first.pointee.ai_socktype, first.pointee.ai_protocol)
-            if fd >= 0 && Glibc.connect(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0 {
-                return TCPLink(fd: fd, peerName: peerName, timeout: timeout, emulation: emulation)
-            }
-            lastError = String(cString: strerror(errno))
-            if fd >= 0 { Glibc.close(fd) }
             usleep(50_000)
         }
         throw PeerError("cannot reach the \(peerName) at \(host):\(port) within \(Int(deadline)) s (\(lastError))")
     }
 }
 
-/// A listening socket that accepts the peers that connect to this party.
+/// The listening sockets of the server or the helper: one per address its configured
+/// host resolves to (so `localhost` listens on 127.0.0.1 and ::1 alike), not every
+/// interface.
 final class Listener {
-    let fd: Int32
+    let fds: [Int32]
+    /// The port bound: the configured one, or the kernel's choice for 0.
+    let port: Int
 
-    init(port: Int) throws {
-        fd = socket(AF_INET6, Int32(SOCK_STREAM.rawValue), 0)
+    init(host: String, port: Int) throws {
+        var fds: [Int32] = [], bound = port
+        do {
+            for address in try Addresses.resolve(host, port: port, passive: true) {
+                var address = address
+                address.setPort(bound)
+                fds.append(try Listener.listen(on: address, host: host))
+                if bound == 0 { bound = address.localPort(of: fds.last!) }
+            }
+        } catch {
+            for fd in fds { Glibc.close(fd) }
+            throw error
+        }
+        self.fds = fds
+        self.port = bound
+    }
+
+    private static func listen(on address: Addresses.Address, host: String) throws -> Int32 {
+        let fd = socket(Int32(address.family), Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw PeerError("cannot open a socket: \(String(cString: strerror(errno)))") }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var zero: Int32 = 0
-        setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &zero, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in6()
-        address.sin6_family = sa_family_t(AF_INET6)
-        address.sin6_port = in_port_t(UInt16(port).bigEndian)
-        address.sin6_addr = in6addr_any
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
-        guard bound == 0 else {
+        if address.family == AF_INET6 { setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size)) }
+        guard address.withSockaddr({ bind(fd, $0, $1) }) == 0, Glibc.listen(fd, 64) == 0 else {
             let reason = String(cString: strerror(errno))
             Glibc.close(fd)
-            throw PeerError("cannot listen on port \(port): \(reason)")
+            throw PeerError("cannot listen on port \(address.port) of \(host) (\(address.text)): \(reason)")
         }
-        guard listen(fd, 8) == 0 else { throw PeerError("cannot listen on port \(port): \(String(cString: strerror(errno)))") }
+        return fd
     }
 
-    /// The next connection, within `deadline` seconds.
-    func accept(deadline: Double, timeout: Double, waitingFor: String, emulation: LinkEmulation? = nil) throws -> TCPLink {
-        var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        guard poll(&descriptor, 1, Int32(deadline * 1000)) > 0 else { throw PeerError("the \(waitingFor) did not connect within \(Int(deadline)) s") }
-        let connection = Glibc.accept(fd, nil, nil)
-        guard connection >= 0 else { throw PeerError("accepting a connection failed: \(String(cString: strerror(errno)))") }
-        return TCPLink(fd: connection, peerName: "peer", timeout: timeout, emulation: emulation)
+    /// The next connection within `seconds`, or nil.
+    func accept(within seconds: Double, timeout: Double, emulation: LinkEmulation? = nil) throws -> TCPLink? {
+        let deadline = monotonicSeconds() + seconds
+        while true {
+            var descriptors = fds.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            let left = deadline - monotonicSeconds()
+            guard left > 0 else { return nil }
+            let ready = poll(&descriptors, nfds_t(descriptors.count), Int32(min(left * 1000, 3_600_000).rounded(.up)))
+            if ready < 0 && errno != EINTR { throw PeerError("waiting for a connection failed: \(String(cString: strerror(errno)))") }
+            for descriptor in descriptors where descriptor.revents & Int16(POLLIN) != 0 {
+                let connection = Glibc.accept(descriptor.fd, nil, nil)
+                if connection >= 0 { return TCPLink(fd: connection, peerName: "peer", timeout: timeout, emulation: emulation) }
+            }
+        }
     }
 
-    deinit { Glibc.close(fd) }
+    deinit { for fd in fds { Glibc.close(fd) } }
 }
 
 /// An emulated network link for benchmarks (`mpcr --emulate-link`): each direction

@@ -14,9 +14,28 @@ public struct PeerError: Error, Equatable, CustomStringConvertible {
 /// boundaries; `send` does not wait for the peer to read.
 public protocol Link: AnyObject, Sendable {
     func send(_ frame: [UInt8]) throws
-    /// The next frame; throws PeerError when the peer is gone or the timeout passes.
-    func receive() throws -> [UInt8]
+    /// The next frame, of at most `limit` bytes: a longer one is refused from its length
+    /// header, before its body is read. Throws PeerError when the peer is gone, the
+    /// timeout passes or the frame is too long.
+    func receive(atMost limit: Int) throws -> [UInt8]
     func close()
+}
+
+extension Link {
+    /// The next frame of any length the transport carries.
+    public func receive() throws -> [UInt8] { try receive(atMost: Int.max) }
+
+    /// The next frame, which must be `count` bytes long (`what` names it in the error).
+    public func receive(exactly count: Int, _ what: String) throws -> [UInt8] {
+        let frame = try receive(atMost: count)
+        guard frame.count == count else { throw PeerError("\(what) (\(frame.count) bytes where the protocol expects \(count))") }
+        return frame
+    }
+}
+
+/// The error for a frame whose length header exceeds what the receiver expects.
+func oversizedFrame(_ peerName: String, length: Int, limit: Int) -> PeerError {
+    PeerError("the \(peerName) sent a malformed frame (\(length) bytes where the protocol expects at most \(limit))")
 }
 
 /// An in-memory link between two threads of one process (tests, `mpcr bench`).
@@ -47,9 +66,11 @@ public final class MemoryLink: Link, @unchecked Sendable {
         }
     }
 
-    public func receive() throws -> [UInt8] {
+    public func receive(atMost limit: Int) throws -> [UInt8] {
         switch inbox.take(timeout: timeout) {
-        case .frame(let frame): return frame
+        case .frame(let frame):
+            guard frame.count <= limit else { throw oversizedFrame(peerName, length: frame.count, limit: limit) }
+            return frame
         case .closed: throw PeerError("the \(peerName) closed the connection")
         case .timedOut: throw PeerError("the \(peerName) sent nothing for \(Int(timeout)) s")
         }

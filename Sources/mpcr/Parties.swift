@@ -106,8 +106,7 @@ extension MPCRParty {
             for peer in [Role.server, .helper] { try runPartyStep { try links[peer]!.send(frame) } }
             return (rows, preprocess ?? 1)
         }
-        let frame = try runPartyStep { try links[.client]!.receive() }
-        guard frame.count == 16 else { throw CommandFailure(.peerFailure, "the client sent a malformed session announcement") }
+        let frame = try runPartyStep { try links[.client]!.receive(exactly: 16, "the client sent a malformed session announcement") }
         let words = (0..<2).map { index in frame.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 8 * index, as: UInt64.self)) } }
         guard words[0] <= 1 << 20 else { throw CommandFailure(.peerFailure, "the client announced \(words[0]) inferences") }
         guard words[1] <= 16 else { throw CommandFailure(.peerFailure, "the client asked to prepare \(words[1]) inferences ahead (at most 16)") }

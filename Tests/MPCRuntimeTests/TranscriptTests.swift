@@ -12,8 +12,8 @@ final class RecordingLink: Link, @unchecked Sendable {
 
     init(_ inner: Link) { self.inner = inner }
     func send(_ frame: [UInt8]) throws { try inner.send(frame) }
-    func receive() throws -> [UInt8] {
-        let frame = try inner.receive()
+    func receive(atMost limit: Int) throws -> [UInt8] {
+        let frame = try inner.receive(atMost: limit)
         lock.withLock { frames.append(frame) }
         return frame
     }
