@@ -26,6 +26,10 @@ public struct PartiesConfig: Sendable {
     public var connectTimeout: Double
     /// Directory of the config file (relative key paths resolve against it).
     public var directory: String
+    /// Client keys the server and the helper accept: the client's `public_key` and the
+    /// `client_keys` allow list; and whether clients without a key may connect.
+    public var clientKeys: Set<[UInt8]> = []
+    public var anonymousClients = false
 
     public init(parties: [Role: Endpoint], timeout: Double, connectTimeout: Double, directory: String) {
         self.parties = parties
@@ -58,7 +62,20 @@ public struct PartiesConfig: Sendable {
         guard timeout > 0, connect > 0, timeout <= maxTimeout, connect <= maxTimeout else {
             throw ConfigError("\(path): timeouts must be above 0 and at most \(Int(maxTimeout)) seconds (30 days)")
         }
-        return PartiesConfig(parties: endpoints, timeout: timeout, connectTimeout: connect, directory: directory(of: path))
+        var config = PartiesConfig(parties: endpoints, timeout: timeout, connectTimeout: connect, directory: directory(of: path))
+        config.clientKeys = Set([endpoints[.client]!.publicKey].compactMap { $0 })
+        if let list = json["client_keys"] {
+            guard let hexes = list as? [String] else { throw ConfigError("\(path): \"client_keys\" is not a list of public keys") }
+            for hex in hexes {
+                guard let bytes = Hex.bytes(hex), bytes.count == 32 else { throw ConfigError("\(path): a client key in \"client_keys\" is not 64 hex digits") }
+                config.clientKeys.insert(bytes)
+            }
+        }
+        if let anonymous = json["anonymous_clients"] {
+            guard let flag = anonymous as? Bool else { throw ConfigError("\(path): \"anonymous_clients\" is not true or false") }
+            config.anonymousClients = flag
+        }
+        return config
     }
 
     /// The longest timeout a config may set: 30 days.
@@ -98,41 +115,24 @@ public struct PartiesConfig: Sendable {
     }
 }
 
-/// Opens this party's three-party links: the client connects to the server and the
-/// helper, the helper connects to the server; the server and the helper listen on their
-/// configured host's addresses. Each link starts with a hello (magic, version, role,
-/// ephemeral X25519 key); unless `insecure`, both ends derive per-direction
-/// ChaCha20-Poly1305 keys from the ephemeral and static Diffie-Hellman secrets (Noise KK
-/// style: ee, es, se and ss, so only the holders of the configured keys can talk, and a
-/// party's stolen static key does not let anyone impersonate the others to it) and prove
-/// it with a first sealed frame. `emulation` paces every frame this party sends on each
-/// of its links, the handshake's included (benchmarks; LinkEmulation). A connection that
+/// Opens this party's three-party links for one session (`mpcr party`): the client
+/// connects to the server and the helper, the helper connects to the server; the server
+/// and the helper listen on their configured host's addresses. Every link starts with a
+/// handshake (Handshake.swift). `emulation` paces every frame this party sends on each of
+/// its links, the handshake's included (benchmarks; LinkEmulation). A connection that
 /// fails its handshake on a listening party (junk, a wrong key, a role already
 /// connected, silence) is dropped and `log` says why; the party keeps accepting until
-/// its connect timeout.
+/// its connect timeout. Then the session is opened (`openSession`).
 public enum Network {
-    static let magic: [UInt8] = Array("MPCR".utf8) + [2]
-
     public static func connect(role: Role, config: PartiesConfig, insecure: Bool, listenPort: Int? = nil, emulation: LinkEmulation? = nil,
                                log: @escaping @Sendable (String) -> Void = Network.logToStandardError) throws -> [Role: Link] {
-        if insecure { try config.checkAllLoopback() }
-        let staticKey = insecure ? nil : try config.privateKey(for: role)
+        let handshake = try Handshake(config: config, role: role, insecure: insecure)
         var links: [Role: Link] = [:]
         let accepts: [Role] = role == .server ? [.client, .helper] : role == .helper ? [.client] : []
         let connects: [Role] = role == .client ? [.server, .helper] : role == .helper ? [.server] : []
         let listener = accepts.isEmpty ? nil : try Listener(host: config.parties[role]!.host, port: listenPort ?? config.parties[role]!.port!)
         let end = monotonicSeconds() + config.connectTimeout
-        for peer in connects {
-            let endpoint = config.parties[peer]!
-            let link = try TCPLink.connect(host: endpoint.host, port: endpoint.port!, peerName: peer.rawValue, deadline: config.connectTimeout, timeout: config.timeout, emulation: emulation)
-            do {
-                try handshake(link, role: role, expecting: [peer], connector: true, staticKey: staticKey, config: config, deadline: end)
-            } catch {
-                link.finish()  // the frames already queued reach the peer, so it learns why
-                throw error
-            }
-            links[peer] = link
-        }
+        for peer in connects { links[peer] = try connectTo(peer, handshake: handshake, emulation: emulation, deadline: end) }
         if let listener {
             let accepted = Acceptance(waiting: Set(accepts))
             while let waiting = accepted.waiting {
@@ -148,68 +148,80 @@ public enum Network {
                 let box = UncheckedLink(link: link)
                 Thread {
                     do {
-                        let peer = try handshake(box.link, role: role, expecting: Set(accepts), connector: false, staticKey: staticKey, config: config, deadline: end)
+                        let peer = try handshake.run(box.link, expecting: Set(accepts), connector: false, deadline: end).role
                         if !accepted.finish(peer, box.link) { throw PeerError("the \(peer.rawValue) is already connected") }
                     } catch {
                         accepted.finish(nil, nil)
-                        box.link.finish(within: 0.5)
-                        log("dropped a connection from \(box.link.remoteAddress): \((error as? PeerError)?.message ?? "\(error)")")
+                        drop(box.link, because: error, log: log)
                     }
                 }.start()
             }
             links.merge(accepted.links) { first, _ in first }
         }
+        try openSession(role: role, links: links)
         return links
     }
 
-    public static let logToStandardError: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("mpcr: \($0)\n".utf8)) }
-
-    @discardableResult
-    static func handshake(_ link: TCPLink, role: Role, expecting: Set<Role>, connector: Bool, staticKey: Curve25519.KeyAgreement.PrivateKey?,
-                          config: PartiesConfig, deadline: Double) throws -> Role {
-        // The handshake must finish by the connect deadline: a silent peer is dropped then.
-        link.timeout = max(0.001, min(config.timeout, deadline - monotonicSeconds()))
-        defer { link.timeout = config.timeout }
-        let ephemeral = Curve25519.KeyAgreement.PrivateKey()
-        let roleByte = UInt8(Role.allCases.firstIndex(of: role)!)
-        let hello = magic + [roleByte, staticKey == nil ? 0 : 1] + Array(ephemeral.publicKey.rawRepresentation)
-        try link.send(hello)
-        let theirs = try link.receive(atMost: hello.count)
-        guard theirs.count == hello.count, Array(theirs.prefix(magic.count)) == magic, Int(theirs[5]) < Role.allCases.count else {
-            throw PeerError("a peer sent a malformed hello (not an mpcr party of this version)")
-        }
-        let peer = Role.allCases[Int(theirs[5])]
-        link.peerName = peer.rawValue
-        guard expecting.contains(peer) else { throw PeerError("the \(peer.rawValue) connected where the \(expecting.map(\.rawValue).sorted().joined(separator: " or ")) was expected") }
-        guard (theirs[6] == 1) == (staticKey != nil) else {
-            throw PeerError("the \(peer.rawValue) runs \(theirs[6] == 1 ? "with" : "without") encryption and this party \(staticKey != nil ? "with" : "without"); use --insecure-plaintext on all three or none")
-        }
-        guard let staticKey else { return peer }
-        guard let peerStatic = config.parties[peer]!.publicKey, let peerStaticKey = try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: peerStatic),
-              let peerEphemeral = try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: theirs[7...])
-        else { throw PeerError("the \(peer.rawValue)'s keys are malformed") }
-        // Noise KK's four secrets, in the connector's order: ee, e_connector s_acceptor,
-        // s_connector e_acceptor, ss. The mixed terms need an ephemeral key of this very
-        // handshake, so a thief of one party's static key cannot pose as another to it.
-        let ee = try ephemeral.sharedSecretFromKeyAgreement(with: peerEphemeral)
-        let es = try ephemeral.sharedSecretFromKeyAgreement(with: peerStaticKey)
-        let se = try staticKey.sharedSecretFromKeyAgreement(with: peerEphemeral)
-        let ss = try staticKey.sharedSecretFromKeyAgreement(with: peerStaticKey)
-        let (first, second) = connector ? (hello, theirs) : (theirs, hello)
-        var material = [ee, connector ? es : se, connector ? se : es, ss].flatMap { secret in secret.withUnsafeBytes { Array($0) } }
-        defer { material = [] }
-        let keys = HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: material), salt: Array("mpcr handshake v2".utf8), info: first + second, outputByteCount: 64)
-        let bytes = keys.withUnsafeBytes { Array($0) }
-        let forward = SymmetricKey(data: bytes[0..<32]), backward = SymmetricKey(data: bytes[32..<64])
-        link.sealing = FrameSealer(key: connector ? forward : backward)
-        link.opening = FrameSealer(key: connector ? backward : forward)
-        try link.send(Array("confirm".utf8))
+    /// A link to `peer` with its handshake done, by `deadline`.
+    static func connectTo(_ peer: Role, handshake: Handshake, emulation: LinkEmulation?, deadline: Double) throws -> TCPLink {
+        let config = handshake.config, endpoint = config.parties[peer]!
+        let link = try TCPLink.connect(host: endpoint.host, port: endpoint.port!, peerName: peer.rawValue, deadline: config.connectTimeout, timeout: config.timeout, emulation: emulation)
         do {
-            guard try link.receive(atMost: 7) == Array("confirm".utf8) else { throw PeerError("the \(peer.rawValue) failed the key confirmation") }
-        } catch let error as PeerError where error.message.contains("failed authentication") {
-            throw PeerError("the \(peer.rawValue) holds a different key than parties.json says (key confirmation failed)")
+            _ = try handshake.run(link, expecting: [peer], connector: true, deadline: deadline)
+        } catch {
+            link.finish()  // the frames already queued reach the peer, so it learns why
+            throw error
         }
-        return peer
+        return link
+    }
+
+    /// Ends a connection whose handshake or opening failed, with a log line.
+    static func drop(_ link: TCPLink, because error: any Error, log: (String) -> Void) {
+        link.finish(within: 0.5)
+        log("dropped a connection from \(link.remoteAddress): \((error as? PeerError)?.message ?? "\(error)")")
+    }
+
+    /// After the handshakes: the client names the session with 16 fresh random bytes to
+    /// the server and the helper, the helper passes the name on to the server (which
+    /// checks that both name the same session), and each of them admits the client: one
+    /// byte 0, or 1 and the reason it refuses (`refusal`, a server that is full).
+    static func openSession(role: Role, links: [Role: Link]) throws {
+        switch role {
+        case .client:
+            let session = PRG.freshKey().prefix(16)
+            for peer in [Role.server, .helper] { try links[peer]!.send(Array(session)) }
+            for peer in [Role.server, .helper] { try readAdmission(links[peer]!, from: peer) }
+        case .helper:
+            let session = try links[.client]!.receive(exactly: 16, "the client sent a malformed session name")
+            try links[.server]!.send(session)
+            try links[.client]!.send([0])
+        case .server:
+            let session = try links[.client]!.receive(exactly: 16, "the client sent a malformed session name")
+            guard try links[.helper]!.receive(exactly: 16, "the helper sent a malformed session name") == session else {
+                throw PeerError("the client and the helper name different sessions (the helper serves another client)")
+            }
+            try links[.client]!.send([0])
+        }
+    }
+
+    /// The client reads whether `peer` admits it; a refusal ends the run with its reason.
+    static func readAdmission(_ link: Link, from peer: Role) throws {
+        let frame = try link.receive(atMost: 1024)
+        guard let verdict = frame.first, verdict <= 1, verdict == 1 || frame.count == 1 else { throw PeerError("the \(peer.rawValue) sent a malformed admission") }
+        guard verdict == 0 else { throw PeerError("the \(peer.rawValue) refused the session: \(String(decoding: frame.dropFirst(), as: UTF8.self))") }
+    }
+
+    public static let logToStandardError: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("mpcr: \($0)\n".utf8)) }
+}
+
+extension Handshake {
+    /// This party's handshake under `config`: its static key unless in plaintext (the
+    /// client's may be absent: an anonymous client); plaintext only on loopback hosts.
+    init(config: PartiesConfig, role: Role, insecure: Bool) throws {
+        if insecure { try config.checkAllLoopback() }
+        let anonymous = role == .client && config.parties[.client]!.privateKeyFile == nil
+        let key = insecure || anonymous ? nil : try config.privateKey(for: role)
+        self.init(role: role, staticKey: key, encrypted: !insecure, config: config)
     }
 }
 

@@ -63,14 +63,17 @@ public final class Party {
     private var instructionStart = ContinuousClock.now
 
     /// `weights` only for the server.
-    public init(role: Role, program: Program, weights: WeightFile?, links: [Role: Link]) {
+    public convenience init(role: Role, program: Program, weights: WeightFile?, links: [Role: Link]) {
+        self.init(role: role, program: program, ringWeights: weights.map(Party.ringWeights) ?? [:], links: links)
+    }
+
+    /// The server's weights already in ring words (`ringWeights`), shared by sessions.
+    init(role: Role, program: Program, ringWeights: [Int: [UInt64]], links: [Role: Link]) {
         self.role = role
         self.program = program
         self.links = links
         self.interpreter = Interpreter(program)
-        if let weights {
-            for (index, tensor) in weights.tensors.enumerated() { self.weights[index] = tensor.map { UInt64(bitPattern: $0) } }
-        }
+        weights = ringWeights
     }
 
     // MARK: - Messages

@@ -8,7 +8,7 @@ struct MPCR: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mpcr",
         abstract: "Run an mpcc program with three parties (client, server, helper).",
-        subcommands: [Local.self, MPCRParty.self, Emulate.self, Bench.self, Inspect.self, KeyGen.self])
+        subcommands: [Local.self, MPCRParty.self, Serve.self, Emulate.self, Bench.self, Inspect.self, KeyGen.self])
 
     static func main() { runAsMain() }
 }

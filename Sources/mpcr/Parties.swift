@@ -101,16 +101,11 @@ extension MPCRParty {
     /// prepares ahead (the client's `--preprocess` holds for the session): two
     /// little-endian 64-bit words.
     func announceSession(rows: Int, links: [Role: Link]) throws -> (count: Int, ahead: Int) {
-        if role == .client {
-            let frame = [UInt64(rows), UInt64(preprocess ?? 1)].flatMap { withUnsafeBytes(of: $0.littleEndian) { Array($0) } }
-            for peer in [Role.server, .helper] { try runPartyStep { try links[peer]!.send(frame) } }
+        try runPartyStep {
+            guard role == .client else { return try Party.readAnnouncement(from: links[.client]!) }
+            try Party.announce(inferences: rows, ahead: preprocess ?? 1, links: links)
             return (rows, preprocess ?? 1)
         }
-        let frame = try runPartyStep { try links[.client]!.receive(exactly: 16, "the client sent a malformed session announcement") }
-        let words = (0..<2).map { index in frame.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 8 * index, as: UInt64.self)) } }
-        guard words[0] <= 1 << 20 else { throw CommandFailure(.peerFailure, "the client announced \(words[0]) inferences") }
-        guard words[1] <= 16 else { throw CommandFailure(.peerFailure, "the client asked to prepare \(words[1]) inferences ahead (at most 16)") }
-        return (Int(words[0]), Int(words[1]))
     }
 }
 
