@@ -88,6 +88,7 @@ public final class SessionService: @unchecked Sendable {
             let box = UncheckedLink(link: link)
             Thread { [self] in serve(box.link) }.start()
         }
+        listener.close()
         changed.lock()
         while lock.withLock({ open > 0 || handshakes > 0 }) { _ = changed.wait(until: Date().addingTimeInterval(0.1)) }
         changed.unlock()

@@ -256,7 +256,16 @@ final class Listener {
         }
     }
 
-    deinit { for fd in fds { Glibc.close(fd) } }
+    private var closed = false
+
+    /// Stops listening: new connections are refused by the kernel from now on.
+    func close() {
+        guard !closed else { return }
+        closed = true
+        for fd in fds { Glibc.close(fd) }
+    }
+
+    deinit { close() }
 }
 
 /// An emulated network link for benchmarks (`mpcr --emulate-link`): each direction

@@ -77,7 +77,7 @@ import Testing
         var all: [String] { lock.withLock { lines } }
     }
 
-    /// Junk (a length header of 2 GB where a 39-byte hello belongs), a hello of the wrong
+    /// Junk (a length header of 2 GB where a 71-byte hello belongs), a hello of the wrong
     /// version, a silent connection and a peer with a wrong key are each dropped with a
     /// log line; the client and the helper still connect, after all of them.
     @Test func badConnectionsAreDroppedAndThePeersStillConnect() throws {
@@ -113,9 +113,10 @@ import Testing
         for _ in 0..<50 where log.all.count < 3 { usleep(100_000) }
         let lines = log.all
         #expect(lines.filter { $0.hasPrefix("dropped a connection from 127.0.0.1:") }.count >= 3, "\(lines)")
-        #expect(lines.contains { $0.contains("expects at most 39") }, "\(lines)")
+        #expect(lines.contains { $0.contains("expects at most 71") }, "\(lines)")
         #expect(lines.contains { $0.contains("malformed hello") }, "\(lines)")
         #expect(lines.contains { $0.contains("different key") }, "\(lines)")
+        #expect(lines.contains { $0.contains("malformed session name") } == false)
         oldVersion.close()
         for fd in [junk, silent] { close(fd) }
         for links in [serverLinks, helperLinks, client] { for link in links.values { link.close() } }
@@ -201,11 +202,11 @@ import Testing
         let attacker = try Self.connection(config)
         defer { attacker.close() }
         let ephemeral = Curve25519.KeyAgreement.PrivateKey()
-        let hello = Network.magic + [0, 1] + Array(ephemeral.publicKey.rawRepresentation)
+        let serverStatic = keys[.server]!.publicKey, clientStatic = keys[.client]!.publicKey
+        let hello = Handshake.magic + [0, 1] + Array(ephemeral.publicKey.rawRepresentation) + Array(clientStatic.rawRepresentation)
         try attacker.send(hello)
         let theirs = try attacker.receive()
-        let serverEphemeral = try Curve25519.KeyAgreement.PublicKey(rawRepresentation: theirs[7...])
-        let serverStatic = keys[.server]!.publicKey, clientStatic = keys[.client]!.publicKey
+        let serverEphemeral = try Curve25519.KeyAgreement.PublicKey(rawRepresentation: theirs[7..<39])
         // Everything the thief can compute: ee, e_client s_server, and ss from the stolen
         // server key; the fourth secret (s_client e_server) it must guess.
         let secrets = [try ephemeral.sharedSecretFromKeyAgreement(with: serverEphemeral),
@@ -213,7 +214,7 @@ import Testing
                        nil,
                        try keys[.server]!.sharedSecretFromKeyAgreement(with: clientStatic)]
         let material = secrets.flatMap { $0?.withUnsafeBytes { Array($0) } ?? [UInt8](repeating: 0, count: 32) }
-        let derived = HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: material), salt: Array("mpcr handshake v2".utf8), info: hello + theirs, outputByteCount: 64)
+        let derived = HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: material), salt: Array("mpcr handshake v3".utf8), info: hello + theirs, outputByteCount: 64)
         attacker.sealing = FrameSealer(key: SymmetricKey(data: derived.withUnsafeBytes { Array($0[0..<32]) }))
         try attacker.send(Array("confirm".utf8))
         #expect(throws: PeerError.self) { _ = try server.wait() }
