@@ -28,15 +28,18 @@ struct Started {
     }
 }
 
-func start(_ tool: String, _ arguments: [String], in directory: String, name: String) -> Started {
+/// Starts one of the package's executables (in a network namespace with `ip netns exec`).
+func start(_ tool: String, _ arguments: [String], in directory: String, name: String, namespace: String? = nil) -> Started {
     let out = "\(directory)/\(name).out", err = "\(directory)/\(name).err"
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
     posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
     posix_spawn_file_actions_addopen(&actions, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    let path = "\(binaryDirectory)/\(tool)"
-    let argv = ([path] + arguments).map { strdup($0) } + [nil]
+    let executable = "\(binaryDirectory)/\(tool)"
+    let path = namespace == nil ? executable : ipTool!
+    let prefix = namespace.map { [path, "netns", "exec", $0, executable] } ?? [path]
+    let argv = (prefix + arguments).map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }
     var pid = pid_t()
     posix_spawn(&pid, path, &actions, nil, argv, environ)
