@@ -9,13 +9,15 @@
 #   3. 1,000 junk connections: the server still serves a client afterwards;
 #   4. the helper killed: every running client exits 3 within 5 s, and once a new helper
 #      is up the server serves a client again.
-# Usage: scripts/load-test.sh [CLIENTS [INFERENCES]]   (default 8 25; needs a release build)
+# Usage: scripts/load-test.sh [CLIENTS [INFERENCES]]   (default 8 25; needs a release build,
+# or BIN=DIR naming the directory of mpcc and mpcr)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 clients=${1:-8}
 inferences=${2:-25}
-mpcc=.build/release/mpcc
-mpcr=.build/release/mpcr
+bin=${BIN:-.build/release}
+mpcc=$bin/mpcc
+mpcr=$bin/mpcr
 [ -x "$mpcr" ] || { echo "load-test: build first (swift build -c release)" >&2; exit 1; }
 work=$(mktemp -d /tmp/mpcr-load-XXXXXX)
 pids=()
@@ -52,11 +54,12 @@ head_npy() {  # head_npy ROWS OUT: the first ROWS rows of test.npy (header rewri
   local rows=$1 out=$2 source=Models/mnist_resnet/test.npy
   local header_length=$(( $(od -An -tu2 -j8 -N2 "$source") ))
   local header
-  header=$(head -c $((10 + header_length)) "$source" | tail -c "$header_length" | sed -E "s/\(([0-9]+),/($rows,/")
+  header=$(dd if="$source" iflag=skip_bytes,count_bytes skip=10 count="$header_length" status=none | sed -E "s/\(([0-9]+),/($rows,/")
   local padded
   padded=$(printf '%-*s' $((header_length - 1)) "$header")
   { printf '\x93NUMPY\x01\x00'; printf "\\x$(printf %02x $((header_length % 256)))\\x$(printf %02x $((header_length / 256)))"
-    printf '%s\n' "$padded"; tail -c +$((11 + header_length)) "$source" | head -c $((rows * 784 * 4)); } > "$out"
+    printf '%s\n' "$padded"
+    dd if="$source" iflag=skip_bytes,count_bytes skip=$((10 + header_length)) count=$((rows * 784 * 4)) bs=65536 status=none; } > "$out"
 }
 head_npy "$inferences" "$work/x.npy"
 head_npy 200 "$work/long.npy"
@@ -109,13 +112,15 @@ client steady1 "$work/x.npy"; steady1=$client_pid
 client steady2 "$work/x.npy"; steady2=$client_pid
 sleep 1
 kill -9 "$victim"
+wait "$victim" 2>/dev/null || true
 for pid in $steady1 $steady2; do wait "$pid" || fail "a client beside the killed one exited with $?"; done
 for name in steady1 steady2; do cmp -s "$work/$name.npy" "$work/expected.npy" || fail "$name's outputs differ"; done
 echo "phase 2: the other two clients finished with the emulator's outputs"
 
 echo "phase 3: 1000 junk connections"
 for _ in $(seq 1000); do
-  { exec 3<>"/dev/tcp/127.0.0.1/$server_port" && printf 'GET / HTTP/1.0\r\n\r\n' >&3 && exec 3>&-; } 2>/dev/null || true
+  # A subshell each: the server may close first, and the write's SIGPIPE ends only it.
+  (exec 3<>"/dev/tcp/127.0.0.1/$server_port" && printf 'GET / HTTP/1.0\r\n\r\n' >&3) 2>/dev/null || true
 done
 kill -0 "$server_pid" || fail "the server died"
 client after_junk "$work/x.npy"
@@ -129,6 +134,7 @@ for i in 1 2 3; do client "orphan$i" "$work/long.npy"; victims+=($client_pid); d
 sleep 1.5
 killed=$(now)
 kill -9 "$helper_pid"
+wait "$helper_pid" 2>/dev/null || true
 for pid in "${victims[@]}"; do
   status=0
   wait "$pid" || status=$?

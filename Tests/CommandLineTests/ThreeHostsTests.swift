@@ -106,3 +106,23 @@ struct ThreeHostsTests {
         #expect(server.wait(seconds: 20) == 0 && helper.wait(seconds: 20) == 0)
     }
 }
+
+/// scripts/load-test.sh on a small load (4 clients, 3 inferences each) with the debug
+/// executables: outputs equal the emulator's, a killed client, 1,000 junk connections
+/// and a killed helper leave the server serving.
+@Suite(.serialized) struct LoadScriptTests {
+    @Test func theLoadScriptPasses() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = ["\(repositoryRoot)/scripts/load-test.sh", "4", "3"]
+        process.environment = ProcessInfo.processInfo.environment.merging(["BIN": binaryDirectory]) { $1 }
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(text)")
+        #expect(text.contains("load-test: passed"), "\(text)")
+    }
+}
