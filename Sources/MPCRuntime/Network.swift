@@ -156,7 +156,7 @@ public enum Network {
                     }
                 }.start()
             }
-            links.merge(accepted.links) { first, _ in first }
+            links.merge(accepted.connected) { first, _ in first }
         }
         try openSession(role: role, links: links)
         return links
@@ -233,7 +233,10 @@ final class Acceptance: @unchecked Sendable {
     private let lock = NSLock()
     private var awaited: Set<Role>
     private var running = 0
-    private(set) var links: [Role: Link] = [:]
+    private var links: [Role: Link] = [:]
+
+    /// The links of the roles that connected.
+    var connected: [Role: Link] { lock.withLock { links } }
 
     init(waiting: Set<Role>) { awaited = waiting }
 
