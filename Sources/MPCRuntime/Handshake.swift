@@ -12,6 +12,13 @@ import Foundation
 struct Handshake {
     static let magic: [UInt8] = Array("MPCR".utf8) + [3]
     static let helloBytes = magic.count + 2 + 32 + 32
+    /// Seconds an accepted connection has for its whole handshake: a peer sends its
+    /// hello at once, so a silent connection holds a handshake slot this long at most.
+    static let acceptedWithin = 10.0
+
+    /// The deadline of an accepted connection's handshake: `acceptedWithin` from now, or
+    /// `end` if sooner.
+    static func acceptedDeadline(by end: Double) -> Double { min(end, monotonicSeconds() + acceptedWithin) }
 
     /// This party: its role, its static key (nil in plaintext, or for an anonymous
     /// client), and whether it encrypts.

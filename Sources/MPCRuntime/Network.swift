@@ -148,7 +148,7 @@ public enum Network {
                 let box = UncheckedLink(link: link)
                 Thread {
                     do {
-                        let peer = try handshake.run(box.link, expecting: Set(accepts), connector: false, deadline: end).role
+                        let peer = try handshake.run(box.link, expecting: Set(accepts), connector: false, deadline: Handshake.acceptedDeadline(by: end)).role
                         if !accepted.finish(peer, box.link) { throw PeerError("the \(peer.rawValue) is already connected") }
                     } catch {
                         accepted.finish(nil, nil)

@@ -110,7 +110,8 @@ public final class SessionService: @unchecked Sendable {
         let deadline = monotonicSeconds() + config.connectTimeout
         var identified: (peer: Handshake.Peer, name: [UInt8])?
         do {
-            let peer = try handshake.run(link, expecting: role == .server ? [.client, .helper] : [.client], connector: false, deadline: deadline)
+            let peer = try handshake.run(link, expecting: role == .server ? [.client, .helper] : [.client], connector: false,
+                                         deadline: Handshake.acceptedDeadline(by: deadline))
             identified = (peer, try link.receive(exactly: 16, "the \(link.peerName) sent a malformed session name"))
         } catch {
             Network.drop(link, because: error, log: log)
