@@ -55,16 +55,16 @@ public final class TCPLink: Link, @unchecked Sendable {
         guard frame.count + 16 < TCPLink.maxFrame else {
             throw PeerError("a frame of \(frame.count) bytes for the \(peerName) exceeds the transport's limit of 2 GiB")
         }
-        let payload = sealing.map { $0.seal(frame) } ?? frame
         // The queued item is the time of enqueueing (monotonic ns) and the frame: the
         // pacing starts from it, not from when the writer, maybe asleep for an earlier
-        // frame, takes the frame.
+        // frame, takes the frame. The sealed frame is written into it directly.
         let enqueued = paced ? monotonicSeconds() : 0
+        let length = frame.count + (sealing == nil ? 0 : 16)
         var item: [UInt8] = []
-        item.reserveCapacity(12 + payload.count)
+        item.reserveCapacity(12 + length)
         withUnsafeBytes(of: UInt64(enqueued * 1e9).littleEndian) { item.append(contentsOf: $0) }
-        withUnsafeBytes(of: UInt32(payload.count).littleEndian) { item.append(contentsOf: $0) }
-        item.append(contentsOf: payload)
+        withUnsafeBytes(of: UInt32(length).littleEndian) { item.append(contentsOf: $0) }
+        if let sealing { sealing.seal(frame, appendingTo: &item) } else { item.append(contentsOf: frame) }
         switch outgoing.put(item, timeout: timeout) {
         case .accepted: return
         case .closed: throw PeerError("the connection to the \(peerName) is closed")
@@ -156,21 +156,22 @@ public final class TCPLink: Link, @unchecked Sendable {
         }
     }
 
-    /// Reads exactly `count` bytes by `deadline`. Memory grows with what arrives, so a
-    /// bogus length from a broken peer costs nothing up front.
+    /// Reads exactly `count` bytes by `deadline`, straight into the result. Its size
+    /// grows with what arrives (64 MB at first, then doubling), so a bogus length from a
+    /// broken peer costs little up front (lengths are checked against the protocol step
+    /// before this).
     private func read(_ count: Int, until deadline: Double) throws -> [UInt8] {
-        var buffer: [UInt8] = []
-        buffer.reserveCapacity(min(count, 1 << 20))
-        var chunk = [UInt8](repeating: 0, count: min(count, 1 << 20))
-        while buffer.count < count {
+        var buffer = [UInt8]()
+        var filled = 0
+        while filled < count {
+            if buffer.count == filled { buffer.append(contentsOf: repeatElement(0, count: min(count - filled, max(64 << 20, filled)))) }
             guard try TCPLink.poll(fd, until: deadline) else {
-                throw PeerError("the \(peerName) sent \(buffer.count) of a frame's \(count) bytes and then too little too slowly")
+                throw PeerError("the \(peerName) sent \(filled) of a frame's \(count) bytes and then too little too slowly")
             }
-            let wanted = min(chunk.count, count - buffer.count)
-            let received = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, wanted, 0) }
+            let received = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + filled, $0.count - filled, 0) }
             if received < 0 && errno == EINTR { continue }
             guard received > 0 else { throw PeerError("the \(peerName) closed the connection") }
-            buffer += chunk[0..<received]
+            filled += received
         }
         return buffer
     }
@@ -338,9 +339,11 @@ final class FrameSealer: @unchecked Sendable {
         }
     }
 
-    func seal(_ plain: [UInt8]) -> [UInt8] {
+    /// Appends the ciphertext and the 16-byte tag of `plain` to `output`.
+    func seal(_ plain: [UInt8], appendingTo output: inout [UInt8]) {
         let box = try! ChaChaPoly.seal(plain, using: key, nonce: nextNonce())
-        return Array(box.ciphertext) + Array(box.tag)
+        output.append(contentsOf: box.ciphertext)
+        output.append(contentsOf: box.tag)
     }
 
     func open(_ sealed: [UInt8]) -> [UInt8]? {
