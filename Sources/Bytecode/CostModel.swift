@@ -10,37 +10,6 @@ public enum CostModel {
     /// Bytes of a vector of `n` bits.
     static func bitBytes(_ n: Int) -> Int { (n + 63) / 64 * word }
 
-    /// The comparison circuit for a `bits`-bit DReLU: the carry into the top bit of
-    /// x0 + x1 from the two parties' low `bits - 1` bits, by a tree of (greater, equal)
-    /// pairs. Per level: combines that must also produce `equal` (3 AND openings per
-    /// party) and those that contain bit 0, whose `equal` is never used (2 openings).
-    public struct ComparisonCircuit: Sendable, Equatable {
-        public var leaves: Int
-        public var levels: [(withEqual: Int, withoutEqual: Int)]
-
-        public static func == (a: Self, b: Self) -> Bool {
-            a.leaves == b.leaves && a.levels.elementsEqual(b.levels) { $0 == $1 }
-        }
-
-        public init(bits: Int) {
-            leaves = bits - 1
-            levels = []
-            var nodes = leaves
-            while nodes > 1 {
-                let pairs = nodes / 2
-                // The least significant node is in a pair only when the count is even.
-                let lowest = nodes % 2 == 0 ? 1 : 0
-                levels.append((pairs - lowest, lowest))
-                nodes -= pairs
-            }
-        }
-
-        /// AND openings each of the client and the server sends, per compared value.
-        public var openingsPerParty: Int { leaves + levels.reduce(0) { $0 + 3 * $1.withEqual + 2 * $1.withoutEqual } }
-        /// Bits of AND-triple shares the helper sends (to the server) per compared value.
-        public var helperBits: Int { leaves + levels.reduce(0) { $0 + 2 * $1.withEqual + $1.withoutEqual } }
-    }
-
     /// Bytes of a 128-bit seed.
     public static let seedBytes = 16
 
@@ -56,7 +25,7 @@ public enum CostModel {
         let element = ring.bytes
         var cost = Cost()
         guard values > 0 else { return cost }
-        let circuit = ComparisonCircuit(bits: comparison.bits)
+        let circuit = ComparisonCircuit(bits: comparison.bits, radix: comparison.radix)
         // Per party: every AND opening of the circuit, then in the last round its bit
         // xor choice mask and its oblivious-transfer word per pixel.
         let perParty = circuit.openingsPerParty * bitBytes(values) + bitBytes(values) + element * pixels

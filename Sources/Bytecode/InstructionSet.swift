@@ -271,4 +271,5 @@ enum Limits {
     static let shiftBits = 0...62
     static let axis = 0...7
     static let comparedBits = 2...64
+    static let radices = 2...4
 }

@@ -43,6 +43,8 @@ public struct Lowering {
         public var exactTruncation = false
         /// Z_2^32 where calibrated values fit (`Rings.swift`); nil: all of Z_2^64.
         public var narrowRing: NarrowRing?
+        /// Nodes a group in every comparison's carry-lookahead tree (2 or 4).
+        public var comparisonRadix = 2
         public init(fracBits: Int = 20, weightBits: Int? = nil, approxDReLUBits: Int? = nil, droppedBits: [String: Int] = [:],
                     inputRange: ClosedRange<Float>? = nil) {
             self.inputRange = inputRange

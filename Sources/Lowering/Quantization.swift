@@ -82,11 +82,11 @@ extension Lowering {
     /// them for this layer, else so the window covers magnitudes up to 2^8 (in units)
     /// times `spread` (the largest patch area).
     func comparison(spread: Int = 1, layer: String) -> Comparison {
-        let width = ring.bits
-        guard let bits = options.approxDReLUBits, bits < width else { return .exact(in: ring) }
-        if let dropped = options.droppedBits[layer] { return Comparison(bits: bits, dropped: max(0, min(width - bits, dropped))) }
+        let width = ring.bits, radix = options.comparisonRadix
+        guard let bits = options.approxDReLUBits, bits < width else { return .exact(in: ring, radix: radix) }
+        if let dropped = options.droppedBits[layer] { return Comparison(bits: bits, dropped: max(0, min(width - bits, dropped)), radix: radix) }
         let magnitudeBits = f + 8 + spread.log2Ceiling
-        return Comparison(bits: bits, dropped: max(0, min(width - bits, magnitudeBits + 1 - bits)))
+        return Comparison(bits: bits, dropped: max(0, min(width - bits, magnitudeBits + 1 - bits)), radix: radix)
     }
 
     func window(_ pool: Pool2D) -> Window {

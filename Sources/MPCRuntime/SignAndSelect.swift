@@ -85,13 +85,7 @@ extension Party {
         triples.reserveCapacity(layout.tripleCount)
         let u = client.words(leaves * words), wC = client.words(leaves * words), v = server.words(leaves * words)
         for index in 0..<(leaves * words) { triples.append((u[index] & v[index]) ^ wC[index]) }
-        for level in layout.circuit.levels {
-            let pairs = (level.withEqual + level.withoutEqual) * words, equal = level.withEqual * words
-            let aC = client.words(pairs), b1C = client.words(pairs), b2C = client.words(equal), g1C = client.words(pairs), g2C = client.words(equal)
-            let aS = server.words(pairs), b1S = server.words(pairs), b2S = server.words(equal)
-            for index in 0..<pairs { triples.append(((aC[index] ^ aS[index]) & (b1C[index] ^ b1S[index])) ^ g1C[index]) }
-            for index in 0..<equal { triples.append(((aC[index] ^ aS[index]) & (b2C[index] ^ b2S[index])) ^ g2C[index]) }
-        }
+        dealCarryTree(layout, client, server, into: &triples)
         try send(.server, parts: [(toServer.words, ring), (toServer.seeds, .z64), (triples, .z64)])
         if layout.keyBytes(ring) > 0 { try send(.client, parts: [(toClient.words, ring), (toClient.seeds, .z64)]) }
     }
@@ -111,60 +105,6 @@ extension Party {
         }
         // u e xor w_C.
         return (0..<count).map { (ownMask[$0] & other[$0]) ^ clientW[$0] }
-    }
-
-    /// The carry-lookahead tree: (G, P) of adjacent pairs, high node first, one round
-    /// per level; returns the carry into the top bit (the root's G).
-    private func carryTree(generate leaves: [UInt64], propagate leafPropagate: [UInt64], _ layout: SignLayout, _ prg: PRG, _ feed: inout HelperFeed) throws -> [UInt64] {
-        var (generate, propagate) = (leaves, leafPropagate)
-        var nodes = layout.leaves
-        for level in layout.circuit.levels {
-            (generate, propagate) = try combine(level, generate: generate, propagate: propagate, nodes: nodes, words: layout.words, prg, &feed)
-            nodes -= level.withEqual + level.withoutEqual
-        }
-        return generate
-    }
-
-    /// One tree level: G = G_high xor (P_high AND G_low), and P = P_high AND P_low where
-    /// a later level needs it, by AND triples opened for all pairs at once. Planes are
-    /// `words` long, node by node; pair i joins nodes 2i (high) and 2i + 1 (low).
-    private func combine(_ level: (withEqual: Int, withoutEqual: Int), generate: [UInt64], propagate: [UInt64], nodes: Int, words: Int,
-                         _ prg: PRG, _ feed: inout HelperFeed) throws -> ([UInt64], [UInt64]) {
-        let isServer = role == .server
-        let pairs = level.withEqual + level.withoutEqual, equal = level.withEqual
-        let (pw, ew) = (pairs * words, equal * words)
-        let alpha = prg.words(pw), beta1 = prg.words(pw), beta2 = prg.words(ew)
-        let gamma1 = isServer ? feed.take(pw) : prg.words(pw)
-        let gamma2 = isServer ? feed.take(ew) : prg.words(ew)
-        // Opened: P_high xor alpha, G_low xor beta1, P_low xor beta2 (pairs with P only).
-        var message = [UInt64](repeating: 0, count: 2 * pw + ew)
-        for pair in 0..<pairs {
-            let (high, low, at) = (2 * pair * words, (2 * pair + 1) * words, pair * words)
-            for word in 0..<words {
-                message[at + word] = propagate[high + word] ^ alpha[at + word]
-                message[pw + at + word] = generate[low + word] ^ beta1[at + word]
-                if pair < equal { message[2 * pw + at + word] = propagate[low + word] ^ beta2[at + word] }
-            }
-        }
-        let theirs = try exchange(message)
-        let odd = nodes % 2 == 1 ? words : 0
-        var nextGenerate = [UInt64](repeating: 0, count: pw + odd), nextPropagate = [UInt64](repeating: 0, count: pw + odd)
-        let serverMask: UInt64 = isServer ? ~0 : 0
-        for at in 0..<pw {
-            let d = message[at] ^ theirs[at], e1 = message[pw + at] ^ theirs[pw + at]
-            let and1 = gamma1[at] ^ (d & beta1[at]) ^ (e1 & alpha[at]) ^ (d & e1 & serverMask)
-            nextGenerate[at] = generate[2 * (at / words) * words + at % words] ^ and1
-            guard at < ew else { continue }  // without P: contains bit 0, never needed
-            let e2 = message[2 * pw + at] ^ theirs[2 * pw + at]
-            nextPropagate[at] = gamma2[at] ^ (d & beta2[at]) ^ (e2 & alpha[at]) ^ (d & e2 & serverMask)
-        }
-        if odd > 0 {
-            for word in 0..<words {
-                nextGenerate[pw + word] = generate[(nodes - 1) * words + word]
-                nextPropagate[pw + word] = propagate[(nodes - 1) * words + word]
-            }
-        }
-        return (nextGenerate, nextPropagate)
     }
 
     /// Bit planes of `values` for the given bit positions, in that order, `words` words
@@ -193,7 +133,7 @@ struct SignLayout {
     let values: Int, pixels: Int
     let words: Int
     let leaves: Int
-    let circuit: CostModel.ComparisonCircuit
+    let circuit: ComparisonCircuit
     /// Words of AND-triple shares the helper sends the server.
     let tripleCount: Int
     let owner: [Int32]
@@ -212,8 +152,8 @@ struct SignLayout {
         self.owner = owner
         words = (n + 63) / 64
         leaves = comparison.bits - 1
-        circuit = CostModel.ComparisonCircuit(bits: comparison.bits)
-        tripleCount = leaves * words + circuit.levels.reduce(0) { $0 + (2 * $1.withEqual + $1.withoutEqual) } * words
+        circuit = ComparisonCircuit(bits: comparison.bits, radix: comparison.radix)
+        tripleCount = (circuit.helperBits) * words
         var counts = [Int](repeating: 0, count: n)
         for j in owner { counts[Int(j)] += 1 }
         var rank = [Int32](repeating: -1, count: n), lengths: [Int32] = [], offset = [Int](repeating: 0, count: n)

@@ -37,6 +37,7 @@ extension MPCC {
         options.inputRange = fixedPoint.inputRange
         options.exactTruncation = exactTruncation
         options.narrowRing = fixedPoint.narrow
+        options.comparisonRadix = comparisonRadix
         return options
     }
 

@@ -86,6 +86,9 @@ struct MPCC: ParsableCommand {
     @Option(help: "Compare only a window of this many bits in each DReLU.")
     var approxDrelu: Int?
 
+    @Option(help: "Nodes a group in each comparison's carry-lookahead tree: 2, or 4 for half the rounds (5 instead of 8 per exact ReLU in Z_2^64) at more of the helper's offline bytes.")
+    var comparisonRadix = 2
+
     @Option(help: "Comma-separated pass pipeline to run instead of the default.")
     var passes: String?
 
@@ -155,6 +158,7 @@ struct MPCC: ParsableCommand {
         if let approxDrelu, !(2...64).contains(approxDrelu) {
             throw ValidationError("--approx-drelu must be between 2 and 64 bits, got \(approxDrelu)")
         }
+        if ![2, 4].contains(comparisonRadix) { throw ValidationError("--comparison-radix must be 2 or 4, got \(comparisonRadix)") }
     }
 
     func run() throws {

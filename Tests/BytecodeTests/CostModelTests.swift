@@ -11,34 +11,51 @@ import Testing
     }
 
     @Test func exactComparisonCircuit() {
-        let circuit = CostModel.ComparisonCircuit(bits: 64)
+        let circuit = ComparisonCircuit(bits: 64)
         #expect(circuit.leaves == 63)
         #expect(circuit.levels.count == 6)
-        #expect(circuit.levels.reduce(0) { $0 + $1.withEqual } == 57)
-        #expect(circuit.levels.reduce(0) { $0 + $1.withoutEqual } == 5)
-        // Every level combines pairs: the node count halves (rounding up) down to one.
+        let pairs = circuit.levels.joined().filter { $0.size == 2 }
+        #expect(pairs.filter(\.needsPropagate).count == 57 && pairs.filter { !$0.needsPropagate }.count == 5)
+        // Every level joins pairs: the node count halves (rounding up) down to one, and
+        // only the group holding the least significant node goes without P.
         var nodes = circuit.leaves
         for level in circuit.levels {
-            #expect(level.withEqual + level.withoutEqual == nodes / 2)
-            #expect(level.withoutEqual <= 1)
-            nodes -= nodes / 2
+            #expect(level.count == (nodes + 1) / 2 && level.filter { !$0.needsPropagate }.count == 1)
+            nodes = level.count
         }
         #expect(nodes == 1)
         #expect(circuit.openingsPerParty == 63 + 3 * 57 + 2 * 5)
         #expect(circuit.helperBits == 63 + 2 * 57 + 5)
-        #expect(circuit == CostModel.ComparisonCircuit(bits: 64))
-        #expect(circuit != CostModel.ComparisonCircuit(bits: 32))
+        #expect(circuit == ComparisonCircuit(bits: 64))
+        #expect(circuit != ComparisonCircuit(bits: 32))
+    }
+
+    /// Radix 4: three levels for 63 leaves (16, 4, 1 nodes), each group's variables
+    /// opened once: 7 bits for a group of four with P, 6 without, 4 for the lowest three;
+    /// the helper's mask products: 22, 15 and 5 (CombineRecipe).
+    @Test func radixFourComparisonCircuit() {
+        let circuit = ComparisonCircuit(bits: 64, radix: 4)
+        #expect(circuit.levels.map(\.count) == [16, 4, 1])
+        let four = CombineRecipe.of(.init(size: 4, needsPropagate: true)), lowest = CombineRecipe.of(.init(size: 4, needsPropagate: false))
+        let three = CombineRecipe.of(.init(size: 3, needsPropagate: false)), pass = CombineRecipe.of(.init(size: 1, needsPropagate: true))
+        #expect((four.variables.count, four.subsets.count) == (7, 22) && (lowest.variables.count, lowest.subsets.count) == (6, 15))
+        #expect((three.variables.count, three.subsets.count) == (4, 5) && pass.variables.isEmpty && pass.subsets.isEmpty)
+        #expect(circuit.openingsPerParty == 63 + 15 * 7 + 4 + 3 * 7 + 6 + 6)
+        #expect(circuit.helperBits == 63 + 15 * 22 + 5 + 3 * 22 + 15 + 15)
+        let exact = CostModel.signAndSelect(values: 64, pixels: 64, comparison: Comparison(radix: 4), ring: .z64)
+        #expect(exact.rounds == 1 + 3 + 1)
+        #expect(ComparisonCircuit(bits: 16, radix: 4).levels.count == 2 && ComparisonCircuit(bits: 32, radix: 4).levels.count == 3)
     }
 
     @Test(arguments: 2...64)
     func smallerCircuitsForFewerBits(_ bits: Int) {
-        let circuit = CostModel.ComparisonCircuit(bits: bits)
+        let circuit = ComparisonCircuit(bits: bits)
         #expect(circuit.leaves == bits - 1)
         // ceil(log2(leaves)) levels, and leaves - 1 combines in all.
         #expect(circuit.levels.count == (bits - 1 <= 1 ? 0 : Int.bitWidth - (bits - 2).leadingZeroBitCount))
-        #expect(circuit.levels.reduce(0) { $0 + $1.withEqual + $1.withoutEqual } == bits - 2)
+        #expect(circuit.levels.joined().filter { $0.size == 2 }.count == bits - 2)
         if bits > 2 {
-            #expect(circuit.openingsPerParty < CostModel.ComparisonCircuit(bits: 64).openingsPerParty || bits == 64)
+            #expect(circuit.openingsPerParty < ComparisonCircuit(bits: 64).openingsPerParty || bits == 64)
         }
     }
 

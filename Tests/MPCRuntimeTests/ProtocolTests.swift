@@ -20,7 +20,9 @@ import Testing
         return program
     }
 
-    @Test(arguments: [Comparison.exact, Comparison(bits: 16, dropped: 5), Comparison(bits: 8, dropped: 0), Comparison(bits: 32, dropped: 12)])
+    @Test(arguments: [Comparison.exact, Comparison(bits: 16, dropped: 5), Comparison(bits: 8, dropped: 0), Comparison(bits: 32, dropped: 12),
+                      Comparison(radix: 4), Comparison(bits: 16, dropped: 5, radix: 4), Comparison(bits: 3, dropped: 0, radix: 4), Comparison(bits: 2, dropped: 0, radix: 4),
+                      Comparison(bits: 6, dropped: 0, radix: 3)])
     func reluMatchesPlaintext(_ comparison: Comparison) throws {
         var generator = SeededGenerator(state: 3)
         // Values near 0, at powers of two, and large magnitudes, in units of 2^-12.
@@ -119,7 +121,8 @@ import Testing
 
     /// Patches of 1 to 35 pixels: in Z_2^64 those of 3 or more select by seed, in Z_2^32
     /// those of 5 or more; the others by a word per pixel.
-    @Test(arguments: [(Comparison.exact, Ring.z64), (Comparison(bits: 16, dropped: 8), .z64), (Comparison.exact(in: .z32), .z32)])
+    @Test(arguments: [(Comparison.exact, Ring.z64), (Comparison(bits: 16, dropped: 8), .z64), (Comparison.exact(in: .z32), .z32),
+                      (Comparison(radix: 4), .z64), (Comparison.exact(in: .z32, radix: 4), .z32)])
     func blockReLUMatchesPlaintext(_ comparison: Comparison, ring: Ring) throws {
         var generator = SeededGenerator(state: 9)
         let shape = [1, 7, 7, 5]

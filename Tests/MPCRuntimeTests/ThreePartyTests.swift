@@ -13,7 +13,7 @@ import Testing
 /// `narrow`: Z_2^32 where the fixture's own inputs, as calibration, leave room (as
 /// `mpcc --narrow-ring --calibration` places it).
 func compiledFixture(
-    _ fixture: String, approx: Int? = nil, blocks: Bool = false, exact: Bool = false, narrow: Bool = false, sigmoid: Bool = false
+    _ fixture: String, approx: Int? = nil, blocks: Bool = false, exact: Bool = false, narrow: Bool = false, sigmoid: Bool = false, radix: Int = 2
 ) throws -> (program: Program, weights: WeightFile, input: [[Float]]) {
     var graph = try importONNX(path: modelsPath("\(fixture)/model.onnx"), options: ImportOptions(approximateSigmoid: sigmoid)).graph
     try PassManager(passes: PassRegistry.defaultPipeline(keepReLU6: true, keepMaxPool: true)).run(&graph)
@@ -32,6 +32,7 @@ func compiledFixture(
     let rows = (0..<(input.count / perRow)).map { Array(input[($0 * perRow)..<(($0 + 1) * perRow)]) }
     var options = Lowering.Options(approxDReLUBits: approx)
     options.exactTruncation = exact
+    options.comparisonRadix = radix
     if narrow {
         let largest = try FloatEngine(graph: graph, fuseActivations: false).largestMagnitudes(rows.map { Tensor(shape: inputShape, floats: $0) })
         let ring = Lowering.NarrowRing(largest: largest)
@@ -181,7 +182,8 @@ func expectAgreement(_ expected: [Float], _ actual: [Float], blocks: Bool, _ nam
 
     @Test(arguments: ["tiny_resnet", "odd_shapes", "tiny_segnet", "ops/argmax_channels"], [false, true])
     func measuredBytesEqualPredicted(_ fixture: String, exact: Bool) throws {
-        let (program, weights, inputs) = try compiledFixture(fixture, approx: 16, blocks: true, exact: exact, narrow: exact)
+        // Exact runs also take radix-4 comparison trees (ComparisonCircuit).
+        let (program, weights, inputs) = try compiledFixture(fixture, approx: 16, blocks: true, exact: exact, narrow: exact, radix: exact ? 4 : 2)
         let session = MemorySession(program: program, weights: weights)
         _ = try session.infer([inputs[0]])
         let (client, server, helper) = (session.parties[.client]!, session.parties[.server]!, session.parties[.helper]!)

@@ -3,21 +3,25 @@ import SharedKernels
 // shared values, then each selected pixel times its value's sign bit.
 
 /// How a DReLU compares: the sign of the `bits`-bit window of each value that starts
-/// `dropped` bits up. `bits == 64, dropped == 0` is the exact sign.
+/// `dropped` bits up, by a carry-lookahead tree of `radix` (2 or 4) nodes a group
+/// (`ComparisonCircuit`). `bits == 64, dropped == 0` is the exact sign.
 public struct Comparison: Sendable, Hashable {
     public var bits: Int
     public var dropped: Int
-    public init(bits: Int = 64, dropped: Int = 0) {
+    public var radix: Int
+    public init(bits: Int = 64, dropped: Int = 0, radix: Int = 2) {
         self.bits = bits
         self.dropped = dropped
+        self.radix = radix
     }
     public static let exact = Comparison()
     /// The exact sign of a value in `ring`: its whole width.
-    public static func exact(in ring: Ring) -> Comparison { Comparison(bits: ring.bits, dropped: 0) }
+    public static func exact(in ring: Ring, radix: Int = 2) -> Comparison { Comparison(bits: ring.bits, dropped: 0, radix: radix) }
 
     mutating func visit<V: FieldVisitor>(_ v: inout V) throws {
         try v.integer("bits", &bits, Limits.comparedBits)
         try v.integer("dropped", &dropped, 0...(64 - bits))
+        try v.integer("radix", &radix, Limits.radices)
     }
 }
 

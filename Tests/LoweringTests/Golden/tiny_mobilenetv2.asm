@@ -1,4 +1,4 @@
-; mpcb format 5, ring Z_2^64 (z32: Z_2^32), 20 fractional bits, exact DReLU, program hash a07895d5ec2cbe2c...
+; mpcb format 5, ring Z_2^64 (z32: Z_2^32), 20 fractional bits, exact DReLU, program hash 9804d25fad3ed189...
 ; #0 = weight [8,3,3,3] frac 21  // features.0.0.weight#1
 ; #1 = weight [8] frac 41  // /features/features.0/features.0.0/Conv_output_0/bias
 ; #2 = weight [32,8,1,1] frac 20  // features.1.conv.0.0.weight#1
@@ -26,7 +26,7 @@
 %2 = trunc %1, bits=21, exact=0 : [1,8,16,16]  // /features/features.0/features.0.0/Conv, 49408 B, 1 rounds
 %3 = add_public %2, value=-6291456 : [1,8,16,16]  // /features/features.0/features.0.2/Clip
 %4 = concat %2, %3, axis=0 : [2,8,16,16]  // /features/features.0/features.0.2/Clip
-%5 = relu %4, bits=64, dropped=0 : [2,8,16,16]  // /features/features.0/features.0.2/Clip, 4096 DReLUs, 475136 B, 8 rounds
+%5 = relu %4, bits=64, dropped=0, radix=2 : [2,8,16,16]  // /features/features.0/features.0.2/Clip, 4096 DReLUs, 475136 B, 8 rounds
 %6 = slice %5, starts=[0,0,0,0], steps=[1,1,1,1] : [1,8,16,16]  // /features/features.0/features.0.2/Clip
 %7 = slice %5, starts=[1,0,0,0], steps=[1,1,1,1] : [1,8,16,16]  // /features/features.0/features.0.2/Clip
 %8 = sub %6, %7 : [1,8,16,16]  // /features/features.0/features.0.2/Clip
@@ -34,7 +34,7 @@
 %10 = trunc %9, bits=20, exact=0 : [1,32,16,16]  // /features/features.1/conv/conv.0/conv.0.0/Conv, 197632 B, 1 rounds
 %11 = add_public %10, value=-6291456 : [1,32,16,16]  // /features/features.1/conv/conv.0/conv.0.2/Clip
 %12 = concat %10, %11, axis=0 : [2,32,16,16]  // /features/features.1/conv/conv.0/conv.0.2/Clip
-%13 = relu %12, bits=64, dropped=0 : [2,32,16,16]  // /features/features.1/conv/conv.0/conv.0.2/Clip, 16384 DReLUs, 1900544 B, 8 rounds
+%13 = relu %12, bits=64, dropped=0, radix=2 : [2,32,16,16]  // /features/features.1/conv/conv.0/conv.0.2/Clip, 16384 DReLUs, 1900544 B, 8 rounds
 %14 = slice %13, starts=[0,0,0,0], steps=[1,1,1,1] : [1,32,16,16]  // /features/features.1/conv/conv.0/conv.0.2/Clip
 %15 = slice %13, starts=[1,0,0,0], steps=[1,1,1,1] : [1,32,16,16]  // /features/features.1/conv/conv.0/conv.0.2/Clip
 %16 = sub %14, %15 : [1,32,16,16]  // /features/features.1/conv/conv.0/conv.0.2/Clip
@@ -42,7 +42,7 @@
 %18 = trunc %17, bits=21, exact=0 : [1,32,16,16]  // /features/features.1/conv/conv.1/conv.1.0/Conv, 197632 B, 1 rounds
 %19 = add_public %18, value=-6291456 : [1,32,16,16]  // /features/features.1/conv/conv.1/conv.1.2/Clip
 %20 = concat %18, %19, axis=0 : [2,32,16,16]  // /features/features.1/conv/conv.1/conv.1.2/Clip
-%21 = relu %20, bits=64, dropped=0 : [2,32,16,16]  // /features/features.1/conv/conv.1/conv.1.2/Clip, 16384 DReLUs, 1900544 B, 8 rounds
+%21 = relu %20, bits=64, dropped=0, radix=2 : [2,32,16,16]  // /features/features.1/conv/conv.1/conv.1.2/Clip, 16384 DReLUs, 1900544 B, 8 rounds
 %22 = slice %21, starts=[0,0,0,0], steps=[1,1,1,1] : [1,32,16,16]  // /features/features.1/conv/conv.1/conv.1.2/Clip
 %23 = slice %21, starts=[1,0,0,0], steps=[1,1,1,1] : [1,32,16,16]  // /features/features.1/conv/conv.1/conv.1.2/Clip
 %24 = sub %22, %23 : [1,32,16,16]  // /features/features.1/conv/conv.1/conv.1.2/Clip
@@ -53,7 +53,7 @@
 %29 = trunc %28, bits=21, exact=0 : [1,32,16,16]  // /features/features.2/conv/conv.0/conv.0.0/Conv, 197632 B, 1 rounds
 %30 = add_public %29, value=-6291456 : [1,32,16,16]  // /features/features.2/conv/conv.0/conv.0.2/Clip
 %31 = concat %29, %30, axis=0 : [2,32,16,16]  // /features/features.2/conv/conv.0/conv.0.2/Clip
-%32 = relu %31, bits=64, dropped=0 : [2,32,16,16]  // /features/features.2/conv/conv.0/conv.0.2/Clip, 16384 DReLUs, 1900544 B, 8 rounds
+%32 = relu %31, bits=64, dropped=0, radix=2 : [2,32,16,16]  // /features/features.2/conv/conv.0/conv.0.2/Clip, 16384 DReLUs, 1900544 B, 8 rounds
 %33 = slice %32, starts=[0,0,0,0], steps=[1,1,1,1] : [1,32,16,16]  // /features/features.2/conv/conv.0/conv.0.2/Clip
 %34 = slice %32, starts=[1,0,0,0], steps=[1,1,1,1] : [1,32,16,16]  // /features/features.2/conv/conv.0/conv.0.2/Clip
 %35 = sub %33, %34 : [1,32,16,16]  // /features/features.2/conv/conv.0/conv.0.2/Clip
@@ -61,7 +61,7 @@
 %37 = trunc %36, bits=21, exact=0 : [1,32,8,8]  // /features/features.2/conv/conv.1/conv.1.0/Conv, 49408 B, 1 rounds
 %38 = add_public %37, value=-6291456 : [1,32,8,8]  // /features/features.2/conv/conv.1/conv.1.2/Clip
 %39 = concat %37, %38, axis=0 : [2,32,8,8]  // /features/features.2/conv/conv.1/conv.1.2/Clip
-%40 = relu %39, bits=64, dropped=0 : [2,32,8,8]  // /features/features.2/conv/conv.1/conv.1.2/Clip, 4096 DReLUs, 475136 B, 8 rounds
+%40 = relu %39, bits=64, dropped=0, radix=2 : [2,32,8,8]  // /features/features.2/conv/conv.1/conv.1.2/Clip, 4096 DReLUs, 475136 B, 8 rounds
 %41 = slice %40, starts=[0,0,0,0], steps=[1,1,1,1] : [1,32,8,8]  // /features/features.2/conv/conv.1/conv.1.2/Clip
 %42 = slice %40, starts=[1,0,0,0], steps=[1,1,1,1] : [1,32,8,8]  // /features/features.2/conv/conv.1/conv.1.2/Clip
 %43 = sub %41, %42 : [1,32,8,8]  // /features/features.2/conv/conv.1/conv.1.2/Clip
@@ -71,7 +71,7 @@
 %47 = trunc %46, bits=21, exact=0 : [1,48,8,8]  // /features/features.3/conv/conv.0/conv.0.0/Conv, 74112 B, 1 rounds
 %48 = add_public %47, value=-6291456 : [1,48,8,8]  // /features/features.3/conv/conv.0/conv.0.2/Clip
 %49 = concat %47, %48, axis=0 : [2,48,8,8]  // /features/features.3/conv/conv.0/conv.0.2/Clip
-%50 = relu %49, bits=64, dropped=0 : [2,48,8,8]  // /features/features.3/conv/conv.0/conv.0.2/Clip, 6144 DReLUs, 712704 B, 8 rounds
+%50 = relu %49, bits=64, dropped=0, radix=2 : [2,48,8,8]  // /features/features.3/conv/conv.0/conv.0.2/Clip, 6144 DReLUs, 712704 B, 8 rounds
 %51 = slice %50, starts=[0,0,0,0], steps=[1,1,1,1] : [1,48,8,8]  // /features/features.3/conv/conv.0/conv.0.2/Clip
 %52 = slice %50, starts=[1,0,0,0], steps=[1,1,1,1] : [1,48,8,8]  // /features/features.3/conv/conv.0/conv.0.2/Clip
 %53 = sub %51, %52 : [1,48,8,8]  // /features/features.3/conv/conv.0/conv.0.2/Clip
@@ -79,7 +79,7 @@
 %55 = trunc %54, bits=21, exact=0 : [1,48,8,8]  // /features/features.3/conv/conv.1/conv.1.0/Conv, 74112 B, 1 rounds
 %56 = add_public %55, value=-6291456 : [1,48,8,8]  // /features/features.3/conv/conv.1/conv.1.2/Clip
 %57 = concat %55, %56, axis=0 : [2,48,8,8]  // /features/features.3/conv/conv.1/conv.1.2/Clip
-%58 = relu %57, bits=64, dropped=0 : [2,48,8,8]  // /features/features.3/conv/conv.1/conv.1.2/Clip, 6144 DReLUs, 712704 B, 8 rounds
+%58 = relu %57, bits=64, dropped=0, radix=2 : [2,48,8,8]  // /features/features.3/conv/conv.1/conv.1.2/Clip, 6144 DReLUs, 712704 B, 8 rounds
 %59 = slice %58, starts=[0,0,0,0], steps=[1,1,1,1] : [1,48,8,8]  // /features/features.3/conv/conv.1/conv.1.2/Clip
 %60 = slice %58, starts=[1,0,0,0], steps=[1,1,1,1] : [1,48,8,8]  // /features/features.3/conv/conv.1/conv.1.2/Clip
 %61 = sub %59, %60 : [1,48,8,8]  // /features/features.3/conv/conv.1/conv.1.2/Clip
