@@ -9,7 +9,9 @@ ReLU6 -> ReLU):
   budget         block ReLUs planned under --budget (default 0.06; `fast` distortion on
                  --samples seeded Gaussian inputs, re-runs capped by --rerun-macs; the
                  plan is kept in OUT and reused);
-  budget-approx  the same plan with --approx-drelu 16.
+  budget-approx  the same plan with --approx-drelu 16;
+  full-radix4    (not run unless named in --variants) every ReLU exact with
+                 --comparison-radix 4: fewer rounds, more of the helper's bytes.
 
 Per inference figures are amortized, (a run of 4 inferences - a run of 1) / 3, so the
 session setup (masked weights, keys) is excluded; it is reported apart. Each inference
@@ -44,6 +46,7 @@ from four_settings import record, timed, tool_arguments  # noqa: E402
 
 MODELS = ["resnet18_cifar", "resnet50", "mobilenet_v2"]
 VARIANTS = ["full", "budget", "budget-approx"]
+EXTRA_VARIANTS = ["full-radix4"]
 ROLES = ["client", "server", "helper"]
 LINKS = ["loopback", "lan", "wan"]
 KINDS = {"conv": "linear", "dense": "linear", "scale": "linear", "relu": "comparison", "block_relu": "comparison",
@@ -61,8 +64,8 @@ def inputs(a, name, count):
 def program(a, name, variant, log):
     """Compiles the variant (planning the budget once); returns the program's path."""
     model, out = os.path.join(a.large, name + ".onnx"), os.path.join(a.out, f"{name}_{variant}")
-    options = []
-    if variant != "full":
+    options = ["--comparison-radix", "4"] if variant == "full-radix4" else []
+    if variant.startswith("budget"):
         plan = os.path.join(a.out, f"{name}_plan.json")
         calibration = inputs(a, name, a.samples)
         if not os.path.exists(plan):
@@ -155,7 +158,7 @@ def loopback_table(rows):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="+", default=MODELS, choices=MODELS, metavar="MODEL")
-    parser.add_argument("--variants", nargs="+", default=VARIANTS, choices=VARIANTS)
+    parser.add_argument("--variants", nargs="+", default=VARIANTS, choices=VARIANTS + EXTRA_VARIANTS)
     parser.add_argument("--links", nargs="+", default=LINKS, choices=LINKS, help="loopback, and links emulated by mpcr local --emulate-link")
     parser.add_argument("--large", default="/tmp/mpcc-large", help="where export_large.py wrote the models")
     parser.add_argument("--budget", type=float, default=0.06)
