@@ -18,15 +18,17 @@ public final class SessionService: @unchecked Sendable {
         public var inferences = 0
         public var bytesSent = 0
         public var seconds = 0.0
+        /// Whether the session resumed an earlier one (no weight masks sent).
+        public var resumed = false
         public var outcome = "ok"
 
         public var json: [String: Any] {
             ["role": role.rawValue, "peer": peer, "client_key": clientKey, "session": session, "inferences": inferences,
-             "bytes_sent": bytesSent, "seconds": seconds, "outcome": outcome]
+             "bytes_sent": bytesSent, "seconds": seconds, "resumed": resumed, "outcome": outcome]
         }
 
         public var line: String {
-            "\(role.rawValue) session \(session) from \(peer) (client key \(clientKey)): \(inferences) inferences, "
+            "\(role.rawValue) session \(session) from \(peer) (client key \(clientKey)\(resumed ? ", resumed" : "")): \(inferences) inferences, "
                 + "\(bytesSent) bytes sent, \(String(format: "%.3f", seconds)) s, \(outcome)"
         }
     }
@@ -39,6 +41,8 @@ public final class SessionService: @unchecked Sendable {
     let weights: [Int: [UInt64]]
     let maxSessions: Int
     let materialMemory: Int
+    /// Where and for how long this party keeps session records (resumption), if at all.
+    let sessionCache: (directory: String, lifetime: Double)?
     let listener: Listener
     let log: @Sendable (String) -> Void
     let record: @Sendable (Record) -> Void
@@ -49,7 +53,7 @@ public final class SessionService: @unchecked Sendable {
     private let rendezvous = Rendezvous()
 
     public init(role: Role, config: PartiesConfig, program: Program, weights: WeightFile?, maxSessions: Int, insecure: Bool = false,
-                materialMemory: Int = 128 << 20, listenPort: Int? = nil,
+                materialMemory: Int = 128 << 20, sessionCache: (directory: String, lifetime: Double)? = nil, listenPort: Int? = nil,
                 log: @escaping @Sendable (String) -> Void = Network.logToStandardError, record: @escaping @Sendable (Record) -> Void) throws {
         precondition(role != .client, "only the server and the helper serve")
         self.role = role
@@ -59,6 +63,7 @@ public final class SessionService: @unchecked Sendable {
         self.weights = weights.map(Party.ringWeights) ?? [:]
         self.maxSessions = maxSessions
         self.materialMemory = materialMemory
+        self.sessionCache = sessionCache
         listener = try Listener(host: config.parties[role]!.host, port: listenPort ?? config.parties[role]!.port!)
         self.log = log
         self.record = record
@@ -130,7 +135,7 @@ public final class SessionService: @unchecked Sendable {
         var links: [Role: Link] = [.client: link]
         do {
             links[role == .server ? .helper : .server] = try joinOther(name, deadline: deadline)
-            try runSession(links, &record)
+            try runSession(links, clientKey: peer.staticKey, &record)
         } catch {
             record.outcome = (error as? PeerError)?.message ?? (error as? ConfigError)?.message ?? "\(error)"
         }
@@ -177,11 +182,21 @@ public final class SessionService: @unchecked Sendable {
         return server
     }
 
-    private func runSession(_ links: [Role: Link], _ record: inout Record) throws {
+    /// Setup (resuming where this client's record allows), then the inferences the client
+    /// announces. Records are bound to the session's own client key; an anonymous client
+    /// has none, so it never resumes.
+    private func runSession(_ links: [Role: Link], clientKey: [UInt8]?, _ record: inout Record) throws {
         let party = Party(role: role, program: program, ringWeights: weights, links: links)
         party.materialMemory = materialMemory
         defer { record.bytesSent = party.sessionBytes + party.phases.offlineBytes + party.phases.onlineBytes }
-        try party.setup()
+        let cache = sessionCache.flatMap { settings in
+            clientKey.map { key in
+                SessionCache(directory: settings.directory, lifetime: settings.lifetime, programHash: program.hash,
+                             publicKeys: [key] + [Role.server, .helper].map { config.parties[$0]!.publicKey ?? [] })
+            }
+        }
+        try party.setup(cache: cache)
+        record.resumed = party.resumed
         let (count, ahead) = try Party.readAnnouncement(from: links[.client]!)
         try party.run(inferences: count, preprocess: ahead, input: { _ in nil }, output: { _ in })
         record.inferences = count

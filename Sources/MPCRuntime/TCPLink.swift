@@ -26,6 +26,8 @@ public final class TCPLink: Link, @unchecked Sendable {
     private let writerDone = DispatchSemaphore(value: 0)
     private var writeError: String?
     private var fdClosed = false
+    /// When the writer last wrote to the socket (CLOCK_MONOTONIC), for `finish`.
+    private var lastWrite = monotonicSeconds()
     private let lock = NSLock()
     /// The peer's address and port, for logs.
     let remoteAddress: String
@@ -98,11 +100,17 @@ public final class TCPLink: Link, @unchecked Sendable {
         lock.withLock { if !fdClosed { _ = shutdown(fd, Int32(SHUT_RDWR)) } }
     }
 
-    /// Waits (at most `within` seconds, or the timeout) until queued frames are written,
-    /// then closes.
+    /// Waits until the queued frames are written, as long as the peer keeps reading (it
+    /// gives up after `within` seconds, or the timeout, with nothing written), then
+    /// closes. A party done early, like the helper, ends only once its peer has its last
+    /// frames, however long the peer takes to get to them.
     public func finish(within: Double? = nil) {
         outgoing.close()
-        _ = writerDone.wait(timeout: .now() + min(within ?? timeout, timeout))
+        let patience = min(within ?? timeout, timeout)
+        lock.withLock { lastWrite = max(lastWrite, monotonicSeconds() - 0.001) }
+        while writerDone.wait(timeout: .now() + min(0.2, patience)) == .timedOut {
+            if monotonicSeconds() - lock.withLock({ lastWrite }) > patience { break }
+        }
         lock.withLock {
             if !fdClosed { Glibc.close(fd) }
             fdClosed = true
@@ -134,6 +142,7 @@ public final class TCPLink: Link, @unchecked Sendable {
                 return false
             }
             offset += written
+            lock.withLock { lastWrite = monotonicSeconds() }
         }
         return true
     }

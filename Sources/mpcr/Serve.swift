@@ -20,6 +20,9 @@ struct Serve: ParsableCommand {
     @Flag(help: "Log each session as one JSON object per line (else one line of text).") var logJSON = false
     @Flag(help: "Send frames unencrypted (local benchmarking only; every host must be a loopback address).") var insecurePlaintext = false
     @Option(help: materialMemoryHelp) var materialMemory = 128
+    @Option(help: "Keep session records in DIR so a returning client (same key, same program) resumes without the weight masks (Runtime/PROTOCOLS.md).")
+    var sessionCache: String?
+    @Option(help: "Seconds a session record is honored (with --session-cache; default one day, at most 30 days).") var sessionLifetime: Double = 86_400
 
     func validate() throws {
         if role == .client { throw ValidationError("only the server and the helper serve; clients run 'mpcr party --role client'") }
@@ -27,6 +30,7 @@ struct Serve: ParsableCommand {
         if role != .server && weights != nil { throw ValidationError("only the server reads --weights") }
         if !(1...1024).contains(maxSessions) { throw ValidationError("--max-sessions must be between 1 and 1024, got \(maxSessions)") }
         try validateMaterialMemory(materialMemory)
+        try validateSessionLifetime(sessionLifetime)
     }
 
     func run() throws {
@@ -34,9 +38,11 @@ struct Serve: ParsableCommand {
         let weightFile = role == .server ? try RunInputs.weights(weights, programPath: self.program, for: program) : nil
         let config = try runPartyStep { try PartiesConfig.read(path: self.config) }
         let json = logJSON
+        if let sessionCache { try runPartyStep { try SessionCache.makeDirectory(sessionCache) } }
         let service = try runPartyStep {
             try SessionService(role: role.runtime, config: config, program: program, weights: weightFile, maxSessions: maxSessions,
-                               insecure: insecurePlaintext, materialMemory: materialMemory << 20) { record in
+                               insecure: insecurePlaintext, materialMemory: materialMemory << 20,
+                               sessionCache: sessionCache.map { ($0, sessionLifetime) }) { record in
                 let line = json ? String(decoding: (try? JSONSerialization.data(withJSONObject: record.json, options: [.sortedKeys])) ?? Data(), as: UTF8.self) : record.line
                 FileHandle.standardOutput.write(Data((line + "\n").utf8))
             }

@@ -23,10 +23,12 @@ import Testing
         let runs: [HardeningTests.Background<Void>]
         let records: Records
 
-        init(_ config: PartiesConfig, program: Program, weights: WeightFile, maxSessions: Int) throws {
+        init(_ config: PartiesConfig, program: Program, weights: WeightFile, maxSessions: Int, cache: String? = nil) throws {
             let records = Records()
-            server = try SessionService(role: .server, config: config, program: program, weights: weights, maxSessions: maxSessions, log: { _ in }, record: records.append)
-            helper = try SessionService(role: .helper, config: config, program: program, weights: nil, maxSessions: maxSessions, log: { _ in }, record: records.append)
+            server = try SessionService(role: .server, config: config, program: program, weights: weights, maxSessions: maxSessions,
+                                        sessionCache: cache.map { ("\($0)/server", 3600) }, log: { _ in }, record: records.append)
+            helper = try SessionService(role: .helper, config: config, program: program, weights: nil, maxSessions: maxSessions,
+                                        sessionCache: cache.map { ("\($0)/helper", 3600) }, log: { _ in }, record: records.append)
             let (s, h) = (server, helper)
             runs = [HardeningTests.Background { s.run() }, HardeningTests.Background { h.run() }]
             self.records = records
@@ -40,11 +42,11 @@ import Testing
     }
 
     /// One client session: connect, set up, announce, run; the outputs.
-    static func runClient(_ config: PartiesConfig, program: Program, inputs: [[Float]], stopAfterSetup: Bool = false) throws -> [[[Float]]] {
+    static func runClient(_ config: PartiesConfig, program: Program, inputs: [[Float]], stopAfterSetup: Bool = false, cache: String? = nil) throws -> [[[Float]]] {
         let links = try Network.connect(role: .client, config: config, insecure: false)
         defer { for link in links.values { (link as? TCPLink)?.finish(within: 1) } }
         let party = Party(role: .client, program: program, weights: nil, links: links)
-        try party.setup()
+        try party.setup(cache: cache.map { SessionCache(directory: $0, lifetime: 3600, programHash: program.hash, publicKeys: Role.allCases.map { config.parties[$0]?.publicKey ?? [] }) })
         if stopAfterSetup {
             for link in links.values { link.close() }
             return []
@@ -83,7 +85,8 @@ import Testing
         #expect { _ = try Self.runClient(config, program: program, inputs: [rows[0]]) } throws: { error in
             (error as? PeerError)?.message == "the server refused the session: the server already serves its maximum of 1 sessions; try again later"
         }
-        #expect(try long.wait().count == 40)
+        let longOutputs = try? long.wait()
+        #expect(longOutputs?.count == 40, "\(services.records.all.map(\.line))")
         #expect(try Self.runClient(config, program: program, inputs: [rows[1]]).count == 1, "a place is free again")
         try services.stop()
     }
@@ -108,6 +111,22 @@ import Testing
         #expect(try Self.runClient(anonymous, program: program, inputs: [rows[0]]) == [Emulator(program: program, weights: weights).run(rows[0])])
         try open.stop()
         #expect(open.records.all.allSatisfy { $0.clientKey == "anonymous" && $0.outcome == "ok" })
+    }
+
+    /// A returning client resumes its session at a service with a session cache: the
+    /// second session sends no weight masks and still computes the emulator's outputs.
+    @Test func aReturningClientResumes() throws {
+        let (program, weights, rows) = try compiledFixture("tiny_resnet", exact: true)
+        let (config, _) = try HardeningTests.makeConfig(timeout: 20, connectTimeout: 10)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mpcr-serve-cache-\(UUID().uuidString)").path
+        let services = try Services(config, program: program, weights: weights, maxSessions: 2, cache: directory)
+        let expected = [Emulator(program: program, weights: weights).run(rows[0])]
+        #expect(try Self.runClient(config, program: program, inputs: [rows[0]], cache: "\(directory)/client") == expected)
+        #expect(try Self.runClient(config, program: program, inputs: [rows[0]], cache: "\(directory)/client") == expected)
+        try services.stop()
+        let servers = services.records.all.filter { $0.role == .server }
+        #expect(servers.map(\.resumed) == [false, true], "\(servers.map(\.line))")
+        #expect(servers[1].bytesSent < servers[0].bytesSent - program.totalCost.session.server / 2)
     }
 
     /// `config` as a client holding `key` sees it.
