@@ -7,14 +7,16 @@
 #      lost; p50/p95 of the sessions' wall time and the server's peak memory;
 #   2. a client killed mid-inference: the others finish;
 #   3. 1,000 junk connections: the server still serves a client afterwards;
-#   4. the helper killed: every running client exits 3 within 5 s, and once a new helper
+#   4. the helper killed: every running client exits 3 within 5 s (STOP_WITHIN), and once a new helper
 #      is up the server serves a client again.
 # Usage: scripts/load-test.sh [CLIENTS [INFERENCES]]   (default 8 25; needs a release build,
-# or BIN=DIR naming the directory of mpcc and mpcr)
+# or BIN=DIR naming the directory of mpcc and mpcr; STOP_WITHIN=S relaxes phase 4's 5 s
+# for a debug build on a loaded machine)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 clients=${1:-8}
 inferences=${2:-25}
+stop_within=${STOP_WITHIN:-5}
 bin=${BIN:-.build/release}
 mpcc=$bin/mpcc
 mpcr=$bin/mpcr
@@ -141,7 +143,7 @@ for pid in "${victims[@]}"; do
   [ "$status" -eq 3 ] || fail "a client exited with $status when the helper died (3 expected)"
 done
 elapsed=$(calc "$(now) - $killed")
-[ "$(calc "($elapsed < 5) ? 1 : 0")" = 1 ] || fail "the clients took $elapsed s to stop"
+[ "$(calc "($elapsed < $stop_within) ? 1 : 0")" = 1 ] || fail "the clients took $elapsed s to stop (more than $stop_within s)"
 serve helper
 sleep 1
 client after_helper "$work/x.npy"

@@ -34,11 +34,11 @@ extension Party {
         }
         let theirs = try exchange(message)
         var nextGenerate = [UInt64](repeating: 0, count: level.count * words), nextPropagate = nextGenerate
-        var (subset, index) = (0, 0)
-        (node, variable) = (0, 0)
         let one: UInt64 = role == .server ? ~0 : 0
         var opened = [UInt64](repeating: 0, count: 8), shares = [UInt64](repeating: 0, count: 32)
-        for plan in plans {
+        (node, variable) = (0, 0)
+        var subset = 0
+        for (index, plan) in plans.enumerated() {
             let nv = plan.recipe.variables.count, ns = plan.recipe.subsets.count
             for w in 0..<words {
                 shares[0] = one
@@ -48,14 +48,16 @@ extension Party {
                     shares[1 + v] = masks[at]
                 }
                 for k in 0..<ns { shares[1 + nv + k] = products[(subset + k) * words + w] }
-                let first = (node * words) + w
-                nextGenerate[index * words + w] = plan.generateTerms.reduce(generate[first]) { $0 ^ plan.evaluate($1, opened, shares) }
-                nextPropagate[index * words + w] = plan.propagateTerm.map { plan.evaluate($0, opened, shares) } ?? (plan.size == 1 ? propagate[first] : 0)
+                let first = node * words + w
+                var g = generate[first]
+                for t in 0..<plan.generateEnds.count { g ^= plan.evaluate(t == 0 ? 0 : plan.generateEnds[t - 1], plan.generateEnds[t], opened, shares) }
+                nextGenerate[index * words + w] = g
+                nextPropagate[index * words + w] = plan.propagateEnd > plan.generateEnd
+                    ? plan.evaluate(plan.generateEnd, plan.propagateEnd, opened, shares) : (plan.size == 1 ? propagate[first] : 0)
             }
             node += plan.size
             variable += nv
             subset += ns
-            index += 1
         }
         return (nextGenerate, nextPropagate)
     }
@@ -87,43 +89,52 @@ extension Party {
     }
 }
 
-/// A group's recipe, unrolled for evaluation: each monomial as the list of its subsets
-/// S, each with where its share lies (`shares`: 0 the public one, 1 + v a mask share,
-/// 1 + variables + k a product share) and the opened variables outside S.
+/// A group's recipe, unrolled for evaluation: each monomial as the run of its subsets S
+/// in `shares`/`rests` (flat arrays: plain loops, fast also in debug builds), each with
+/// where its share lies (0 the public one, 1 + v a mask share, 1 + variables + k a
+/// product share) and the opened variables outside S. G's monomials end at
+/// `generateEnds`, P's (if needed) runs from `generateEnd` to `propagateEnd`.
 struct GroupPlan {
     let size: Int
     let recipe: CombineRecipe
-    typealias Term = [(share: Int, rest: UInt32)]
-    let generateTerms: [Term]
-    let propagateTerm: Term?
+    let shares: [Int], rests: [UInt32]
+    let generateEnds: [Int]
+    var generateEnd: Int { generateEnds.last ?? 0 }
+    let propagateEnd: Int
 
     init(_ group: ComparisonCircuit.Group) {
         size = group.size
         let recipe = CombineRecipe.of(group)
         self.recipe = recipe
-        func term(_ monomial: UInt32) -> Term {
-            CombineRecipe.subsets(of: monomial).map { subset in
-                let share = subset == 0 ? 0
+        var shares: [Int] = [], rests: [UInt32] = [], ends: [Int] = []
+        func append(_ monomial: UInt32) {
+            for subset in CombineRecipe.subsets(of: monomial) {
+                shares.append(subset == 0 ? 0
                     : subset.nonzeroBitCount == 1 ? 1 + subset.trailingZeroBitCount
-                    : 1 + recipe.variables.count + recipe.subsets.firstIndex(of: subset)!
-                return (share, monomial & ~subset)
+                    : 1 + recipe.variables.count + recipe.subsets.firstIndex(of: subset)!)
+                rests.append(monomial & ~subset)
             }
         }
-        generateTerms = recipe.generateTerms.map(term)
-        propagateTerm = recipe.propagateTerm.map(term)
+        for monomial in recipe.generateTerms {
+            append(monomial)
+            ends.append(shares.count)
+        }
+        if let monomial = recipe.propagateTerm { append(monomial) }
+        (self.shares, self.rests, generateEnds, propagateEnd) = (shares, rests, ends, shares.count)
     }
 
-    /// This party's share of a monomial: the XOR over its subsets of the share of the
-    /// subset's mask product AND the opened values of the variables outside it.
-    @inline(__always) func evaluate(_ term: Term, _ opened: [UInt64], _ shares: [UInt64]) -> UInt64 {
-        var result: UInt64 = 0
-        for (share, rest) in term {
-            var value = shares[share], bits = rest
+    /// This party's share of the monomial whose subsets are `start..<end`: the XOR over
+    /// them of the share of the subset's mask product AND the opened values outside it.
+    @inline(__always) func evaluate(_ start: Int, _ end: Int, _ opened: [UInt64], _ values: [UInt64]) -> UInt64 {
+        var result: UInt64 = 0, index = start
+        while index < end {
+            var value = values[shares[index]], bits = rests[index]
             while bits != 0 {
                 value &= opened[bits.trailingZeroBitCount]
                 bits &= bits - 1
             }
             result ^= value
+            index += 1
         }
         return result
     }

@@ -173,7 +173,7 @@ public final class TCPLink: Link, @unchecked Sendable {
         var buffer = [UInt8]()
         var filled = 0
         while filled < count {
-            if buffer.count == filled { buffer.append(contentsOf: repeatElement(0, count: min(count - filled, max(64 << 20, filled)))) }
+            if buffer.count == filled { buffer += [UInt8](repeating: 0, count: min(count - filled, max(64 << 20, filled))) }
             guard try TCPLink.poll(fd, until: deadline) else {
                 throw PeerError("the \(peerName) sent \(filled) of a frame's \(count) bytes and then too little too slowly")
             }
