@@ -215,11 +215,13 @@ public enum Network {
 }
 
 extension Handshake {
-    /// This party's handshake under `config`: its static key unless in plaintext (the
-    /// client's may be absent: an anonymous client); plaintext only on loopback hosts.
+    /// This party's handshake under `config`: its static key unless in plaintext (a client
+    /// without a private key file is anonymous where `anonymous_clients` is true; else the
+    /// missing file is the configuration error it always was); plaintext only on loopback
+    /// hosts.
     init(config: PartiesConfig, role: Role, insecure: Bool) throws {
         if insecure { try config.checkAllLoopback() }
-        let anonymous = role == .client && config.parties[.client]!.privateKeyFile == nil
+        let anonymous = role == .client && config.parties[.client]!.privateKeyFile == nil && config.anonymousClients
         let key = insecure || anonymous ? nil : try config.privateKey(for: role)
         self.init(role: role, staticKey: key, encrypted: !insecure, config: config)
     }

@@ -262,6 +262,9 @@ final class Listener {
             for descriptor in descriptors where descriptor.revents & Int16(POLLIN) != 0 {
                 let connection = Glibc.accept(descriptor.fd, nil, nil)
                 if connection >= 0 { return TCPLink(fd: connection, peerName: "peer", timeout: timeout, emulation: emulation) }
+                // Out of descriptors (EMFILE) leaves the connection pending: wait a little
+                // instead of spinning on it.
+                if errno != EINTR && errno != EAGAIN && errno != ECONNABORTED { usleep(10_000) }
             }
         }
     }

@@ -33,4 +33,29 @@ import Testing
             for role in Role.allCases { _ = try config.privateKey(for: role) }
         }
     }
+
+    /// `client_keys` and `anonymous_clients` are read into the allow list; a malformed
+    /// one is a configuration error naming the key.
+    @Test func clientKeysAndAnonymousClients() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mpcr-config-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let own = String(repeating: "ab", count: 32), listed = String(repeating: "cd", count: 32)
+        func read(_ extra: String) throws -> PartiesConfig {
+            let text = """
+                {\(extra) "parties": {"client": {"host": "127.0.0.1", "public_key": "\(own)"},
+                  "server": {"host": "127.0.0.1", "port": 7001}, "helper": {"host": "127.0.0.1", "port": 7002}}}
+                """
+            try text.write(toFile: "\(directory)/p.json", atomically: true, encoding: .utf8)
+            return try PartiesConfig.read(path: "\(directory)/p.json")
+        }
+        let plain = try read("")
+        #expect(plain.clientKeys == [Hex.bytes(own)!] && !plain.anonymousClients)
+        let listing = try read("\"client_keys\": [\"\(listed)\"], \"anonymous_clients\": true,")
+        #expect(listing.clientKeys == [Hex.bytes(own)!, Hex.bytes(listed)!] && listing.anonymousClients)
+        for (extra, message) in [("\"client_keys\": \"\(listed)\",", "\"client_keys\" is not a list"), ("\"client_keys\": [\"abc\"],", "not 64 hex digits"),
+                                 ("\"anonymous_clients\": \"yes\",", "\"anonymous_clients\" is not true or false")] {
+            #expect { _ = try read(extra) } throws: { ($0 as? ConfigError)?.message.contains(message) == true }
+        }
+    }
 }

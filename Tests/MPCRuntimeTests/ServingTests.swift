@@ -102,9 +102,16 @@ import Testing
         #expect(try Self.runClient(listed, program: program, inputs: [rows[0]]).count == 1)
         let stranger = try Self.clientConfig(config, key: Curve25519.KeyAgreement.PrivateKey())
         #expect(throws: PeerError.self) { _ = try Self.runClient(stranger, program: program, inputs: [rows[0]]) }
+        // A client that wants to be anonymous (its own parties.json says so) where the
+        // service's does not allow it.
         var anonymous = config
         anonymous.parties[.client]!.privateKeyFile = nil
+        anonymous.anonymousClients = true
         #expect(throws: PeerError.self) { _ = try Self.runClient(anonymous, program: program, inputs: [rows[0]]) }
+        // Without `anonymous_clients` a missing private key file stays a configuration error.
+        var keyless = config
+        keyless.parties[.client]!.privateKeyFile = nil
+        #expect(throws: ConfigError.self) { _ = try Self.runClient(keyless, program: program, inputs: [rows[0]]) }
         try services.stop()
         config.anonymousClients = true
         let open = try Services(config, program: program, weights: weights, maxSessions: 4)
