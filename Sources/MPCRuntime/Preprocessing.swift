@@ -100,12 +100,15 @@ extension Party {
     }
 
     /// The frames `peer` sends offline for one inference: as many as make the program's
-    /// predicted offline bytes for it, kept in memory up to `materialMemory` bytes.
+    /// predicted offline bytes for it, kept in memory up to `materialMemory` bytes. A
+    /// frame longer than what is left is refused from its length header; an empty one
+    /// (no protocol step sends one) too, so the loop always advances.
     func readOfflineFrames(from peer: Role, bytes expected: Int) throws -> FrameStore {
         let store = FrameStore(memoryLimit: materialMemory)
-        while store.bytes < expected { try store.append(try links[peer]!.receive(atMost: expected - store.bytes)) }
-        guard store.bytes == expected else {
-            throw PeerError("the \(peer.rawValue) sent \(store.bytes) bytes for an inference whose material is \(expected) bytes")
+        while store.bytes < expected {
+            let frame = try links[peer]!.receive(atMost: expected - store.bytes)
+            guard !frame.isEmpty else { throw PeerError("the \(peer.rawValue) sent an empty frame of offline material") }
+            try store.append(frame)
         }
         return store
     }
